@@ -1,0 +1,26 @@
+// Entry point of bin/worker: dispatches to one subcommand module.
+const commands: Record<string, { load: () => Promise<(argv: string[]) => Promise<number>>; help: string }> = {
+  serve: { load: async () => (await import('./serve.ts')).serve, help: 'serve the embedded Taskcluster deployment' },
+};
+
+function printHelp(): void {
+  process.stdout.write('usage: worker <command> [options]\n\n');
+  for (const [name, c] of Object.entries(commands)) process.stdout.write(`  ${name.padEnd(8)} ${c.help}\n`);
+}
+
+async function main(): Promise<number> {
+  const [name, ...rest] = process.argv.slice(2);
+  if (!name || name === '--help' || name === '-h' || name === 'help') { printHelp(); return name ? 0 : 2; }
+  const command = commands[name];
+  if (!command) { process.stderr.write(`worker: unknown command ${name}\n`); printHelp(); return 2; }
+  try {
+    return await (await command.load())(rest);
+  } catch (err) {
+    const e = err as Error & { code?: string };
+    if (e.code?.startsWith('ERR_PARSE_ARGS') || e.name === 'ConfigError') { process.stderr.write(`worker ${name}: ${e.message}\n`); return 2; }
+    process.stderr.write(`worker ${name}: ${e.stack ?? e.message}\n`);
+    return 1;
+  }
+}
+
+process.exitCode = await main();

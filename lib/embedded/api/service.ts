@@ -1,0 +1,214 @@
+// One embedded service = its API reference + a handler per entry name. This module does
+// what taskcluster-lib-api does for the real services: route matching, JSON body parsing,
+// input/output validation against the official schemas, Hawk authentication, scope
+// authorization from the reference's scope expression, and Taskcluster error bodies.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { apiReference, schemaId, validateAgainst, type ReferenceEntry } from './references.ts';
+import { ApiError } from './errors.ts';
+import { authenticate, type AuthBackend } from './hawk-auth.ts';
+import { expandTemplate, assertSatisfies, satisfies, MissingParam, type Params, type ScopeExpression } from './scope-expression.ts';
+import type { WorkerLog } from '../../log/worker-log.ts';
+
+export interface ApiRequest {
+  /** Route parameters, URL-decoded. */
+  params: Record<string, string>;
+  query: Record<string, string>;
+  body: any;
+  clientId: string | undefined;
+  /** Expanded scopes of the caller (after authorizedScopes). */
+  scopes: string[];
+  /** Checks the entry's scope expression with these extra template parameters; throws 403. */
+  authorize(extra?: Params): void;
+  /** Whether the caller satisfies an arbitrary expression. */
+  satisfies(expr: ScopeExpression): boolean;
+  raw: IncomingMessage;
+  rootUrl: string;
+}
+
+/** A non-200 reply, or one with headers. Plain return values are 200 JSON bodies. */
+export class Reply {
+  readonly status: number;
+  readonly body: unknown;
+  readonly headers: Record<string, string>;
+  constructor(status: number, body: unknown, headers: Record<string, string> = {}) {
+    this.status = status; this.body = body; this.headers = headers;
+  }
+}
+
+export type Handler = (req: ApiRequest) => Promise<unknown> | unknown;
+
+export interface ServiceOptions {
+  name: string;
+  handlers: Record<string, Handler>;
+  auth: AuthBackend;
+  log: WorkerLog;
+  rootUrl: () => string;
+  maxBodyBytes?: number;
+}
+
+interface CompiledRoute { entry: ReferenceEntry; regex: RegExp; params: string[]; literalLength: number }
+
+function compileRoute(entry: ReferenceEntry): CompiledRoute {
+  const params: string[] = [];
+  const parts = entry.route.split(/(<[^<>]+>)/).filter((p) => p !== '');
+  let source = '';
+  parts.forEach((p, i) => {
+    const m = /^<([^<>]+)>$/.exec(p);
+    if (m) {
+      params.push(m[1]);
+      // The last parameter of a route may hold slashes (artifact names, index paths).
+      source += i === parts.length - 1 ? '(.+)' : '([^/]+)';
+    } else {
+      source += p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    }
+  });
+  const literalLength = parts.filter((p) => !p.startsWith('<')).join('').length;
+  return { entry, regex: new RegExp(`^${source}$`), params, literalLength };
+}
+
+const HEALTH = new Set(['ping', 'lbheartbeat', 'version', 'heartbeat']);
+
+export class EmbeddedService {
+  readonly name: string;
+  private readonly routes: CompiledRoute[];
+  private readonly options: ServiceOptions;
+
+  constructor(options: ServiceOptions) {
+    this.options = options;
+    this.name = options.name;
+    const reference = apiReference(options.name);
+    this.routes = reference.entries.map(compileRoute).sort((a, b) => b.literalLength - a.literalLength);
+  }
+
+  /** Handles a request whose path (after /api/<service>/v1) is `path`. */
+  async handle(req: IncomingMessage, res: ServerResponse, path: string, url: URL): Promise<void> {
+    try {
+      const reply = await this.dispatch(req, path, url);
+      send(res, reply);
+    } catch (err) {
+      send(res, this.errorReply(err, req));
+    }
+  }
+
+  private errorReply(err: unknown, req: IncomingMessage): Reply {
+    if (err instanceof ApiError) {
+      return new Reply(err.status, {
+        code: err.code,
+        message: err.message,
+        requestInfo: { method: req.method, path: req.url, time: new Date().toISOString(), ...err.details },
+      });
+    }
+    this.options.log.error('embedded service error', { service: this.name, url: req.url, error: (err as Error)?.stack ?? String(err) });
+    return new Reply(500, { code: 'InternalServerError', message: 'Internal server error', requestInfo: { method: req.method, path: req.url, time: new Date().toISOString() } });
+  }
+
+  private match(method: string, path: string): { route: CompiledRoute; params: Record<string, string> } | { methodMismatch: true } | undefined {
+    let methodMismatch = false;
+    for (const route of this.routes) {
+      const m = route.regex.exec(path);
+      if (!m) continue;
+      if (route.entry.method.toUpperCase() !== method) { methodMismatch = true; continue; }
+      const params: Record<string, string> = {};
+      try {
+        route.params.forEach((p, i) => { params[p] = decodeURIComponent(m[i + 1]); });
+      } catch {
+        throw new ApiError('InputError', `Malformed URL encoding in ${path}`);
+      }
+      return { route, params };
+    }
+    return methodMismatch ? { methodMismatch: true } : undefined;
+  }
+
+  private async dispatch(req: IncomingMessage, path: string, url: URL): Promise<Reply> {
+    const method = (req.method ?? 'GET').toUpperCase();
+    const found = this.match(method === 'HEAD' ? 'GET' : method, path);
+    if (!found) throw new ApiError('ResourceNotFound', `No such API endpoint: ${method} /api/${this.name}/v1${path}`);
+    if ('methodMismatch' in found) throw new ApiError('ResourceNotFound', `Method ${method} is not supported for /api/${this.name}/v1${path}`);
+    const { route, params } = found;
+    const entry = route.entry;
+    const handler = this.options.handlers[entry.name] ?? (HEALTH.has(entry.name) ? healthHandler(entry.name) : undefined);
+    if (!handler) throw new ApiError('NotImplemented', `${this.name}.${entry.name} is not implemented by the embedded deployment`);
+
+    const query: Record<string, string> = {};
+    for (const [k, v] of url.searchParams) {
+      if (k === 'bewit') continue;
+      if (!entry.query?.includes(k)) throw new ApiError('InputError', `Query parameter ${k} is not allowed for ${entry.name}`);
+      query[k] = v;
+    }
+    const raw = await readBody(req, this.options.maxBodyBytes ?? 10 * 1024 * 1024);
+    let body: unknown;
+    if (entry.input) {
+      if (raw.length === 0) throw new ApiError('InputValidationError', 'Request body is required and must be JSON');
+      try { body = JSON.parse(raw.toString('utf8')); } catch (e) {
+        throw new ApiError('InputValidationError', `Request body is not valid JSON: ${(e as Error).message}`);
+      }
+      const errors = validateAgainst(schemaId(this.name, entry.input), body);
+      if (errors.length) {
+        throw new ApiError('InputValidationError',
+          `Request payload must match the schema ${entry.input}:\n${errors.join('\n')}`, { errors });
+      }
+    }
+    const who = await authenticate(req, this.options.auth, url);
+    let authorized = entry.scopes === undefined || entry.scopes === null;
+    const apiReq: ApiRequest = {
+      params, query, body, clientId: who.clientId, scopes: who.scopes, raw: req, rootUrl: this.options.rootUrl(),
+      authorize: (extra: Params = {}) => {
+        if (entry.scopes === undefined || entry.scopes === null) { authorized = true; return; }
+        const expr = expandTemplate(entry.scopes, { ...params, ...extra });
+        assertSatisfies(who.clientId, who.scopes, expr);
+        authorized = true;
+      },
+      satisfies: (expr) => satisfies(who.scopes, expr),
+    };
+    // Authorize up front when the route parameters fill the template; otherwise the
+    // handler must call authorize() with the values it looked up.
+    if (!authorized) {
+      try { apiReq.authorize(); } catch (e) { if (!(e instanceof MissingParam)) throw e; }
+    }
+    const result = await handler(apiReq);
+    if (!authorized) throw new Error(`${this.name}.${entry.name} did not authorize the request`);
+    const reply = result instanceof Reply ? result : new Reply(200, result);
+    if (reply.status === 200 && typeof entry.output === 'string' && entry.output !== 'blob') {
+      const errors = validateAgainst(schemaId(this.name, entry.output), reply.body);
+      if (errors.length) throw new Error(`${this.name}.${entry.name} produced output not matching ${entry.output}: ${errors.join('; ')}`);
+    }
+    return reply;
+  }
+}
+
+function healthHandler(name: string): Handler {
+  return () => {
+    if (name === 'version') return { version: 'embedded' };
+    if (name === 'ping') return { alive: true, uptime: process.uptime() };
+    return {};
+  };
+}
+
+export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > limit) {
+        reject(new ApiError('InputTooLarge', `Request body is larger than the limit of ${limit} bytes`));
+        req.resume();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+export function send(res: ServerResponse, reply: Reply): void {
+  if (res.headersSent) { res.end(); return; }
+  const payload = reply.body === undefined ? '' : JSON.stringify(reply.body, null, 2);
+  res.writeHead(reply.status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(payload),
+    ...reply.headers,
+  });
+  res.end(payload);
+}
