@@ -1,0 +1,61 @@
+// Loads the worker configuration with convict: defaults, an optional file (JSON or YAML),
+// the environment, then command-line overrides. Any bad or unknown key is a ConfigError
+// naming the key.
+import convict from 'convict';
+import { readFileSync } from 'node:fs';
+import YAML from 'yaml';
+import { configSchema } from './schema.ts';
+
+type Schema = typeof configSchema;
+type Value<S> = S extends { default: infer D; format: infer F }
+  ? (F extends BooleanConstructor ? boolean : F extends 'nat' | 'port' ? number : F extends readonly string[] ? F[number] : D)
+  : { [K in keyof S]: Value<S[K]> };
+export type WorkerConfig = Value<Schema>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Overrides as dotted keys, e.g. {'capacity': 4, 'workerType': 't'}. */
+export function loadConfig(options: { file?: string; overrides?: Record<string, unknown>; env?: NodeJS.ProcessEnv } = {}): WorkerConfig {
+  const config = convict(configSchema as never, { env: options.env ?? process.env, args: [] });
+  if (options.file) {
+    let text: string;
+    try { text = readFileSync(options.file, 'utf8'); } catch (e) {
+      throw new ConfigError(`cannot read config file ${options.file}: ${(e as Error).message}`);
+    }
+    let data: unknown;
+    try { data = YAML.parse(text); } catch (e) {
+      throw new ConfigError(`config file ${options.file} is neither JSON nor YAML: ${(e as Error).message}`);
+    }
+    if (data !== null && (typeof data !== 'object' || Array.isArray(data))) throw new ConfigError(`config file ${options.file} must hold an object of settings`);
+    try { config.load(data ?? {}); } catch (e) { throw new ConfigError(`config file ${options.file}: ${(e as Error).message}`); }
+  }
+  for (const [key, value] of Object.entries(options.overrides ?? {})) {
+    if (value === undefined) continue;
+    if (!config.has(key as never)) throw new ConfigError(`unknown setting ${key}`);
+    try { config.set(key as never, value as never); } catch (e) { throw new ConfigError(`setting ${key}: ${(e as Error).message}`); }
+  }
+  try {
+    config.validate({ allowed: 'strict' });
+  } catch (e) {
+    throw new ConfigError(`invalid configuration: ${(e as Error).message}`);
+  }
+  return config.getProperties() as unknown as WorkerConfig;
+}
+
+/** The documented keys, for `worker config`: [key, default, env, doc]. */
+export function describeConfig(): [string, string, string, string][] {
+  const rows: [string, string, string, string][] = [];
+  const walk = (node: Record<string, unknown>, prefix: string) => {
+    for (const [k, v] of Object.entries(node)) {
+      const item = v as Record<string, unknown>;
+      const key = prefix ? `${prefix}.${k}` : k;
+      if (item && 'doc' in item && 'default' in item) {
+        rows.push([key, JSON.stringify(item.sensitive ? '' : item.default), (item.env as string) ?? '', item.doc as string]);
+      } else walk(item, key);
+    }
+  };
+  walk(configSchema as unknown as Record<string, unknown>, '');
+  return rows;
+}

@@ -1,0 +1,79 @@
+// Every configuration key of the worker: its default, environment variable and meaning.
+// Layering (lowest to highest): defaults < config file (--config, JSON or YAML) <
+// environment < command-line flags. `worker config --help` prints this table.
+import os from 'node:os';
+import path from 'node:path';
+
+const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+const defaultStateDir = isRoot ? '/var/lib/docker-worker' : path.join(os.homedir(), '.local/state/docker-worker');
+
+function registriesFormat(value: unknown): void {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error('must be an object of "<registry host or host/prefix>": {"username", "password"}');
+  for (const [k, v] of Object.entries(value)) {
+    const c = v as Record<string, unknown>;
+    if (!c || typeof c.username !== 'string' || typeof c.password !== 'string') throw new Error(`entry "${k}" must be {"username": "...", "password": "..."}`);
+  }
+}
+
+const device = (name: string, doc: string, devicePath: string) => ({
+  enabled: { doc: `Allow tasks (with the scope docker-worker:capability:device:${name}) to use ${doc}.`, format: Boolean, default: false, env: `WORKER_DEVICE_${name.toUpperCase()}` },
+  path: { doc: `Host path of the ${name} device.`, format: String, default: devicePath },
+});
+
+export const configSchema = {
+  rootUrl: { doc: 'Taskcluster root URL. Empty: start the embedded deployment in this process.', format: String, default: '', env: 'TASKCLUSTER_ROOT_URL' },
+  credentials: {
+    clientId: { doc: 'Taskcluster client id (ignored with the embedded deployment).', format: String, default: '', env: 'TASKCLUSTER_CLIENT_ID' },
+    accessToken: { doc: 'Taskcluster access token.', format: String, default: '', env: 'TASKCLUSTER_ACCESS_TOKEN', sensitive: true },
+    certificate: { doc: 'Certificate of temporary credentials, if any.', format: String, default: '', env: 'TASKCLUSTER_CERTIFICATE', sensitive: true },
+  },
+  provisionerId: { doc: 'Provisioner id: the first half of the task queue id.', format: String, default: 'local', env: 'WORKER_PROVISIONER_ID' },
+  workerType: { doc: 'Worker type: the second half of the task queue id.', format: String, default: 'docker-worker', env: 'WORKER_TYPE' },
+  workerGroup: { doc: 'Worker group.', format: String, default: 'local', env: 'WORKER_GROUP' },
+  workerId: { doc: 'Worker id (default: the host name).', format: String, default: os.hostname().slice(0, 38), env: 'WORKER_ID' },
+  capacity: { doc: 'How many tasks run at once.', format: 'nat', default: 1, env: 'WORKER_CAPACITY' },
+  stateDir: { doc: 'Where the worker keeps its state (embedded deployment, caches index, logs).', format: String, default: defaultStateDir, env: 'WORKER_STATE_DIR' },
+  logLevel: { doc: 'Worker log level (error, warn, info, debug).', format: ['error', 'warn', 'info', 'debug'], default: 'info', env: 'WORKER_LOG_LEVEL' },
+  embedded: {
+    host: { doc: 'Address the embedded deployment listens on.', format: String, default: '127.0.0.1', env: 'WORKER_EMBEDDED_HOST' },
+    port: { doc: 'Port of the embedded deployment (0: pick a free one).', format: 'port', default: 0, env: 'WORKER_EMBEDDED_PORT' },
+    claimTimeoutSeconds: { doc: 'How long a claim lasts before it must be reclaimed.', format: 'nat', default: 1200 },
+  },
+  docker: {
+    socketPath: { doc: 'Docker Engine API socket.', format: String, default: '/var/run/docker.sock', env: 'DOCKER_SOCKET' },
+  },
+  registries: { doc: 'Registry credentials by registry host or host/prefix (longest prefix wins); used only for tasks with docker-worker:image:<name>.', format: registriesFormat, default: {} as Record<string, { username: string; password: string }> },
+  image: {
+    pullRetries: { doc: 'How often an image pull is retried on network errors.', format: 'nat', default: 5 },
+    pullBaseDelayMs: { doc: 'First retry delay of an image pull (doubles each time).', format: 'nat', default: 1000 },
+  },
+  allowPrivileged: { doc: 'Allow privileged containers (tasks also need docker-worker:capability:privileged).', format: Boolean, default: false, env: 'WORKER_ALLOW_PRIVILEGED' },
+  devices: {
+    kvm: device('kvm', 'the KVM device', '/dev/kvm'),
+    hostSharedMemory: device('hostSharedMemory', "the host's /dev/shm", '/dev/shm'),
+    loopbackVideo: device('loopbackVideo', 'a v4l2loopback video device', '/dev/video0'),
+    loopbackAudio: device('loopbackAudio', 'snd-aloop audio devices', '/dev/snd'),
+  },
+  shmSizeBytes: { doc: 'Size of /dev/shm in task containers.', format: 'nat', default: 1_800_000_000 },
+  liveLog: {
+    host: { doc: 'Address the live log server listens on.', format: String, default: '127.0.0.1', env: 'WORKER_LIVELOG_HOST' },
+    port: { doc: 'Port of the live log server (0: pick a free one).', format: 'port', default: 0, env: 'WORKER_LIVELOG_PORT' },
+    publicUrl: { doc: 'Base URL under which others reach the live log server (default: http://<host>:<port>).', format: String, default: '', env: 'WORKER_LIVELOG_PUBLIC_URL' },
+  },
+  artifacts: {
+    storageType: { doc: 'How artifacts are stored: object (the object service) or s3 (legacy putUrl).', format: ['object', 's3'], default: 'object' },
+    uploadRetries: { doc: 'How often an artifact upload is retried on network errors and 5xx.', format: 'nat', default: 5 },
+  },
+  task: {
+    cancelPollSeconds: { doc: 'How often a running task\'s status is checked for cancellation (0: only at reclaim).', format: 'nat', default: 5 },
+    reclaimMarginSeconds: { doc: 'Reclaim this long before takenUntil (at the latest half way).', format: 'nat', default: 60 },
+  },
+  shutdown: {
+    afterIdleSeconds: { doc: 'Exit after this long without a task (0: never).', format: 'nat', default: 0, env: 'WORKER_SHUTDOWN_AFTER_IDLE' },
+  },
+  host: {
+    instanceType: { doc: 'Reported as TASKCLUSTER_INSTANCE_TYPE and in the log header.', format: String, default: 'local', env: 'WORKER_INSTANCE_TYPE' },
+    publicIp: { doc: 'Reported as TASKCLUSTER_PUBLIC_IP and in the log header.', format: String, default: '127.0.0.1', env: 'WORKER_PUBLIC_IP' },
+    region: { doc: 'Region of the host, if any.', format: String, default: '' },
+  },
+};

@@ -1,0 +1,80 @@
+// The worker's only way to Taskcluster: taskcluster-client over HTTP. Clients are built
+// here from a rootUrl and credentials (permanent ones for claiming, a claim's temporary
+// ones for everything about that task run).
+import taskcluster from 'taskcluster-client';
+
+export interface Credentials { clientId: string; accessToken: string; certificate?: string }
+
+export interface Deployment { rootUrl: string; credentials: Credentials }
+
+// taskcluster-client has no type declarations: these are the calls the worker makes.
+export interface QueueClient {
+  claimWork(taskQueueId: string, payload: { workerGroup: string; workerId: string; tasks: number }): Promise<{ tasks: ClaimResponse[] }>;
+  reclaimTask(taskId: string, runId: number): Promise<ReclaimResponse>;
+  reportCompleted(taskId: string, runId: number): Promise<unknown>;
+  reportFailed(taskId: string, runId: number): Promise<unknown>;
+  reportException(taskId: string, runId: number, payload: { reason: string }): Promise<unknown>;
+  status(taskId: string): Promise<{ status: TaskStatus }>;
+  task(taskId: string): Promise<Record<string, unknown>>;
+  createTask(taskId: string, task: unknown): Promise<{ status: TaskStatus }>;
+  createArtifact(taskId: string, runId: number, name: string, payload: unknown): Promise<Record<string, unknown>>;
+  finishArtifact(taskId: string, runId: number, name: string, payload: unknown): Promise<unknown>;
+  buildUrl(method: unknown, ...args: unknown[]): string;
+  [other: string]: unknown;
+}
+
+export interface TaskStatus {
+  taskId: string;
+  state: 'unscheduled' | 'pending' | 'running' | 'completed' | 'failed' | 'exception';
+  runs: { runId: number; state: string; reasonResolved?: string; workerGroup?: string; workerId?: string; takenUntil?: string }[];
+  [k: string]: unknown;
+}
+
+export interface ClaimResponse {
+  status: TaskStatus;
+  runId: number;
+  workerGroup: string;
+  workerId: string;
+  takenUntil: string;
+  task: TaskDefinitionLike;
+  credentials: Credentials;
+}
+export type ReclaimResponse = Omit<ClaimResponse, 'task'>;
+
+export interface TaskDefinitionLike {
+  taskQueueId?: string; provisionerId?: string; workerType?: string; schedulerId: string; taskGroupId: string;
+  projectId?: string; dependencies: string[]; requires: string; routes: string[]; priority: string; retries: number;
+  created: string; deadline: string; expires: string; scopes: string[]; payload: Record<string, unknown>;
+  metadata: { name: string; description: string; owner: string; source: string }; tags: Record<string, string>; extra: Record<string, unknown>;
+}
+
+const Queue = (taskcluster as unknown as { Queue: new (o: unknown) => QueueClient }).Queue;
+
+export function queueClient(deployment: Deployment, options: { keepAliveAgent?: boolean; timeoutMs?: number } = {}): QueueClient {
+  return new Queue({
+    rootUrl: deployment.rootUrl,
+    credentials: deployment.credentials,
+    ...(options.keepAliveAgent ? { agent: { keepAlive: true } } : {}),
+    ...(options.timeoutMs ? { timeout: options.timeoutMs } : {}),
+  });
+}
+
+/** Destroys the private HTTP agents of a client made with keepAliveAgent: in-flight calls fail at once. */
+export function abortClient(client: QueueClient): void {
+  const agents = (client as unknown as { _httpAgent?: { http?: { destroy(): void }; https?: { destroy(): void } } })._httpAgent;
+  agents?.http?.destroy();
+  agents?.https?.destroy();
+}
+
+/** The HTTP status of a taskcluster-client error, if it has one. */
+export function statusCodeOf(err: unknown): number | undefined {
+  const e = err as { statusCode?: number };
+  return typeof e?.statusCode === 'number' ? e.statusCode : undefined;
+}
+
+/** Parses Taskcluster timestamps, including `+00:00` offsets. */
+export function parseTime(value: string): Date {
+  const d = new Date(value);
+  if (Number.isNaN(d.getTime())) throw new Error(`not a timestamp: ${value}`);
+  return d;
+}
