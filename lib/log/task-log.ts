@@ -1,0 +1,192 @@
+// The task log: one writable sink for everything a task owner reads (worker lines and the
+// container's output). Bytes are masked for secrets and written straight to a plain file on
+// disk, the backing log. Nothing is kept in memory: live readers (live-log-server.ts) read the
+// file, following the `grow` event, and the backing log artifact is uploaded from it at the end.
+//
+// Lifetime of the file: the creator holds one reference; anything that still needs the file
+// after the task (the live log server during its grace period) takes another with retain().
+// The file is removed when the last reference is released.
+import { Writable } from 'node:stream';
+import { mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import os from 'node:os';
+import { SecretMasker } from './secret-masker.ts';
+import {
+  formatLogLine, formatErrorLine, formatWarningLine, formatLogHeader, formatLogFooter,
+  type LogHeaderFields,
+} from './format.ts';
+import type { WorkerLog } from './worker-log.ts';
+import { silentLog } from './worker-log.ts';
+
+export interface TaskLogOptions {
+  /** Directory under which the backing file is created (default: the OS temp dir). */
+  dir?: string;
+  /** Strings replaced by `[*****]` everywhere in the log. More can be added with addSecrets(). */
+  secrets?: Iterable<string>;
+  /** Where the worker reports problems with the log itself. */
+  log?: WorkerLog;
+  /** Bytes buffered before writers are asked to wait (default 1 MiB). */
+  highWaterMark?: number;
+}
+
+export class TaskLog extends Writable {
+  /** Path of the backing file: the complete, masked log. */
+  readonly path: string;
+  #file: FileHandle;
+  #dir: string;
+  #masker: SecretMasker;
+  #workerLog: WorkerLog;
+  #bytesOnDisk = 0;
+  #references = 1;
+  #removed: Promise<void> | undefined;
+  /** The first error met while writing the file, if any (the log then stops growing). */
+  failure: Error | undefined;
+
+  static async create(options: TaskLogOptions = {}): Promise<TaskLog> {
+    const dir = await mkdtemp(path.join(options.dir ?? os.tmpdir(), 'task-log-'));
+    const file = path.join(dir, 'live_backing.log');
+    const handle = await open(file, 'w', 0o600);
+    return new TaskLog(dir, file, handle, options);
+  }
+
+  private constructor(dir: string, file: string, handle: FileHandle, options: TaskLogOptions) {
+    super({ highWaterMark: options.highWaterMark ?? 1024 * 1024, decodeStrings: true });
+    this.#dir = dir;
+    this.path = file;
+    this.#file = handle;
+    this.#masker = new SecretMasker(options.secrets ?? []);
+    this.#workerLog = options.log ?? silentLog;
+    this.setMaxListeners(0); // every live reader waits on changed()
+    // A write error must never crash the worker: keep it, log it, and stop growing.
+    this.on('error', (err: Error) => {
+      this.failure ??= err;
+      this.#workerLog.error('task log write failed', { path: this.path, error: err.message });
+      this.emit('grow');
+    });
+  }
+
+  /** Bytes of masked log safely on disk: what live readers and the upload may read. */
+  get bytesOnDisk(): number {
+    return this.#bytesOnDisk;
+  }
+
+  /** True once the log is complete: ended and flushed (or failed). No more `grow` events. */
+  get complete(): boolean {
+    return this.writableFinished || this.destroyed;
+  }
+
+  /**
+   * Resolves at the next change: more bytes on disk, the end of the log, or a failure; or when
+   * `signal` aborts (a live reader that went away stops listening).
+   */
+  changed(signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        this.off('grow', done); this.off('finish', done); this.off('close', done);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      if (signal?.aborted) return resolve();
+      this.on('grow', done); this.on('finish', done); this.on('close', done);
+      signal?.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  /** Masks these strings from now on (e.g. values decrypted after the log was opened). */
+  addSecrets(secrets: Iterable<string>): void {
+    this.#masker.add(secrets);
+  }
+
+  /** Writes `[taskcluster <time>] message`. Silently ignored once the log has ended. */
+  info(message: string): void {
+    this.#writeText(formatLogLine(message));
+  }
+
+  /** Writes `[taskcluster:error] message` on a line of its own. */
+  error(message: string): void {
+    this.#writeText(formatErrorLine(message));
+  }
+
+  /** Writes `[taskcluster:warn] message` on a line of its own. */
+  warn(message: string): void {
+    this.#writeText(formatWarningLine(message));
+  }
+
+  header(fields: LogHeaderFields): void {
+    this.#writeText(formatLogHeader(fields));
+  }
+
+  footer(success: boolean, exitCode: number, startedAt: Date, finishedAt: Date = new Date()): void {
+    this.#writeText(formatLogFooter(success, exitCode, startedAt, finishedAt));
+  }
+
+  /** Ends the log and resolves once every byte is on disk. Safe to call more than once. */
+  async close(): Promise<void> {
+    if (this.complete) return;
+    await new Promise<void>((resolve) => {
+      this.once('finish', resolve);
+      this.once('close', resolve);
+      if (!this.writableEnded) this.end();
+    });
+  }
+
+  /** Takes a reference on the backing file (see release()). */
+  retain(): void {
+    if (this.#references <= 0) throw new Error('the task log file has already been removed');
+    this.#references += 1;
+  }
+
+  /** Drops a reference; the backing file is removed with the last one. */
+  async release(): Promise<void> {
+    if (this.#references <= 0) return this.#removed;
+    this.#references -= 1;
+    if (this.#references > 0) return;
+    if (!this.complete) this.destroy();
+    this.#removed = (async () => {
+      await this.#file.close().catch(() => undefined);
+      await rm(this.#dir, { recursive: true, force: true });
+    })();
+    return this.#removed;
+  }
+
+  #writeText(text: string): void {
+    if (this.writableEnded || this.destroyed) return;
+    this.write(text);
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.#append([this.#masker.push(chunk)]).then(() => callback(), callback);
+  }
+
+  override _writev(chunks: { chunk: Buffer }[], callback: (error?: Error | null) => void): void {
+    this.#append(chunks.map(({ chunk }) => this.#masker.push(chunk))).then(() => callback(), callback);
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    this.#append([this.#masker.flush()]).then(() => callback(), callback);
+  }
+
+  async #append(buffers: Buffer[]): Promise<void> {
+    let pending = buffers.filter((b) => b.length > 0);
+    while (pending.length > 0) {
+      const total = pending.reduce((n, b) => n + b.length, 0);
+      const { bytesWritten } = await this.#file.writev(pending, this.#bytesOnDisk);
+      this.#bytesOnDisk += bytesWritten;
+      if (bytesWritten === total) break;
+      pending = dropBytes(pending, bytesWritten);
+    }
+    this.emit('grow');
+  }
+}
+
+/** The buffers left after the first `count` bytes were written (short writes are rare). */
+function dropBytes(buffers: Buffer[], count: number): Buffer[] {
+  const rest: Buffer[] = [];
+  let skip = count;
+  for (const b of buffers) {
+    if (skip >= b.length) { skip -= b.length; continue; }
+    rest.push(skip > 0 ? b.subarray(skip) : b);
+    skip = 0;
+  }
+  return rest;
+}

@@ -1,0 +1,78 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile, stat } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { TaskLog } from '../../lib/log/task-log.ts';
+
+test('worker lines and container output land in the backing file, in order', async () => {
+  const log = await TaskLog.create();
+  try {
+    log.info('=== Task Starting ===');
+    await pipeline(Readable.from(['hello ', 'from ', 'the container\n']), log, { end: false });
+    log.error('Task timeout after 5 seconds. Force killing container.');
+    log.warn('careful');
+    await log.close();
+    const text = await readFile(log.path, 'utf8');
+    assert.match(text, /^\[taskcluster \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}Z\] === Task Starting ===\nhello from the container\n\n\[taskcluster:error\] Task timeout after 5 seconds\. Force killing container\.\n\n\[taskcluster:warn\] careful\n$/);
+    assert.equal(log.bytesOnDisk, Buffer.byteLength(text));
+    assert.ok(log.complete);
+  } finally {
+    await log.release();
+  }
+});
+
+test('secrets are masked in the file, even when split across writes or added late', async () => {
+  const log = await TaskLog.create({ secrets: ['hunter2'] });
+  try {
+    log.write('token=hun');
+    log.write('ter2\n');
+    log.addSecrets(['late-secret']);
+    log.write('late-sec');
+    log.write('ret and hunter2');
+    await log.close();
+    assert.equal(await readFile(log.path, 'utf8'), 'token=[*****]\n[*****] and [*****]');
+  } finally {
+    await log.release();
+  }
+});
+
+test('writing after the end is ignored, not a crash', async () => {
+  const log = await TaskLog.create();
+  await log.close();
+  log.info('too late');
+  log.error('too late');
+  await log.close();
+  assert.equal(await readFile(log.path, 'utf8'), '');
+  await log.release();
+});
+
+test('the backing file is removed when the last reference is released', async () => {
+  const log = await TaskLog.create();
+  log.retain();
+  log.info('x');
+  await log.close();
+  await log.release();
+  assert.ok((await stat(log.path)).size > 0, 'still there while referenced');
+  await log.release();
+  await assert.rejects(stat(log.path), { code: 'ENOENT' });
+  assert.throws(() => log.retain(), /already been removed/);
+});
+
+test('a large output is written completely without holding it in memory', async () => {
+  const log = await TaskLog.create();
+  try {
+    const chunk = Buffer.alloc(64 * 1024, 'a');
+    const total = 64 * 1024 * 1024;
+    async function* source() { for (let n = 0; n < total; n += chunk.length) yield chunk; }
+    const before = process.memoryUsage();
+    await pipeline(source(), log);
+    const after = process.memoryUsage();
+    assert.equal((await stat(log.path)).size, total);
+    assert.equal(log.bytesOnDisk, total);
+    // The whole output would add 64 MiB of buffers; streaming keeps it to a few.
+    assert.ok(after.arrayBuffers - before.arrayBuffers < 16 * 1024 * 1024, `arrayBuffers grew by ${after.arrayBuffers - before.arrayBuffers}`);
+  } finally {
+    await log.release();
+  }
+});
