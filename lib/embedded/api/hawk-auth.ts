@@ -19,6 +19,11 @@ export interface StoredClient {
 export interface AuthBackend {
   getClient(clientId: string): StoredClient | undefined;
   expandScopes(scopes: string[]): string[];
+  /**
+   * Optional: another backend for requests to `url`. The auth service's test endpoints use it
+   * to authenticate their fixed test client instead of the stored clients.
+   */
+  backendFor?(url: URL): AuthBackend | undefined;
 }
 
 export interface Authenticated {
@@ -35,7 +40,8 @@ interface Certificate {
 interface Ext { certificate?: Certificate | string; authorizedScopes?: string[] }
 
 const fail = (message: string) => new ApiError('AuthenticationFailed', message);
-const SKEW_MS = 15 * 60 * 1000;
+// Clock skew tolerated on certificate start and expiry (the real auth service allows 5 min).
+const CERT_SKEW_MS = 5 * 60 * 1000;
 
 function decodeExt(ext: string | undefined): Ext {
   if (!ext) return {};
@@ -67,14 +73,17 @@ function tempCredentials(backend: AuthBackend, id: string, cert: Certificate): {
   if (cert.version !== 1) throw fail('certificate version must be 1');
   for (const f of ['seed', 'signature'] as const) if (typeof cert[f] !== 'string') throw fail(`certificate.${f} must be a string`);
   if (!Array.isArray(cert.scopes) || typeof cert.start !== 'number' || typeof cert.expiry !== 'number') throw fail('certificate is malformed');
+  if (!cert.scopes.every((s) => scopeLib.validScope(s))) throw fail('certificate.scopes must be an array of valid scopes');
   if (cert.seed.length !== 44) throw fail('certificate.seed must be 44 characters');
+  if (cert.issuer !== undefined && typeof cert.issuer !== 'string') throw fail('certificate.issuer must be a string');
   const issuerId = cert.issuer ?? id;
   if (cert.issuer !== undefined && cert.issuer === id) throw fail('a named temporary credential cannot be issued by its own clientId');
   const issuer = backend.getClient(issuerId);
   if (!issuer || issuer.disabled) throw fail(`Client ${issuerId} (certificate issuer) is unknown or disabled`);
   const now = Date.now();
-  if (cert.start > now + SKEW_MS) throw fail('temporary credentials are not valid yet (certificate.start is in the future)');
-  if (cert.expiry < now) throw fail('temporary credentials have expired (certificate.expiry is in the past)');
+  if (issuer.expires.getTime() < now) throw fail(`Client ${issuerId} (certificate issuer) has expired`);
+  if (cert.start > now + CERT_SKEW_MS) throw fail('temporary credentials are not valid yet (certificate.start is in the future)');
+  if (cert.expiry < now - CERT_SKEW_MS) throw fail('temporary credentials have expired (certificate.expiry is in the past)');
   if (cert.expiry - cert.start > 31 * 24 * 3600 * 1000) throw fail('temporary credentials cannot span more than 31 days');
   const sig = crypto.createHmac('sha256', issuer.accessToken);
   sig.update(`version:${cert.version}\n`);
@@ -102,10 +111,14 @@ function tempCredentials(backend: AuthBackend, id: string, cert: Certificate): {
 }
 
 /** Authenticates a request; returns the anonymous scopes when it carries no credentials. */
-export async function authenticate(req: IncomingMessage, backend: AuthBackend, url: URL): Promise<Authenticated> {
+export async function authenticate(req: IncomingMessage, backendOfService: AuthBackend, url: URL): Promise<Authenticated> {
+  const backend = backendOfService.backendFor?.(url) ?? backendOfService;
   const bewit = url.searchParams.get('bewit') ?? undefined;
   if (!req.headers.authorization && !bewit) {
     return { clientId: undefined, scopes: backend.expandScopes(['assume:anonymous']) };
+  }
+  if (req.headers.authorization && bewit) {
+    throw fail('Cannot use two authentication schemes at once: this request has both a bewit in the query string and an Authorization header');
   }
   const ext = decodeExt(extOfRequest(req, bewit));
   let resolved: { scopes: string[]; expires: Date } | undefined;
@@ -141,8 +154,8 @@ export async function authenticate(req: IncomingMessage, backend: AuthBackend, u
   if (!resolved) throw fail('no credentials resolved');
   let scopes = resolved.scopes;
   if (ext.authorizedScopes !== undefined) {
-    if (!Array.isArray(ext.authorizedScopes) || ext.authorizedScopes.some((s) => typeof s !== 'string')) {
-      throw fail('authorizedScopes must be an array of strings');
+    if (!Array.isArray(ext.authorizedScopes) || !ext.authorizedScopes.every((s) => scopeLib.validScope(s))) {
+      throw fail('authorizedScopes must be an array of valid scopes');
     }
     if (!scopeLib.satisfiesExpression(scopes, { AllOf: ext.authorizedScopes })) {
       throw fail('authorizedScopes must be satisfied by the scopes of the credentials');

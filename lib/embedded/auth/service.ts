@@ -1,19 +1,22 @@
-// PLACEHOLDER until the auth service is written: static clients only.
-import type { Database } from '../store.ts';
-import type { AuthBackend, StoredClient } from '../api/hawk-auth.ts';
+// The embedded auth service: clients, roles and scope expansion, persisted in SQLite.
+// AuthState is also the AuthBackend every embedded service authenticates requests with.
+// Cloud-credential endpoints (AWS, Azure, GCP, Sentry, websocktunnel, GitHub) and the audit
+// history are not implemented; the framework answers them with 501 NotImplemented.
 import type { EmbeddedContext, ServiceParts } from '../context.ts';
+import { AuthState } from './auth-state.ts';
+import { clientHandlers } from './client-handlers.ts';
+import { roleHandlers } from './role-handlers.ts';
+import { scopeHandlers } from './scope-handlers.ts';
 
-export class AuthState implements AuthBackend {
-  private readonly clients = new Map<string, StoredClient>();
-  constructor(_db: Database) {}
-  ensureStaticClient(clientId: string, accessToken: string, scopes: string[], _description: string): void {
-    this.clients.set(clientId, { clientId, accessToken, expandedScopes: scopes, disabled: false, expires: new Date('3000-01-01') });
-  }
-  ensureDefaultRoles(): void {}
-  getClient(clientId: string): StoredClient | undefined { return this.clients.get(clientId); }
-  expandScopes(scopes: string[]): string[] { return scopes; }
-}
+export { AuthState } from './auth-state.ts';
+export type { ClientRecord, RoleRecord } from './auth-state.ts';
 
-export function authService(_ctx: EmbeddedContext, _state: AuthState): ServiceParts {
-  return { handlers: {} };
+export function authService(ctx: EmbeddedContext, state: AuthState): ServiceParts {
+  return {
+    handlers: { ...clientHandlers(state), ...roleHandlers(state), ...scopeHandlers(state) },
+    sweep() {
+      const purged = state.purgeExpiredClients();
+      if (purged > 0) ctx.log.info('auth: deleted expired clients marked deleteOnExpiration', { count: purged });
+    },
+  };
 }
