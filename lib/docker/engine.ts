@@ -1,0 +1,316 @@
+// The Docker engine adapter: the one module that talks to dockerode. Everything it creates
+// (containers, networks, volumes) carries the owner labels from labels.ts; every error comes
+// out as an EngineError with a plain message. Streams (logs, archives, image loads) are passed
+// through, never buffered.
+import { PassThrough, Readable, type Duplex } from 'node:stream';
+import Dockerode from 'dockerode';
+import { EngineError, toEngineError } from './engine-error.ts';
+import { ownerLabelFilters, ownerLabels, type Owner } from './labels.ts';
+import { readJsonLines } from './json-lines.ts';
+
+export type ContainerCreateOptions = Dockerode.ContainerCreateOptions;
+export type ContainerInspectInfo = Dockerode.ContainerInspectInfo;
+export type ImageInspectInfo = Dockerode.ImageInspectInfo;
+export type NetworkCreateOptions = Omit<Dockerode.NetworkCreateOptions, 'Name' | 'Labels'>;
+
+export const DEFAULT_SOCKET_PATH = '/var/run/docker.sock';
+
+export interface EngineOptions {
+  socketPath?: string;
+}
+
+export interface ExitStatus {
+  exitCode: number;
+  oomKilled: boolean;
+}
+
+export interface OwnedContainer { id: string; name: string; image: string; state: string; created: Date; labels: Record<string, string> }
+export interface OwnedNetwork { id: string; name: string; labels: Record<string, string> }
+export interface OwnedVolume { name: string; mountpoint: string; labels: Record<string, string> }
+export interface ImageSummary { id: string; repoTags: string[]; repoDigests: string[]; size: number; created: Date; labels: Record<string, string> }
+
+/** Credentials for one registry, as the engine's X-Registry-Auth wants them. */
+export interface RegistryAuth { username: string; password: string; serveraddress: string }
+
+/** One event of a pull's progress stream, as the daemon sends it. */
+export interface PullEvent {
+  status?: string;
+  id?: string;
+  progress?: string;
+  progressDetail?: { current?: number; total?: number };
+  error?: string;
+}
+
+export interface LoadedImages { names: string[]; ids: string[] }
+
+export interface ExecSession {
+  /** stdin (when requested) in, raw output out (stdout and stderr merged unless Tty). */
+  stream: Duplex;
+  resize(rows: number, columns: number): Promise<void>;
+  /** Exit code once the command ended, null while it runs. */
+  exitCode(): Promise<number | null>;
+}
+
+export class Engine {
+  readonly socketPath: string;
+  private readonly docker: Dockerode;
+
+  constructor(options: EngineOptions = {}) {
+    this.socketPath = options.socketPath ?? DEFAULT_SOCKET_PATH;
+    this.docker = new Dockerode({ socketPath: this.socketPath });
+  }
+
+  private async call<T>(action: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw toEngineError(err, action, this.socketPath);
+    }
+  }
+
+  /** Like call(), but a not-found (or already-done conflict) counts as success. */
+  private async idempotent(action: string, fn: () => Promise<unknown>, alsoIgnore: Array<'conflict'> = []): Promise<void> {
+    try {
+      await this.call(action, fn);
+    } catch (err) {
+      if (err instanceof EngineError && (err.kind === 'not-found' || alsoIgnore.includes(err.kind as 'conflict'))) return;
+      throw err;
+    }
+  }
+
+  async ping(): Promise<void> {
+    await this.call('answer a ping', () => this.docker.ping());
+  }
+
+  async version(): Promise<{ version: string; apiVersion: string }> {
+    const v = await this.call('report its version', () => this.docker.version());
+    return { version: v.Version, apiVersion: v.ApiVersion };
+  }
+
+  // --- containers -------------------------------------------------------------------------
+
+  /** Creates a container labelled for `owner`; returns its id. */
+  async createContainer(options: ContainerCreateOptions, owner: Owner): Promise<string> {
+    const labels = { ...options.Labels, ...ownerLabels(owner) };
+    const container = await this.call(`create a container from ${options.Image ?? 'no image'}`, () =>
+      this.docker.createContainer({ ...options, Labels: labels }),
+    );
+    return container.id;
+  }
+
+  async startContainer(id: string): Promise<void> {
+    await this.call(`start container ${id}`, () => this.docker.getContainer(id).start());
+  }
+
+  /** Waits for the container to stop; reports its exit code and whether the OOM killer hit it. */
+  async waitContainer(id: string): Promise<ExitStatus> {
+    const result = (await this.call(`wait for container ${id}`, () => this.docker.getContainer(id).wait())) as { StatusCode: number };
+    const info = await this.inspectContainer(id);
+    return { exitCode: result.StatusCode, oomKilled: info.State.OOMKilled === true };
+  }
+
+  /** Sends a signal (default SIGKILL); a container that is gone or not running is fine. */
+  async killContainer(id: string, signal = 'SIGKILL'): Promise<void> {
+    await this.idempotent(`kill container ${id}`, () => this.docker.getContainer(id).kill({ signal }), ['conflict']);
+  }
+
+  /** Removes a container (running or not) with its anonymous volumes; a missing one is fine. */
+  async removeContainer(id: string): Promise<void> {
+    await this.idempotent(`remove container ${id}`, () => this.docker.getContainer(id).remove({ force: true, v: true }), ['conflict']);
+  }
+
+  async inspectContainer(id: string): Promise<ContainerInspectInfo> {
+    return this.call(`inspect container ${id}`, () => this.docker.getContainer(id).inspect());
+  }
+
+  /**
+   * The container's output as one byte stream (stdout and stderr merged), from its start.
+   * Attach before starting the container to see everything. With `tty` the stream is raw.
+   */
+  async attachOutput(id: string, options: { tty: boolean }): Promise<Readable> {
+    const stream = (await this.call(`attach to container ${id}`, () =>
+      this.docker.getContainer(id).attach({ stream: true, stdout: true, stderr: true, logs: true }),
+    )) as unknown as Readable;
+    return options.tty ? stream : this.demux(stream);
+  }
+
+  /** The container's log so far (and onwards with `follow`), stdout and stderr merged. */
+  async logs(id: string, options: { tty: boolean; follow?: boolean }): Promise<Readable> {
+    const container = this.docker.getContainer(id);
+    const read = (): Promise<unknown> => options.follow
+      ? container.logs({ follow: true, stdout: true, stderr: true })
+      : container.logs({ follow: false, stdout: true, stderr: true });
+    const stream = (await this.call(`read the logs of container ${id}`, read)) as Readable | Buffer;
+    const readable = Buffer.isBuffer(stream) ? Readable.from([stream]) : stream;
+    return options.tty ? readable : this.demux(readable);
+  }
+
+  private demux(stream: Readable): Readable {
+    const out = new PassThrough();
+    this.docker.modem.demuxStream(stream, out, out);
+    stream.on('end', () => out.end());
+    stream.on('close', () => out.end());
+    stream.on('error', (err) => out.destroy(toEngineError(err, 'stream container output', this.socketPath)));
+    return out;
+  }
+
+  /** A tar stream of `path` (file or directory) inside the container. */
+  async getArchive(id: string, path: string): Promise<Readable> {
+    try {
+      return (await this.call(`read ${path} from container ${id}`, () =>
+        this.docker.getContainer(id).getArchive({ path }),
+      )) as unknown as Readable;
+    } catch (err) {
+      if (err instanceof EngineError && err.kind === 'not-found') {
+        throw new EngineError('not-found', `${path} does not exist in the container`, { statusCode: 404, cause: err });
+      }
+      throw err;
+    }
+  }
+
+  /** Runs a command in a running container. */
+  async exec(id: string, options: { cmd: string[]; tty?: boolean; stdin?: boolean; env?: string[]; user?: string; workingDir?: string }): Promise<ExecSession> {
+    const container = this.docker.getContainer(id);
+    const tty = options.tty ?? false;
+    const exec = await this.call(`start a command in container ${id}`, () =>
+      container.exec({
+        Cmd: options.cmd, Tty: tty, AttachStdin: options.stdin ?? false, AttachStdout: true, AttachStderr: true,
+        Env: options.env, User: options.user, WorkingDir: options.workingDir,
+      }),
+    );
+    const stream = (await this.call(`start a command in container ${id}`, () =>
+      exec.start({ hijack: true, stdin: options.stdin ?? false, Tty: tty }),
+    )) as Duplex;
+    return {
+      stream,
+      resize: async (rows, columns) => { await this.call('resize a terminal', () => exec.resize({ h: rows, w: columns })); },
+      exitCode: async () => {
+        const info = await this.call('inspect a command', () => exec.inspect());
+        return info.Running ? null : (info.ExitCode ?? null);
+      },
+    };
+  }
+
+  // --- what the worker owns ----------------------------------------------------------------
+
+  /** Containers labelled as ours (by any worker, or by one workerId), running or not. */
+  async listOwnedContainers(workerId?: string): Promise<OwnedContainer[]> {
+    const list = await this.call('list containers', () =>
+      this.docker.listContainers({ all: true, filters: { label: ownerLabelFilters(workerId) } }),
+    );
+    return list.map((c) => ({
+      id: c.Id, name: (c.Names[0] ?? '').replace(/^\//, ''), image: c.Image, state: c.State,
+      created: new Date(c.Created * 1000), labels: c.Labels ?? {},
+    }));
+  }
+
+  async listOwnedNetworks(workerId?: string): Promise<OwnedNetwork[]> {
+    const list = await this.call('list networks', () => this.docker.listNetworks({ filters: { label: ownerLabelFilters(workerId) } }));
+    return list.map((n) => ({ id: n.Id, name: n.Name, labels: n.Labels ?? {} }));
+  }
+
+  async listOwnedVolumes(workerId?: string): Promise<OwnedVolume[]> {
+    const result = await this.call('list volumes', () => this.docker.listVolumes({ filters: { label: ownerLabelFilters(workerId) } }));
+    return (result.Volumes ?? []).map((v) => ({ name: v.Name, mountpoint: v.Mountpoint, labels: v.Labels ?? {} }));
+  }
+
+  // --- networks and volumes ----------------------------------------------------------------
+
+  /** Creates a network labelled for `owner`; returns its id. */
+  async createNetwork(name: string, owner: Owner, options: NetworkCreateOptions = {}): Promise<string> {
+    const network = await this.call(`create network ${name}`, () =>
+      this.docker.createNetwork({ ...options, Name: name, Labels: ownerLabels(owner) }),
+    );
+    return network.id;
+  }
+
+  /** Removes a network; a missing one is fine. */
+  async removeNetwork(idOrName: string): Promise<void> {
+    await this.idempotent(`remove network ${idOrName}`, () => this.docker.getNetwork(idOrName).remove());
+  }
+
+  /** Creates a named volume labelled for `owner`. */
+  async createVolume(name: string, owner: Owner): Promise<void> {
+    await this.call(`create volume ${name}`, () => this.docker.createVolume({ Name: name, Labels: ownerLabels(owner) }));
+  }
+
+  /** Removes a volume; a missing one is fine. */
+  async removeVolume(name: string): Promise<void> {
+    await this.idempotent(`remove volume ${name}`, () => this.docker.getVolume(name).remove());
+  }
+
+  // --- images ------------------------------------------------------------------------------
+
+  /** The image's details, or undefined when no local image has that name, id or digest. */
+  async inspectImage(name: string): Promise<ImageInspectInfo | undefined> {
+    try {
+      return await this.call(`inspect image ${name}`, () => this.docker.getImage(name).inspect());
+    } catch (err) {
+      if (err instanceof EngineError && err.kind === 'not-found') return undefined;
+      throw err;
+    }
+  }
+
+  async imageExists(name: string): Promise<boolean> {
+    return (await this.inspectImage(name)) !== undefined;
+  }
+
+  /** Removes an image (or one of its tags); a missing one is fine. */
+  async removeImage(name: string, options: { force?: boolean } = {}): Promise<void> {
+    await this.idempotent(`remove image ${name}`, () => this.docker.getImage(name).remove({ force: options.force ?? false }));
+  }
+
+  async tagImage(name: string, repository: string, tag: string): Promise<void> {
+    await this.call(`tag image ${name} as ${repository}:${tag}`, () => this.docker.getImage(name).tag({ repo: repository, tag }));
+  }
+
+  async listImages(): Promise<ImageSummary[]> {
+    const list = await this.call('list images', () => this.docker.listImages({ all: false }));
+    return list.map((i) => ({
+      id: i.Id, repoTags: (i.RepoTags ?? []).filter((t) => t !== '<none>:<none>'),
+      repoDigests: (i.RepoDigests ?? []).filter((d) => !d.startsWith('<none>')),
+      size: i.Size, created: new Date(i.Created * 1000), labels: i.Labels ?? {},
+    }));
+  }
+
+  /** Loads a `docker save` tar stream; returns the names and ids the daemon reports. */
+  async loadImage(tar: Readable): Promise<LoadedImages> {
+    const output = (await this.call('load an image', () =>
+      this.docker.loadImage(tar, { quiet: true }),
+    )) as unknown as Readable;
+    const loaded: LoadedImages = { names: [], ids: [] };
+    for await (const event of readJsonLines<{ stream?: string; error?: string }>(output)) {
+      if (event.error) throw new EngineError('bad-request', `Docker could not load the image: ${event.error.trim()}`);
+      for (const line of (event.stream ?? '').split('\n')) {
+        const id = /^Loaded image ID: (\S+)/.exec(line);
+        const name = /^Loaded image: (\S+)/.exec(line);
+        if (id) loaded.ids.push(id[1]!);
+        else if (name) loaded.names.push(name[1]!);
+      }
+    }
+    if (loaded.names.length === 0 && loaded.ids.length === 0) {
+      throw new EngineError('bad-request', 'Docker loaded no image from the archive: is it a `docker save` tar?');
+    }
+    return loaded;
+  }
+
+  /**
+   * Pulls `repository` at `tagOrDigest` (a tag, or "sha256:..."). Each progress event goes to
+   * `onEvent`. A failure reported inside the stream becomes an EngineError ('server') with the
+   * daemon's message; classify it with pull-error.ts.
+   */
+  async pull(repository: string, tagOrDigest: string, auth: RegistryAuth | undefined, onEvent: (event: PullEvent) => void, signal?: AbortSignal): Promise<void> {
+    const name = tagOrDigest.includes(':') ? `${repository}@${tagOrDigest}` : `${repository}:${tagOrDigest}`;
+    const output = (await this.call(`pull ${name}`, () =>
+      this.docker.createImage(auth ?? {}, { fromImage: repository, tag: tagOrDigest, abortSignal: signal }),
+    )) as unknown as Readable;
+    try {
+      for await (const event of readJsonLines<PullEvent & { errorDetail?: { message?: string } }>(output)) {
+        if (event.error) throw new EngineError('server', `Docker could not pull ${name}: ${event.errorDetail?.message ?? event.error}`);
+        onEvent(event);
+      }
+    } catch (err) {
+      throw toEngineError(err, `pull ${name}`, this.socketPath);
+    }
+  }
+}
