@@ -11,11 +11,14 @@ export type EngineErrorKind =
 export class EngineError extends Error {
   readonly kind: EngineErrorKind;
   readonly statusCode: number | undefined;
-  constructor(kind: EngineErrorKind, message: string, options: { statusCode?: number; cause?: unknown } = {}) {
+  /** What the daemon itself said, without our "Docker could not ..." preface. */
+  readonly detail: string;
+  constructor(kind: EngineErrorKind, message: string, options: { statusCode?: number; cause?: unknown; detail?: string } = {}) {
     super(message, { cause: options.cause });
     this.name = 'EngineError';
     this.kind = kind;
     this.statusCode = options.statusCode;
+    this.detail = options.detail ?? message;
   }
 }
 
@@ -59,8 +62,9 @@ export function toEngineError(err: unknown, action: string, socketPath: string):
   const status = typeof e.statusCode === 'number' ? e.statusCode : undefined;
   const detail = daemonMessage(err);
   const message = `Docker could not ${action}: ${detail}`;
-  if (status === 404) return new EngineError('not-found', message, { statusCode: status, cause: err });
-  if (status === 409 || status === 304) return new EngineError('conflict', message, { statusCode: status, cause: err });
-  if (status === 400) return new EngineError('bad-request', message, { statusCode: status, cause: err });
-  return new EngineError('server', message, { statusCode: status, cause: err });
+  const options = { statusCode: status, cause: err, detail };
+  if (status === 404) return new EngineError('not-found', message, options);
+  if (status === 409 || status === 304) return new EngineError('conflict', message, options);
+  if (status === 400) return new EngineError('bad-request', message, options);
+  return new EngineError('server', message, options);
 }

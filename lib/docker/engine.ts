@@ -280,7 +280,7 @@ export class Engine {
     )) as unknown as Readable;
     const loaded: LoadedImages = { names: [], ids: [] };
     for await (const event of readJsonLines<{ stream?: string; error?: string }>(output)) {
-      if (event.error) throw new EngineError('bad-request', `Docker could not load the image: ${event.error.trim()}`);
+      if (event.error) throw new EngineError('bad-request', `Docker could not load the image: ${event.error.trim()}`, { detail: event.error.trim() });
       for (const line of (event.stream ?? '').split('\n')) {
         const id = /^Loaded image ID: (\S+)/.exec(line);
         const name = /^Loaded image: (\S+)/.exec(line);
@@ -306,7 +306,10 @@ export class Engine {
     )) as unknown as Readable;
     try {
       for await (const event of readJsonLines<PullEvent & { errorDetail?: { message?: string } }>(output)) {
-        if (event.error) throw new EngineError('server', `Docker could not pull ${name}: ${event.errorDetail?.message ?? event.error}`);
+        if (event.error) {
+          const detail = (event.errorDetail?.message ?? event.error).trim();
+          throw new EngineError('server', `Docker could not pull ${name}: ${detail}`, { detail });
+        }
         onEvent(event);
       }
     } catch (err) {
