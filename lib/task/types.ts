@@ -1,0 +1,180 @@
+// Shared types of the task pipeline: the task as the queue hands it out, the claim, the
+// docker-worker payload (schemas/payload.json), and the ContainerPlan the plan stage produces.
+import type Docker from 'dockerode';
+
+/** A task definition as the queue returns it (queue `task.json` schema). */
+export interface TaskDefinition {
+  taskQueueId?: string;
+  provisionerId: string;
+  workerType: string;
+  schedulerId?: string;
+  projectId?: string;
+  taskGroupId?: string;
+  dependencies?: string[];
+  requires?: 'all-completed' | 'all-resolved';
+  routes?: string[];
+  priority?: string;
+  retries?: number;
+  created: string;
+  deadline: string;
+  expires?: string;
+  scopes: string[];
+  payload: unknown;
+  metadata?: { name: string; description: string; owner: string; source: string };
+  tags?: Record<string, string>;
+  extra?: Record<string, unknown>;
+}
+
+export interface TaskCredentials {
+  clientId: string;
+  accessToken: string;
+  certificate?: string;
+}
+
+/** One entry of `claimWork().tasks`. `takenUntil` may use a `+00:00` offset. */
+export interface Claim {
+  status: { taskId: string; [key: string]: unknown };
+  runId: number;
+  workerGroup: string;
+  workerId: string;
+  takenUntil: string;
+  task: TaskDefinition;
+  credentials: TaskCredentials;
+}
+
+// ---------------------------------------------------------------- payload
+
+export type ImageSpec =
+  | string
+  | { type: 'docker-image'; name: string }
+  | { type: 'indexed-image'; namespace: string; path: string }
+  | { type: 'task-image'; taskId: string; path: string };
+
+export type ArtifactType = 'file' | 'directory' | 'volume';
+
+export interface ArtifactSpec {
+  type: ArtifactType;
+  path: string;
+  expires?: string;
+}
+
+/** The devices a payload can ask for (`phone` is accepted by the schema but never provided). */
+export type DeviceName = 'kvm' | 'hostSharedMemory' | 'loopbackVideo' | 'loopbackAudio';
+export const DEVICE_NAMES: readonly DeviceName[] = ['hostSharedMemory', 'kvm', 'loopbackAudio', 'loopbackVideo'];
+
+export interface Capabilities {
+  privileged?: boolean;
+  disableSeccomp?: boolean;
+  devices?: Partial<Record<DeviceName, boolean>> & { phone?: Record<string, string>; [other: string]: unknown };
+  [other: string]: unknown;
+}
+
+/** Features any generation of docker-worker knew, current ones first (see feature-catalog.ts). */
+export type FeatureName =
+  | 'localLiveLog' | 'bulkLog' | 'artifacts' | 'taskclusterProxy' | 'chainOfTrust' | 'allowPtrace'
+  | 'interactive' | 'dockerSave' | 'dind' | 'relengAPIProxy' | 'balrogVPNProxy' | 'balrogStageVPNProxy';
+export type RetiredFeatureName =
+  | 'azureLiveLog' | 'testdroidProxy' | 'bufferLog' | 'extractArtifacts' | 'artifactLog' | 'extendTaskGraph';
+
+/** A payload that passed validatePayload. Unknown top-level fields are kept (older generations allowed them). */
+export interface Payload {
+  image: ImageSpec;
+  maxRunTime: number;
+  command?: string[];
+  env?: Record<string, string>;
+  encryptedEnv?: string[];
+  cache?: Record<string, string>;
+  artifacts?: Record<string, ArtifactSpec>;
+  capabilities?: Capabilities;
+  features?: Partial<Record<FeatureName | RetiredFeatureName, boolean>> & Record<string, unknown>;
+  onExitStatus?: { retry?: number[]; purgeCaches?: number[] };
+  log?: string;
+  supersederUrl?: string;
+  graphs?: string[];
+  [other: string]: unknown;
+}
+
+// ---------------------------------------------------------------- plan
+
+/** Where the image comes from; `registry` names are normalized to carry a tag (`:latest`) or digest. */
+export type ImageRef =
+  | { kind: 'registry'; name: string }
+  | { kind: 'indexed-image'; namespace: string; path: string }
+  | { kind: 'task-image'; taskId: string; path: string };
+
+export interface PlannedArtifact {
+  name: string;
+  type: ArtifactType;
+  /** Absolute path in the container. */
+  path: string;
+  /** ISO date; the payload's, or the task's `expires`. */
+  expires: string;
+}
+
+export interface PlannedCache {
+  name: string;
+  /** Where the cache volume is mounted in the container (the bind itself is added by prepare). */
+  mountPoint: string;
+}
+
+export interface PlannedDevice {
+  name: DeviceName;
+  hostPath: string;
+  containerPath: string;
+  /** `device` -> HostConfig.Devices, `bind` -> HostConfig.Binds (hostSharedMemory). */
+  mount: 'device' | 'bind';
+}
+
+/** Per-feature options the plan decides; the feature implementations read these. */
+export interface FeatureOptions {
+  localLiveLog: { liveLogName: string; backingLogName: string };
+  bulkLog: { artifactName: string };
+  artifacts: Record<string, never>;
+  taskclusterProxy: { scopes: string[] };
+  chainOfTrust: Record<string, never>;
+  allowPtrace: Record<string, never>;
+  interactive: Record<string, never>;
+  dockerSave: { artifactName: string; cacheArtifactPrefix: string };
+  dind: Record<string, never>;
+  relengAPIProxy: { permissions: string[] };
+  balrogVPNProxy: Record<string, never>;
+  balrogStageVPNProxy: Record<string, never>;
+}
+export type PlannedFeature = { [K in FeatureName]: { name: K; options: FeatureOptions[K] } }[FeatureName];
+
+/** A reason the task cannot run as asked; the task resolves exception/<reason> with `message`. */
+export interface Refusal {
+  reason: 'malformed-payload';
+  message: string;
+}
+
+export type ContainerCreateSpec = Omit<Docker.ContainerCreateOptions, 'Image'>;
+
+export interface ContainerPlan {
+  taskId: string;
+  runId: number;
+  /** `<provisionerId>/<workerType>` of this worker. */
+  workerPool: string;
+  image: ImageRef;
+  /** Everything for `docker create` except the image id, cache binds and feature additions. */
+  create: ContainerCreateSpec;
+  maxRunTimeSeconds: number;
+  /** The worker's reserved variables; whoever adds env later (encryptedEnv, features) must re-apply these last. */
+  reservedEnv: Record<string, string>;
+  /** Still encrypted: decrypted by prepare into env, under the reserved variables. */
+  encryptedEnv: string[];
+  logName: string;
+  backingLogName: string;
+  artifacts: PlannedArtifact[];
+  caches: PlannedCache[];
+  devices: PlannedDevice[];
+  features: PlannedFeature[];
+  onExitStatus: { retry: number[]; purgeCaches: number[] };
+  supersederUrl?: string;
+  taskExpires: string;
+  takenUntil: string;
+  /** Lines for the top of the task log. */
+  logHeader: string[];
+  /** Non-empty: do not run; resolve exception/malformed-payload with these messages. */
+  refusals: Refusal[];
+}
