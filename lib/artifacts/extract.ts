@@ -1,0 +1,102 @@
+// Turns the tar stream of the engine's archive API (GET /containers/{id}/archive?path=...,
+// whose top entry is the basename of the path) into the files to upload, with their artifact
+// names. Each file is streamed to a temp file, handed to the caller, and removed when the caller
+// asks for the next one: never more than one file on disk, never a file in memory.
+//   file artifact       -> one file named `name`
+//   directory artifact  -> `name/<relative path>` for every regular file inside, at any depth
+// Symlinks, hard links, devices and the like are skipped, each reported as a `skipped` item.
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import path from 'node:path';
+import os from 'node:os';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import tarStream from 'tar-stream';
+
+export interface ArtifactSource {
+  /** Artifact name, e.g. `public/build` */
+  name: string;
+  type: 'file' | 'directory';
+}
+
+export type ExtractedItem =
+  | { kind: 'file'; name: string; filePath: string; size: number }
+  | { kind: 'skipped'; name: string; entryType: string; reason: string };
+
+/** The path holds something other than the artifact's declared type. */
+export class ArtifactTypeError extends Error {
+  readonly reason = 'invalid-resource-on-worker' as const;
+  readonly expected: string;
+  readonly actual: string;
+  constructor(name: string, expected: string, actual: string) {
+    // docker-worker's wording, which task owners may grep for.
+    super(`Error uploading "${name}". Expected artifact to be a "${expected}" but was "${actual}"`);
+    this.name = 'ArtifactTypeError';
+    this.expected = expected;
+    this.actual = actual;
+  }
+}
+
+function kindOf(type: string | null | undefined): string {
+  if (type === 'file' || type === 'contiguous-file') return 'file';
+  return type ?? 'unknown';
+}
+
+/** The entry's path below the top entry, or undefined if it tries to leave the directory. */
+function relativePath(entryName: string): string[] | undefined {
+  const parts = entryName.split('/').filter((p) => p !== '' && p !== '.');
+  parts.shift();
+  return parts.includes('..') ? undefined : parts;
+}
+
+export async function* extractArtifactFiles(
+  tar: Readable, artifact: ArtifactSource, options: { tmpDir?: string } = {},
+): AsyncGenerator<ExtractedItem> {
+  const dir = await mkdtemp(path.join(options.tmpDir ?? os.tmpdir(), 'artifact-extract-'));
+  const extract = tarStream.extract();
+  let sourceError: unknown;
+  const piping = pipeline(tar, extract).catch((err: unknown) => { sourceError ??= err; });
+  let first = true;
+  let count = 0;
+  try {
+    for await (const entry of extract) {
+      const { header } = entry;
+      const kind = kindOf(header.type);
+      if (first) {
+        first = false;
+        if (kind !== artifact.type) {
+          entry.resume();
+          throw new ArtifactTypeError(artifact.name, artifact.type, kind);
+        }
+      }
+      if (kind === 'directory') { entry.resume(); continue; }
+      const parts = artifact.type === 'file' ? [] : relativePath(header.name);
+      const name = parts && parts.length > 0 ? `${artifact.name}/${parts.join('/')}` : artifact.name;
+      if (kind !== 'file' || parts === undefined) {
+        entry.resume();
+        yield {
+          kind: 'skipped', name, entryType: kind,
+          reason: parts === undefined ? 'its path leaves the artifact directory' : `only regular files are uploaded, this is a ${kind}`,
+        };
+        continue;
+      }
+      const filePath = path.join(dir, `entry-${count++}`);
+      await pipeline(entry, createWriteStream(filePath));
+      try {
+        yield { kind: 'file', name, filePath, size: header.size ?? 0 };
+      } finally {
+        await rm(filePath, { force: true });
+      }
+      if (artifact.type === 'file') break;
+    }
+    if (artifact.type !== 'file' || first) {
+      await piping;
+      if (sourceError) throw sourceError;
+    }
+    if (first) throw new ArtifactTypeError(artifact.name, artifact.type, 'nothing');
+  } finally {
+    if (!extract.destroyed) extract.destroy();
+    if (!tar.destroyed) tar.destroy();
+    await rm(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,182 @@
+// Publishes one task run's artifacts to the queue, the way docker-worker and generic-worker do:
+//  - `object` (default): queue.createArtifact -> object service upload (taskcluster-client's
+//    upload(), streamed from the file, re-opened on retry) -> queue.finishArtifact. The object
+//    service's putUrl method takes identity encoding only, so object artifacts are never gzipped.
+//  - `s3`: queue.createArtifact -> PUT to putUrl with Content-Type/Content-Length, gzip-encoded
+//    unless the file is already compressed (a gzip copy is written to a temp file first, so the
+//    length is known and a retry can re-send it).
+//  - `reference`, `link`, `error`: one createArtifact call.
+// Credentials come from a function: the claim's temporary credentials change at each reclaim.
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import os from 'node:os';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import taskcluster from 'taskcluster-client';
+import type { Credentials, QueueClient } from '../queue/taskcluster.ts';
+import { contentTypeFor, worthGzipping } from './content-type.ts';
+import { digestFile } from './file-digest.ts';
+import { putFile } from './http-put.ts';
+import { withRetries, type RetryOptions } from './retry.ts';
+
+export type StorageType = 'object' | 's3';
+export type ErrorArtifactReason = 'file-missing-on-worker' | 'invalid-resource-on-worker' | 'too-large-file-on-worker';
+
+export interface ArtifactPublisherOptions {
+  rootUrl: string;
+  taskId: string;
+  runId: number;
+  /** The current credentials for this run (they change after each reclaim). */
+  credentials: () => Credentials | Promise<Credentials>;
+  /** How file artifacts are stored (default `object`). */
+  storageType?: StorageType;
+  /** Retries of storage PUTs and of queue/object calls on network errors and 5xx. */
+  retry?: RetryOptions;
+  /** Where gzip copies and spooled streams are written (default: the OS temp dir). */
+  tmpDir?: string;
+}
+
+export interface UploadRequest {
+  name: string;
+  expires: Date | string;
+  /** Default: from the name's extension. */
+  contentType?: string;
+  /** `s3` only: default gzip unless the name says the content is already compressed. */
+  contentEncoding?: 'gzip' | 'identity';
+}
+
+export interface UploadResult {
+  name: string;
+  storageType: StorageType;
+  contentType: string;
+  contentEncoding: 'gzip' | 'identity';
+  /** Bytes of the artifact itself. */
+  size: number;
+  /** sha256 of the artifact itself (before any gzip), hex: what chain of trust records. */
+  sha256: string;
+}
+
+export class ArtifactPublisher {
+  readonly taskId: string;
+  readonly runId: number;
+  #options: ArtifactPublisherOptions;
+
+  constructor(options: ArtifactPublisherOptions) {
+    this.#options = options;
+    this.taskId = options.taskId;
+    this.runId = options.runId;
+  }
+
+  get storageType(): StorageType {
+    return this.#options.storageType ?? 'object';
+  }
+
+  /** Uploads a file from disk. */
+  async uploadFile(filePath: string, request: UploadRequest): Promise<UploadResult> {
+    const contentType = request.contentType ?? contentTypeFor(request.name);
+    const expires = isoTime(request.expires);
+    if (this.storageType === 's3') return this.#uploadS3(filePath, request, contentType, expires);
+    return this.#uploadObject(filePath, request.name, contentType, expires);
+  }
+
+  /** Uploads a string, a buffer or a stream (spooled to a temp file so retries can re-send it). */
+  async uploadData(data: string | Buffer | Readable, request: UploadRequest): Promise<UploadResult> {
+    const dir = await mkdtemp(path.join(this.#options.tmpDir ?? os.tmpdir(), 'artifact-'));
+    try {
+      const file = path.join(dir, 'data');
+      if (typeof data === 'string' || Buffer.isBuffer(data)) await writeFile(file, data);
+      else await pipeline(data, createWriteStream(file));
+      return await this.uploadFile(file, request);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  /** An artifact that answers 424 with this reason and message, e.g. for a missing file. */
+  async createErrorArtifact(name: string, reason: ErrorArtifactReason, message: string, expires: Date | string): Promise<void> {
+    await (await this.#queue()).createArtifact(this.taskId, this.runId, name, {
+      storageType: 'error', expires: isoTime(expires), reason, message,
+    });
+  }
+
+  /** An artifact that redirects (303) to a URL, e.g. the live log. */
+  async createReferenceArtifact(name: string, url: string, expires: Date | string, contentType = 'text/plain; charset=utf-8'): Promise<void> {
+    await (await this.#queue()).createArtifact(this.taskId, this.runId, name, {
+      storageType: 'reference', expires: isoTime(expires), url, contentType,
+    });
+  }
+
+  /** An artifact that reads as another artifact of the same run. */
+  async createLinkArtifact(name: string, target: string, expires: Date | string, contentType = 'text/plain; charset=utf-8'): Promise<void> {
+    await (await this.#queue()).createArtifact(this.taskId, this.runId, name, {
+      storageType: 'link', expires: isoTime(expires), artifact: target, contentType,
+    });
+  }
+
+  async #uploadObject(filePath: string, name: string, contentType: string, expires: string): Promise<UploadResult> {
+    const { sha256, size } = await digestFile(filePath);
+    const queue = await this.#queue();
+    const created = await queue.createArtifact(this.taskId, this.runId, name, {
+      storageType: 'object', expires, contentType, contentLength: size,
+    }) as { name: string; projectId: string; uploadId: string; expires: string; credentials: Credentials };
+    const retry = this.#options.retry ?? {};
+    await taskcluster.upload({
+      projectId: created.projectId,
+      name: created.name,
+      uploadId: created.uploadId,
+      expires: new Date(created.expires),
+      contentType,
+      contentLength: size,
+      object: new taskcluster.Object({ rootUrl: this.#options.rootUrl, credentials: created.credentials, ...this.#clientRetry() }),
+      streamFactory: async () => createReadStream(filePath, { highWaterMark: 1024 * 1024 }),
+      retries: retry.retries ?? 5,
+      delayFactor: (retry.baseDelayMs ?? 200) / 2,
+      maxDelay: retry.maxDelayMs ?? 30_000,
+    });
+    await (await this.#queue()).finishArtifact(this.taskId, this.runId, name, { uploadId: created.uploadId });
+    return { name, storageType: 'object', contentType, contentEncoding: 'identity', size, sha256 };
+  }
+
+  async #uploadS3(filePath: string, request: UploadRequest, contentType: string, expires: string): Promise<UploadResult> {
+    const encoding = request.contentEncoding ?? (worthGzipping(request.name) ? 'gzip' : 'identity');
+    const dir = encoding === 'gzip' ? await mkdtemp(path.join(this.#options.tmpDir ?? os.tmpdir(), 'artifact-gz-')) : undefined;
+    try {
+      const gzipFile = dir ? path.join(dir, 'body.gz') : undefined;
+      const digest = await digestFile(filePath, gzipFile);
+      const body = gzipFile ?? filePath;
+      const length = digest.gzipSize ?? digest.size;
+      const queue = await this.#queue();
+      const created = await queue.createArtifact(this.taskId, this.runId, request.name, {
+        storageType: 's3', expires, contentType, contentLength: length,
+      }) as { putUrl: string };
+      const headers: Record<string, string | number> = { 'Content-Type': contentType, 'Content-Length': length };
+      if (encoding === 'gzip') headers['Content-Encoding'] = 'gzip';
+      await withRetries(() => putFile(created.putUrl, body, { headers }), this.#options.retry);
+      return { name: request.name, storageType: 's3', contentType, contentEncoding: encoding, size: digest.size, sha256: digest.sha256 };
+    } finally {
+      if (dir) await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  async #queue(): Promise<QueueClient> {
+    const credentials = await this.#options.credentials();
+    return new taskcluster.Queue({ rootUrl: this.#options.rootUrl, credentials, ...this.#clientRetry() }) as QueueClient;
+  }
+
+  #clientRetry(): Record<string, number> {
+    const retry = this.#options.retry;
+    if (!retry) return {};
+    return {
+      ...(retry.retries !== undefined ? { retries: retry.retries } : {}),
+      ...(retry.baseDelayMs !== undefined ? { delayFactor: retry.baseDelayMs / 2 } : {}),
+      ...(retry.maxDelayMs !== undefined ? { maxDelay: retry.maxDelayMs } : {}),
+    };
+  }
+}
+
+function isoTime(value: Date | string): string {
+  const d = value instanceof Date ? value : new Date(value);
+  if (Number.isNaN(d.getTime())) throw new Error(`artifact expiry is not a valid time: ${String(value)}`);
+  return d.toISOString();
+}
