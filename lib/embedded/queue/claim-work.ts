@@ -1,0 +1,162 @@
+// The worker interface for taking work: claimWork (long-poll), claimTask (legacy) and
+// reclaimTask. A claim marks the run running for `claimTimeoutSeconds` and hands out
+// temporary credentials for that run; claims happen inside one transaction, so concurrent
+// callers never get the same run.
+import type { IncomingMessage } from 'node:http';
+import { ApiError, conflict, notFound } from '../api/errors.ts';
+import type { Handler } from '../api/service.ts';
+import type { EmbeddedContext } from '../context.ts';
+import type { QueueCore } from './queue-core.ts';
+import type { WorkerStore } from './worker-store.ts';
+import type { TaskRecord } from './types.ts';
+import { splitTaskQueueId } from './types.ts';
+import { taskIdParam, runIdParam, taskQueueIdParam } from './request-params.ts';
+import { taskStatus, lastRun } from './task-status.ts';
+import { claimRun, reclaimRun } from './run-transitions.ts';
+import { claimCredentials } from './claim-credentials.ts';
+
+interface Worker { workerGroup: string; workerId: string }
+interface Claimed { record: TaskRecord; runId: number; takenUntil: number }
+
+/** The real queue writes the top-level `takenUntil` of a claim with a `+00:00` offset. */
+const withOffset = (ms: number) => new Date(ms).toISOString().replace(/Z$/, '+00:00');
+
+/** Aborts when the caller's connection closes (a long-poll must then claim nothing for it). */
+function connectionClosed(raw: IncomingMessage): { signal: AbortSignal; dispose(): void } {
+  const controller = new AbortController();
+  const socket = raw.socket;
+  const onClose = () => controller.abort();
+  if (!socket || socket.destroyed) controller.abort();
+  else socket.once('close', onClose);
+  return { signal: controller.signal, dispose: () => { socket?.off('close', onClose); } };
+}
+
+export function claimHandlers(ctx: EmbeddedContext, core: QueueCore, workers: WorkerStore): Record<string, Handler> {
+  const claimTimeoutMs = () => ctx.settings.claimTimeoutSeconds * 1000;
+
+  function claimResponse(c: Claimed, worker: Worker) {
+    return {
+      status: taskStatus(c.record),
+      runId: c.runId,
+      workerGroup: worker.workerGroup,
+      workerId: worker.workerId,
+      takenUntil: withOffset(c.takenUntil),
+      task: c.record.definition,
+      credentials: claimCredentials(ctx.serviceCredentials, c.record.taskId, c.runId, c.takenUntil, c.record.definition.scopes),
+    };
+  }
+
+  function claimPending(taskQueueId: string, worker: Worker, count: number): Claimed[] {
+    return core.change((tx) => {
+      const claimed: Claimed[] = [];
+      for (const taskId of core.tasks.pendingTaskIds(taskQueueId, count, tx.now)) {
+        const record = tx.load(taskId);
+        const run = record && lastRun(record);
+        if (!record || !run || run.state !== 'pending') continue;
+        const takenUntil = tx.now + claimTimeoutMs();
+        if (!claimRun(record, run.runId, worker, takenUntil, tx.now)) continue;
+        tx.save(record);
+        claimed.push({ record, runId: run.runId, takenUntil });
+      }
+      workers.workerSeen(taskQueueId, worker.workerGroup, worker.workerId, tx.now);
+      workers.tasksClaimed(taskQueueId, worker.workerGroup, worker.workerId, claimed.map((c) => ({ taskId: c.record.taskId, runId: c.runId })));
+      return claimed;
+    });
+  }
+
+  const claimWork: Handler = async (req) => {
+    const taskQueueId = taskQueueIdParam(req);
+    const { workerGroup, workerId, tasks: count } = req.body as Worker & { tasks: number };
+    req.authorize({ workerGroup, workerId });
+    const worker = { workerGroup, workerId };
+    const waitMs = ctx.settings.claimWorkWaitSeconds * 1000;
+    const until = Date.now() + waitMs;
+    const closed = connectionClosed(req.raw);
+    try {
+      if (workers.isQuarantined(taskQueueId, workerGroup, workerId, Date.now())) {
+        core.change((tx) => workers.workerSeen(taskQueueId, workerGroup, workerId, tx.now));
+        await core.waiters.sleep(waitMs, closed.signal);
+        return { tasks: [] };
+      }
+      for (;;) {
+        if (closed.signal.aborted || core.waiters.isClosed) return { tasks: [] };
+        const claimed = claimPending(taskQueueId, worker, count);
+        if (claimed.length > 0) return { tasks: claimed.map((c) => claimResponse(c, worker)) };
+        const remaining = until - Date.now();
+        if (remaining <= 0) return { tasks: [] };
+        if (await core.waiters.wait(taskQueueId, remaining, closed.signal) !== 'woken') return { tasks: [] };
+      }
+    } finally {
+      closed.dispose();
+    }
+  };
+
+  const claimTask: Handler = (req) => {
+    const taskId = taskIdParam(req);
+    const runId = runIdParam(req);
+    const { workerGroup, workerId } = req.body as Worker;
+    const found = core.tasks.get(taskId);
+    if (!found) throw notFound(`Task \`${taskId}\``);
+    const { provisionerId, workerType } = splitTaskQueueId(found.definition.taskQueueId);
+    req.authorize({ workerGroup, workerId, provisionerId, workerType });
+    const taskQueueId = found.definition.taskQueueId;
+    if (workers.isQuarantined(taskQueueId, workerGroup, workerId, Date.now())) {
+      throw conflict(`Worker ${workerGroup}/${workerId} is quarantined and cannot claim tasks.`, { workerGroup, workerId });
+    }
+    const outcome = core.change((tx): Claimed | ApiError => {
+      const record = tx.load(taskId)!;
+      if (Date.parse(record.definition.deadline) <= tx.now) {
+        return conflict(`Task \`${taskId}\` can't be claimed past its deadline of ${record.definition.deadline}.`, { taskId, deadline: record.definition.deadline });
+      }
+      const run = record.runs[runId];
+      if (!run) return notFound(`Run ${runId} of task \`${taskId}\``);
+      workers.workerSeen(taskQueueId, workerGroup, workerId, tx.now);
+      const isLatest = runId === record.runs.length - 1;
+      if (isLatest && run.state === 'running' && run.workerGroup === workerGroup && run.workerId === workerId) {
+        return { record, runId, takenUntil: Date.parse(run.takenUntil!) };
+      }
+      const takenUntil = tx.now + claimTimeoutMs();
+      if (!claimRun(record, runId, { workerGroup, workerId }, takenUntil, tx.now)) {
+        return conflict(`Run ${runId} was already claimed by another worker, or is not pending.`, { taskId, runId });
+      }
+      tx.save(record);
+      workers.tasksClaimed(taskQueueId, workerGroup, workerId, [{ taskId, runId }]);
+      return { record, runId, takenUntil };
+    });
+    if (outcome instanceof ApiError) throw outcome;
+    return claimResponse(outcome, { workerGroup, workerId });
+  };
+
+  const reclaimTask: Handler = (req) => {
+    const taskId = taskIdParam(req);
+    const runId = runIdParam(req);
+    const outcome = core.change((tx) => {
+      const record = tx.load(taskId);
+      if (!record) return notFound(`Task \`${taskId}\``);
+      const run = record.runs[runId];
+      if (!run) return notFound(`Run ${runId} of task \`${taskId}\``);
+      if (Date.parse(record.definition.deadline) <= tx.now) {
+        return conflict(`Task \`${taskId}\` can't be reclaimed past its deadline of ${record.definition.deadline}.`, { taskId, deadline: record.definition.deadline });
+      }
+      const takenUntil = tx.now + claimTimeoutMs();
+      if (!reclaimRun(record, runId, takenUntil)) {
+        return conflict(`Run ${runId} on task \`${taskId}\` is resolved or not running.`, { taskId, runId });
+      }
+      tx.save(record);
+      workers.workerSeen(record.definition.taskQueueId, run.workerGroup!, run.workerId!, tx.now);
+      return { record, run, takenUntil };
+    });
+    if (outcome instanceof ApiError) throw outcome;
+    const { record, run, takenUntil } = outcome;
+    return {
+      status: taskStatus(record),
+      runId,
+      workerGroup: run.workerGroup,
+      workerId: run.workerId,
+      takenUntil: new Date(takenUntil).toJSON(),
+      credentials: claimCredentials(ctx.serviceCredentials, taskId, runId, takenUntil, record.definition.scopes),
+    };
+  };
+
+  return { claimWork, claimTask, reclaimTask };
+}

@@ -1,0 +1,65 @@
+// Task groups: every task of a group has the same schedulerId; a sealed group accepts no
+// new tasks; a group lives as long as its longest-lived task.
+import type { Database } from '../store.ts';
+import type { StatementSync } from 'node:sqlite';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS queue_task_groups (
+  task_group_id TEXT PRIMARY KEY,
+  scheduler_id TEXT NOT NULL,
+  expires INTEGER NOT NULL,
+  sealed INTEGER
+);
+CREATE INDEX IF NOT EXISTS queue_task_groups_by_expires ON queue_task_groups(expires);
+`;
+
+export interface TaskGroup { taskGroupId: string; schedulerId: string; expires: string; sealed?: string }
+
+interface Row { task_group_id: string; scheduler_id: string; expires: number; sealed: number | null }
+
+export class TaskGroupStore {
+  private readonly db: Database;
+  private readonly statements = new Map<string, StatementSync>();
+
+  constructor(db: Database) {
+    this.db = db;
+    db.exec(SCHEMA);
+  }
+
+  private sql(text: string): StatementSync {
+    let s = this.statements.get(text);
+    if (!s) { s = this.db.prepare(text); this.statements.set(text, s); }
+    return s;
+  }
+
+  get(taskGroupId: string): TaskGroup | undefined {
+    const row = this.sql('SELECT * FROM queue_task_groups WHERE task_group_id = ?').get(taskGroupId) as Row | undefined;
+    if (!row) return undefined;
+    const group: TaskGroup = { taskGroupId: row.task_group_id, schedulerId: row.scheduler_id, expires: new Date(row.expires).toJSON() };
+    if (row.sealed !== null) group.sealed = new Date(row.sealed).toJSON();
+    return group;
+  }
+
+  /** Declares a task's membership: 'scheduler-conflict' or 'sealed' when it may not join. */
+  ensure(taskGroupId: string, schedulerId: string, expires: number): 'ok' | 'scheduler-conflict' | 'sealed' {
+    const existing = this.get(taskGroupId);
+    if (!existing) {
+      this.sql('INSERT INTO queue_task_groups (task_group_id, scheduler_id, expires, sealed) VALUES (?, ?, ?, NULL)')
+        .run(taskGroupId, schedulerId, expires);
+      return 'ok';
+    }
+    if (existing.schedulerId !== schedulerId) return 'scheduler-conflict';
+    if (Date.parse(existing.expires) < expires) {
+      this.sql('UPDATE queue_task_groups SET expires = ? WHERE task_group_id = ?').run(expires, taskGroupId);
+    }
+    return existing.sealed ? 'sealed' : 'ok';
+  }
+
+  seal(taskGroupId: string, now: number): void {
+    this.sql('UPDATE queue_task_groups SET sealed = ? WHERE task_group_id = ? AND sealed IS NULL').run(now, taskGroupId);
+  }
+
+  deleteExpired(now: number): number {
+    return Number(this.sql('DELETE FROM queue_task_groups WHERE expires <= ?').run(now).changes);
+  }
+}
