@@ -1,6 +1,46 @@
-// PLACEHOLDER until the purge-cache service is written: no handlers yet.
+// The purge-cache service: purgeCache records a request to purge a named cache on a worker
+// pool (`<provisionerId>/<workerType>`); workers poll purgeRequests with `since`.
 import type { EmbeddedContext, ServiceParts } from '../context.ts';
+import type { Handler } from '../api/service.ts';
+import { Reply } from '../api/service.ts';
+import { inputError } from '../api/errors.ts';
+import { pageRequest } from '../index/paging.ts';
+import { PurgeRequests } from './purge-requests.ts';
 
-export function purgeCacheService(_ctx: EmbeddedContext): ServiceParts {
-  return { handlers: {} };
+const WORKER_POOL_ID = /^[a-zA-Z0-9-_]{1,38}\/[a-zA-Z0-9-_]{1,38}$/;
+
+function checkWorkerPoolId(workerPoolId: string): void {
+  if (!WORKER_POOL_ID.test(workerPoolId)) {
+    throw inputError(`workerPoolId ${JSON.stringify(workerPoolId)} must be <provisionerId>/<workerType> (letters, digits, - and _, at most 38 each)`);
+  }
+}
+
+function parseSince(since: string | undefined): number {
+  if (since === undefined) return 0;
+  const time = Date.parse(since);
+  if (Number.isNaN(time)) throw inputError(`since ${JSON.stringify(since)} is not a date-time (use ISO 8601, e.g. 2024-01-01T00:00:00.000Z)`);
+  return time;
+}
+
+export function purgeCacheService(ctx: EmbeddedContext): ServiceParts {
+  const requests = new PurgeRequests(ctx.db);
+
+  const handlers: Record<string, Handler> = {
+    purgeCache(req) {
+      const { cacheName } = req.body as { cacheName: string };
+      req.authorize({ cacheName });
+      checkWorkerPoolId(req.params.workerPoolId);
+      requests.add(req.params.workerPoolId, cacheName);
+      return new Reply(204, undefined);
+    },
+    purgeRequests(req) {
+      checkWorkerPoolId(req.params.workerPoolId);
+      return { requests: requests.forPool(req.params.workerPoolId, parseSince(req.query.since)) };
+    },
+    allPurgeRequests(req) {
+      return requests.all(pageRequest(req.query));
+    },
+  };
+
+  return { handlers, sweep: () => requests.sweep() };
 }
