@@ -1,16 +1,9 @@
 // The temporary credentials a claim carries, as the real queue issues them: signed by the
 // queue's service client, expiring at `takenUntil`, with the scopes to reclaim, resolve and
 // create artifacts for exactly this run, plus the task's own scopes.
-// @ts-ignore -- taskcluster-client ships no type declarations; the one function used is typed below.
 import taskcluster from 'taskcluster-client';
 
 export interface TaskCredentials { clientId: string; accessToken: string; certificate: string }
-
-type CreateTemporaryCredentials = (options: {
-  start: Date; expiry: Date; scopes: string[]; credentials: { clientId: string; accessToken: string };
-}) => TaskCredentials;
-
-const createTemporaryCredentials = (taskcluster as { createTemporaryCredentials: CreateTemporaryCredentials }).createTemporaryCredentials;
 
 export function claimScopes(taskId: string, runId: number, taskScopes: string[]): string[] {
   return [
@@ -23,7 +16,7 @@ export function claimScopes(taskId: string, runId: number, taskScopes: string[])
 
 export function claimCredentials(issuer: { clientId: string; accessToken: string }, taskId: string, runId: number,
   takenUntil: number, taskScopes: string[], now = Date.now()): TaskCredentials {
-  const credentials = createTemporaryCredentials({
+  const credentials = taskcluster.createTemporaryCredentials({
     start: new Date(Math.min(now, takenUntil)),
     expiry: new Date(takenUntil),
     scopes: claimScopes(taskId, runId, taskScopes),
