@@ -1,0 +1,122 @@
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { FEATURES } from '../../lib/task/feature-catalog.ts';
+import { IMPLEMENTED_FEATURES, validatePayload } from '../../lib/task/validate.ts';
+import { invalidFixtures, validFixtures } from '../fixtures/payloads/load.ts';
+
+const allFeatures = new Set<string>(FEATURES.map((f) => f.name));
+const task = { expires: '2030-01-01T00:00:00.000Z' };
+
+describe('payloads of every generation are accepted', () => {
+  for (const fixture of validFixtures()) {
+    test(`${fixture.name} (${fixture.generation})`, () => {
+      const before = structuredClone(fixture.task.payload);
+      const result = validatePayload(fixture.task.payload, fixture.task, { implementedFeatures: allFeatures });
+      assert.equal(result.ok, true, result.ok ? '' : result.errors.join('\n'));
+      assert.deepEqual(fixture.task.payload, before, 'validation must not change the payload');
+      if (result.ok) assert.equal(result.payload, fixture.task.payload);
+    });
+  }
+});
+
+describe('invalid payloads are rejected with readable errors naming each field', () => {
+  for (const fixture of invalidFixtures()) {
+    test(fixture.name, () => {
+      const implementedFeatures = fixture.implementedFeatures ? new Set(fixture.implementedFeatures) : allFeatures;
+      const result = validatePayload(fixture.task.payload, fixture.task, { implementedFeatures });
+      assert.equal(result.ok, false);
+      if (!result.ok) assert.deepEqual(result.errors, fixture.errors);
+      assert.ok(fixture.errors.length > 0, 'the fixture must list its expected errors');
+    });
+  }
+
+  test('several problems are reported together, not just the first', () => {
+    const result = validatePayload({ maxRunTime: 'abc', env: { DEBUG: true } }, task);
+    assert.equal(result.ok, false);
+    if (result.ok) return;
+    assert.ok(result.errors.includes('payload.maxRunTime must be a number of seconds, got "abc"'));
+    assert.ok(result.errors.some((e) => e.startsWith('payload.image is required')));
+    assert.ok(result.errors.includes('payload.env.DEBUG must be a string, got true (write it as "true")'));
+  });
+});
+
+describe('artifact expiry', () => {
+  const payload = (expires: string) => ({ image: 'busybox', maxRunTime: 1, artifacts: { 'public/x': { type: 'file', path: '/x', expires } } });
+
+  test('an artifact may expire with the task or before it', () => {
+    assert.equal(validatePayload(payload('2030-01-01T00:00:00.000Z'), task).ok, true);
+    assert.equal(validatePayload(payload('2029-12-31T23:59:59Z'), task).ok, true);
+  });
+
+  test('an artifact expiring after the task is malformed', () => {
+    const result = validatePayload(payload('2030-01-01T00:00:00.001Z'), task);
+    assert.equal(result.ok, false);
+    if (!result.ok) assert.match(result.errors[0]!, /^payload\.artifacts\["public\/x"\]\.expires is 2030-01-01T00:00:00\.001Z, later than the task's expires 2030-01-01T00:00:00\.000Z/);
+  });
+
+  test('the rule is comparing instants, not strings (time zones)', () => {
+    assert.equal(validatePayload(payload('2030-01-01T01:00:00+02:00'), task).ok, true);
+    assert.equal(validatePayload(payload('2029-12-31T23:00:00-02:00'), task).ok, false);
+  });
+});
+
+describe('features this worker does not provide', () => {
+  test('the default set provides the features that are on by default', () => {
+    for (const f of FEATURES.filter((x) => x.defaultEnabled)) assert.ok(IMPLEMENTED_FEATURES.has(f.name), f.name);
+  });
+
+  test('asking for one is an error naming it; setting it to false is fine', () => {
+    const asked = validatePayload({ image: 'busybox', maxRunTime: 1, features: { dind: true } }, task);
+    assert.deepEqual(asked, { ok: false, errors: ['payload.features.dind is not available on this worker; remove it or set it to false'], warnings: [] });
+    assert.equal(validatePayload({ image: 'busybox', maxRunTime: 1, features: { dind: false, dockerSave: false } }, task).ok, true);
+  });
+
+  test('the orchestrator can register a feature in IMPLEMENTED_FEATURES', () => {
+    IMPLEMENTED_FEATURES.add('dind');
+    try {
+      assert.equal(validatePayload({ image: 'busybox', maxRunTime: 1, features: { dind: true } }, task).ok, true);
+    } finally {
+      IMPLEMENTED_FEATURES.delete('dind');
+    }
+  });
+
+  test('an unknown feature set to false is only a warning', () => {
+    const result = validatePayload({ image: 'busybox', maxRunTime: 1, features: { teleport: false } }, task);
+    assert.equal(result.ok, true);
+    assert.deepEqual(result.warnings, ['payload.features.teleport is not a docker-worker feature and is ignored']);
+  });
+});
+
+describe('warnings for what the worker ignores', () => {
+  test('reserved env names in the payload are ignored with a warning', () => {
+    const result = validatePayload({ image: 'busybox', maxRunTime: 1, env: { RUN_ID: '7', TASKCLUSTER_ROOT_URL: 'https://evil' } }, task);
+    assert.equal(result.ok, true);
+    assert.deepEqual(result.warnings, [
+      "payload.env.RUN_ID is set by the worker; the payload's value is ignored",
+      "payload.env.TASKCLUSTER_ROOT_URL is set by the worker; the payload's value is ignored",
+    ]);
+  });
+});
+
+describe('bad input never throws', () => {
+  const odd: unknown[] = [
+    undefined, null, 0, 'busybox', [], true,
+    { image: null, maxRunTime: null },
+    { image: 'x', maxRunTime: 1, env: [], cache: 'x', artifacts: { a: null }, features: null, capabilities: { devices: [] } },
+    { image: 'x', maxRunTime: 1, artifacts: [], onExitStatus: 'retry', command: [1, { a: 1 }] },
+    { image: { type: 'task-image', taskId: 5, path: null, extra: { deep: [1] } }, maxRunTime: Number.MAX_VALUE },
+    { image: 'x', maxRunTime: 1, features: { __proto__: true, constructor: true, toString: true } },
+    JSON.parse('{"image":"x","maxRunTime":1,"env":{"__proto__":"x"},"cache":{"__proto__":"/c"}}'),
+  ];
+  for (const [i, payload] of odd.entries()) {
+    test(`odd payload #${i}`, () => {
+      const result = validatePayload(payload, task);
+      if (!result.ok) for (const e of result.errors) assert.match(e, /^payload/);
+    });
+  }
+
+  test('a task without expires skips the artifact expiry rule', () => {
+    const result = validatePayload({ image: 'x', maxRunTime: 1, artifacts: { a: { type: 'file', path: '/a', expires: '2999-01-01T00:00:00Z' } } }, {});
+    assert.equal(result.ok, true);
+  });
+});
