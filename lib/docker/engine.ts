@@ -124,17 +124,11 @@ export class Engine {
   }
 
   /**
-   * The container's output as one byte stream (stdout and stderr merged), from its start.
-   * Attach before starting the container to see everything. With `tty` the stream is raw.
+   * The container's output from its very start as one byte stream (stdout and stderr merged;
+   * raw terminal output with `tty`). With `follow`, call it after startContainer: the stream
+   * then runs until the container stops. Read from the engine's log, so it neither misses nor
+   * repeats output the way attach-before-start can.
    */
-  async attachOutput(id: string, options: { tty: boolean }): Promise<Readable> {
-    const stream = (await this.call(`attach to container ${id}`, () =>
-      this.docker.getContainer(id).attach({ stream: true, stdout: true, stderr: true, logs: true }),
-    )) as unknown as Readable;
-    return options.tty ? stream : this.demux(stream);
-  }
-
-  /** The container's log so far (and onwards with `follow`), stdout and stderr merged. */
   async logs(id: string, options: { tty: boolean; follow?: boolean }): Promise<Readable> {
     const container = this.docker.getContainer(id);
     const read = (): Promise<unknown> => options.follow

@@ -35,9 +35,9 @@ export function dockerCli(args: string[], options: { input?: string; env?: NodeJ
   return execFileSync('docker', args, { input: options.input, env: { ...process.env, ...options.env }, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] }).trim();
 }
 
-/** `docker save` of an image as a stream (for image load tests). */
+/** `docker save` of an image as a stream (for image load tests); stderr is dropped. */
 export function dockerSaveStream(image: string): Readable {
-  const child = spawn('docker', ['save', image], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn('docker', ['save', image], { stdio: ['ignore', 'pipe', 'ignore'] });
   return child.stdout;
 }
 
