@@ -16,7 +16,7 @@ export interface TestQueue {
   /** A queue client with the root credentials. */
   queue: any;
   /** A queue client with other credentials (temporary, authorizedScopes...). */
-  client(credentials: Record<string, unknown> | undefined, extra?: Record<string, unknown>): any;
+  client(credentials: object | undefined, extra?: Record<string, unknown>): any;
   close(): Promise<void>;
 }
 
@@ -30,7 +30,7 @@ export async function startQueue(timings: Timings = {}, stateDir?: string): Prom
     claimWorkWaitSeconds: timings.claimWorkWaitSeconds ?? 1,
     sweepIntervalSeconds: timings.sweepIntervalSeconds ?? 0.2,
   });
-  const client = (credentials: Record<string, unknown> | undefined, extra: Record<string, unknown> = {}) =>
+  const client = (credentials: object | undefined, extra: Record<string, unknown> = {}) =>
     new taskcluster.Queue({ rootUrl: deployment.rootUrl, credentials, retries: 0, ...extra });
   return {
     deployment, stateDir: dir, client,

@@ -4,7 +4,7 @@
 // callers never get the same run.
 import type { IncomingMessage } from 'node:http';
 import { ApiError, conflict, notFound } from '../api/errors.ts';
-import type { Handler } from '../api/service.ts';
+import type { ApiRequest, Handler } from '../api/service.ts';
 import type { EmbeddedContext } from '../context.ts';
 import type { QueueCore } from './queue-core.ts';
 import type { WorkerStore } from './worker-store.ts';
@@ -64,7 +64,9 @@ export function claimHandlers(ctx: EmbeddedContext, core: QueueCore, workers: Wo
     });
   }
 
-  const claimWork: Handler = async (req) => {
+  const claimWork: Handler = (req) => core.waiters.track(() => longPoll(req));
+
+  async function longPoll(req: ApiRequest): Promise<{ tasks: unknown[] }> {
     const taskQueueId = taskQueueIdParam(req);
     const { workerGroup, workerId, tasks: count } = req.body as Worker & { tasks: number };
     req.authorize({ workerGroup, workerId });
@@ -89,7 +91,7 @@ export function claimHandlers(ctx: EmbeddedContext, core: QueueCore, workers: Wo
     } finally {
       closed.dispose();
     }
-  };
+  }
 
   const claimTask: Handler = (req) => {
     const taskId = taskIdParam(req);

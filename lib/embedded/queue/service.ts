@@ -29,6 +29,6 @@ export function queueService(ctx: EmbeddedContext): ServiceParts {
   return {
     handlers,
     sweep: () => { sweepQueue(core, workers); },
-    close: () => { core.waiters.close(); },
+    close: () => core.waiters.close(),
   };
 }

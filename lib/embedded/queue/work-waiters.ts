@@ -5,6 +5,7 @@ export type WaitOutcome = 'woken' | 'timeout' | 'aborted' | 'closed';
 
 export class WorkWaiters {
   private readonly waiting = new Map<string, Set<(outcome: WaitOutcome) => void>>();
+  private readonly active = new Set<Promise<void>>();
   private closed = false;
 
   get isClosed(): boolean { return this.closed; }
@@ -42,8 +43,24 @@ export class WorkWaiters {
     for (const finish of [...set]) finish('woken');
   }
 
-  close(): void {
+  /** Runs a long-poll so that close() can wait for it to answer. */
+  async track<T>(poll: () => Promise<T>): Promise<T> {
+    const running = poll();
+    const settled = running.then(() => undefined, () => undefined);
+    this.active.add(settled);
+    try {
+      return await running;
+    } finally {
+      this.active.delete(settled);
+    }
+  }
+
+  /** Wakes every waiter with 'closed' and waits until their long-polls have answered. */
+  async close(): Promise<void> {
     this.closed = true;
     for (const set of [...this.waiting.values()]) for (const finish of [...set]) finish('closed');
+    await Promise.all([...this.active]);
+    // Let the answers be written before the server closes its connections.
+    await new Promise((resolve) => setImmediate(resolve));
   }
 }
