@@ -36,7 +36,7 @@ typecheck: deps
 	npx tsc --noEmit
 
 test: setup registry typecheck
-	$(NODE) --test --test-concurrency=1 --test-timeout=300000 $(TESTS)
+	$(NODE) --test --test-concurrency=1 --test-timeout=300000 '$(TESTS)'
 
 test-unit: deps
 	$(NODE) --test test/unit/*.test.ts

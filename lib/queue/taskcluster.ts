@@ -50,12 +50,13 @@ export interface TaskDefinitionLike {
 
 const Queue = (taskcluster as unknown as { Queue: new (o: unknown) => QueueClient }).Queue;
 
-export function queueClient(deployment: Deployment, options: { keepAliveAgent?: boolean; timeoutMs?: number } = {}): QueueClient {
+export function queueClient(deployment: Deployment, options: { keepAliveAgent?: boolean; timeoutMs?: number; retries?: number } = {}): QueueClient {
   return new Queue({
     rootUrl: deployment.rootUrl,
     credentials: deployment.credentials,
     ...(options.keepAliveAgent ? { agent: { keepAlive: true } } : {}),
     ...(options.timeoutMs ? { timeout: options.timeoutMs } : {}),
+    ...(options.retries !== undefined ? { retries: options.retries } : {}),
   });
 }
 

@@ -1,0 +1,58 @@
+// Stage 5: artifacts out of the stopped container. Each planned artifact is read with the
+// engine's archive API (a tar stream), split into files on a temp dir one at a time, and
+// uploaded. A missing path or a path of the wrong type becomes an `error` artifact and a log
+// line; the task's result is unchanged. An upload that still fails after its retries is an
+// infrastructure problem: it is returned so the run resolves exception/internal-error.
+import { EngineError } from '../docker/engine-error.ts';
+import type { Engine } from '../docker/engine.ts';
+import { extractArtifactFiles, ArtifactTypeError } from '../artifacts/extract.ts';
+import type { ArtifactPublisher, UploadResult } from '../artifacts/upload.ts';
+import type { TaskLog } from '../log/task-log.ts';
+import type { PlannedArtifact } from './types.ts';
+
+export interface CollectResult {
+  uploaded: UploadResult[];
+  /** The first upload that failed for good, if any. */
+  uploadFailure?: Error;
+}
+
+export async function collectArtifacts(
+  engine: Engine, containerId: string, artifacts: PlannedArtifact[], publisher: ArtifactPublisher, taskLog: TaskLog, tmpDir: string,
+): Promise<CollectResult> {
+  const uploaded: UploadResult[] = [];
+  for (const artifact of artifacts) {
+    if (artifact.type === 'volume') continue; // volume artifacts come with caches
+    try {
+      const tar = await engine.getArchive(containerId, artifact.path);
+      for await (const item of extractArtifactFiles(tar, { name: artifact.name, type: artifact.type }, { tmpDir })) {
+        if (item.kind === 'skipped') {
+          taskLog.warn(`Artifact "${item.name}" was not uploaded: ${item.reason}.`);
+          continue;
+        }
+        uploaded.push(await publisher.uploadFile(item.filePath, { name: item.name, expires: artifact.expires }));
+      }
+    } catch (err) {
+      if (err instanceof EngineError && err.kind === 'not-found') {
+        const message = `Artifact "${artifact.name}" not found at "${artifact.path}"`;
+        taskLog.error(message);
+        await errorArtifact(publisher, artifact, 'file-missing-on-worker', message, taskLog);
+      } else if (err instanceof ArtifactTypeError) {
+        taskLog.error(err.message);
+        await errorArtifact(publisher, artifact, 'invalid-resource-on-worker', err.message, taskLog);
+      } else {
+        const message = `Uploading artifact "${artifact.name}" failed: ${(err as Error).message}`;
+        taskLog.error(message);
+        return { uploaded, uploadFailure: new Error(message, { cause: err }) };
+      }
+    }
+  }
+  return { uploaded };
+}
+
+async function errorArtifact(publisher: ArtifactPublisher, artifact: PlannedArtifact, reason: 'file-missing-on-worker' | 'invalid-resource-on-worker', message: string, taskLog: TaskLog): Promise<void> {
+  try {
+    await publisher.createErrorArtifact(artifact.name, reason, message, artifact.expires);
+  } catch (err) {
+    taskLog.warn(`Could not record the error artifact "${artifact.name}": ${(err as Error).message}`);
+  }
+}

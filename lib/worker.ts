@@ -1,0 +1,114 @@
+// The worker process: composes the deployment (real or embedded), the Docker engine, the
+// live log server and the claim loop; sweeps what an earlier process left behind; and shuts
+// down cleanly — running tasks are resolved worker-shutdown after their logs are uploaded.
+import os from 'node:os';
+import path from 'node:path';
+import { mkdirSync, readFileSync } from 'node:fs';
+import type { WorkerConfig } from './config/load.ts';
+import type { WorkerLog } from './log/worker-log.ts';
+import { Engine } from './docker/engine.ts';
+import { LiveLogServer } from './log/live-log-server.ts';
+import { ClaimLoop } from './queue/claim-loop.ts';
+import { queueClient, type ClaimResponse, type Deployment } from './queue/taskcluster.ts';
+import { TaskClaim } from './queue/task-claim.ts';
+import { TaskRun, type TaskRunDeps } from './task/run.ts';
+import type { WorkerSettings } from './task/plan.ts';
+
+export const WORKER_VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
+
+export interface RunningWorker {
+  deployment: Deployment;
+  liveLogs: LiveLogServer;
+  /** Resolves when the worker has stopped (after shutdown() or idle shutdown). */
+  stopped: Promise<void>;
+  /** Stops claiming, interrupts running tasks (worker-shutdown), waits for them. */
+  shutdown(reason: string): Promise<void>;
+  runningTasks(): number;
+}
+
+export function workerSettings(config: WorkerConfig, rootUrl: string): WorkerSettings {
+  const devices: WorkerSettings['devices'] = {};
+  for (const [name, d] of Object.entries(config.devices)) devices[name as keyof WorkerSettings['devices']] = { enabled: d.enabled, path: d.path };
+  return {
+    provisionerId: config.provisionerId, workerType: config.workerType, workerGroup: config.workerGroup, workerId: config.workerId,
+    rootUrl, instanceType: config.host.instanceType, publicIp: config.host.publicIp, region: config.host.region || undefined,
+    allowPrivileged: config.allowPrivileged, devices, shmSizeBytes: config.shmSizeBytes,
+    workerVersion: WORKER_VERSION, hostname: os.hostname(),
+  };
+}
+
+/** Removes containers and networks this workerId labelled in an earlier life. */
+async function sweepLeftovers(engine: Engine, workerId: string, log: WorkerLog): Promise<void> {
+  for (const c of await engine.listOwnedContainers(workerId)) {
+    log.info('removing leftover container', { containerId: c.id, taskId: c.labels['taskcluster.task-id'] });
+    await engine.removeContainer(c.id).catch((err: Error) => log.warn('could not remove leftover container', { containerId: c.id, error: err.message }));
+  }
+  for (const n of await engine.listOwnedNetworks(workerId)) {
+    log.info('removing leftover network', { network: n.name });
+    await engine.removeNetwork(n.id).catch((err: Error) => log.warn('could not remove leftover network', { network: n.name, error: err.message }));
+  }
+}
+
+export async function startWorker(config: WorkerConfig, deployment: Deployment, log: WorkerLog): Promise<RunningWorker> {
+  const engine = new Engine({ socketPath: config.docker.socketPath });
+  await engine.ping();
+  await sweepLeftovers(engine, config.workerId, log);
+  const tmpDir = path.join(config.stateDir, 'tmp');
+  mkdirSync(tmpDir, { recursive: true });
+  const liveLogs = await LiveLogServer.start({ host: config.liveLog.host, port: config.liveLog.port, publicUrl: config.liveLog.publicUrl || undefined, log });
+  const workerQueue = queueClient(deployment);
+  const claimQueue = queueClient(deployment, { keepAliveAgent: true, timeoutMs: 60_000, retries: 0 }); // the claim loop retries itself, and must not on shutdown
+  const deps: TaskRunDeps = {
+    rootUrl: deployment.rootUrl, worker: workerSettings(config, deployment.rootUrl),
+    images: { registries: config.registries, pullRetries: config.image.pullRetries, pullBaseDelayMs: config.image.pullBaseDelayMs },
+    engine, liveLogs, log, statusQueue: workerQueue, storageType: config.artifacts.storageType as 'object' | 's3',
+    uploadRetries: config.artifacts.uploadRetries, reclaimMarginSeconds: config.task.reclaimMarginSeconds,
+    cancelPollSeconds: config.task.cancelPollSeconds, tmpDir,
+  };
+  const running = new Set<TaskRun>();
+  let idleTimer: NodeJS.Timeout | undefined;
+  let resolveStopped!: () => void;
+  const stopped = new Promise<void>((r) => { resolveStopped = r; });
+  let shuttingDown: Promise<void> | undefined;
+
+  const loop = new ClaimLoop({
+    queue: claimQueue, taskQueueId: `${config.provisionerId}/${config.workerType}`,
+    workerGroup: config.workerGroup, workerId: config.workerId, capacity: config.capacity, log,
+    runTask: async (claim: ClaimResponse) => {
+      const run = new TaskRun(deps, claim);
+      running.add(run);
+      try { await run.run(); } finally { running.delete(run); }
+    },
+    refuseTask: async (claim: ClaimResponse) => {
+      const c = new TaskClaim(deployment.rootUrl, claim);
+      await c.queue().reportException(c.taskId, c.runId, { reason: 'worker-shutdown' })
+        .catch((err: Error) => log.error('error resolving task', { taskId: c.taskId, runId: c.runId, error: err.message }));
+    },
+    onIdle: () => {
+      log.info('worker idle', { capacity: config.capacity });
+      if (config.shutdown.afterIdleSeconds > 0 && !idleTimer) {
+        idleTimer = setTimeout(() => { void shutdown('idle'); }, config.shutdown.afterIdleSeconds * 1000);
+      }
+    },
+    onBusy: () => { if (idleTimer) { clearTimeout(idleTimer); idleTimer = undefined; } },
+  });
+
+  const shutdown = (reason: string): Promise<void> => {
+    shuttingDown ??= (async () => {
+      log.info('worker shutting down', { reason, runningTasks: running.size });
+      if (idleTimer) clearTimeout(idleTimer);
+      const stopClaiming = loop.stop();
+      for (const run of running) run.interrupt({ kind: 'shutdown' });
+      await stopClaiming;
+      await loop.drained();
+      await liveLogs.close();
+      log.info('worker stopped', { reason });
+      resolveStopped();
+    })();
+    return shuttingDown;
+  };
+
+  loop.start();
+  log.info('worker started', { taskQueueId: `${config.provisionerId}/${config.workerType}`, workerGroup: config.workerGroup, workerId: config.workerId, capacity: config.capacity, rootUrl: deployment.rootUrl });
+  return { deployment, liveLogs, stopped, shutdown, runningTasks: () => running.size };
+}
