@@ -26,7 +26,7 @@ async function tarEntries(stream: Readable): Promise<Map<string, { type: string;
   const extract = tar.extract();
   extract.on('entry', (header, body, next) => {
     const chunks: Buffer[] = [];
-    body.on('data', (c: Buffer) => { chunks.push(c); });
+    body.on('data', (c: unknown) => { chunks.push(c as Buffer); });
     body.on('end', () => {
       entries.set(header.name, { type: header.type ?? 'file', content: Buffer.concat(chunks).toString('utf8') });
       next();

@@ -108,3 +108,10 @@ export async function startThrowawayRegistry(): Promise<ThrowawayRegistry> {
   await stop();
   throw new Error(`docker-registry did not start on ${host} (is it installed? make registry)`);
 }
+
+/** Deletes a manifest from a registry (test hygiene; the registries allow deletes). */
+export async function deleteManifest(registry: string, repository: string, digest: string, credentials?: Credentials): Promise<void> {
+  const headers: Record<string, string> = {};
+  if (credentials) headers.authorization = `Basic ${Buffer.from(`${credentials.username}:${credentials.password}`).toString('base64')}`;
+  await fetch(`http://${registry}/v2/${repository}/manifests/${digest}`, { method: 'DELETE', headers }).catch(() => undefined);
+}
