@@ -18,6 +18,11 @@ export function fieldName(pointer: string, root = 'payload'): string {
   return out;
 }
 
+/** The readable name of a payload field from its path segments: payloadField('cache', 'a/b') -> payload.cache["a/b"] */
+export function payloadField(...segments: string[]): string {
+  return fieldName(segments.map((s) => `/${s.replace(/~/g, '~0').replace(/\//g, '~1')}`).join(''));
+}
+
 /** A short rendering of a value found in the payload, for "got ..." phrases. */
 export function shown(value: unknown): string {
   if (value === undefined) return 'nothing';
@@ -38,7 +43,7 @@ function expectedWords(schema: unknown): string | undefined {
 
 function requiredMessage(err: ErrorObject): string {
   const missing = String(err.params.missingProperty);
-  const field = fieldName(`${err.instancePath}/${missing.replace(/~/g, '~0').replace(/\//g, '~1')}`);
+  const field = fieldName(err.instancePath) + payloadField(missing).slice('payload'.length);
   const properties = (err.parentSchema as { properties?: Record<string, unknown> } | undefined)?.properties;
   const words = expectedWords(properties?.[missing]);
   return words ? `${field} is required: ${words}` : `${field} is required`;
@@ -82,7 +87,7 @@ export function describeSchemaError(err: ErrorObject): string | undefined {
         ? `${field} must be a whole number, got ${shown(err.data)}`
         : `${field} must be a multiple of ${String(err.params.multipleOf)}, got ${shown(err.data)}`;
     case 'additionalProperties':
-      return `${fieldName(`${err.instancePath}/${String(err.params.additionalProperty)}`)} is not allowed here`;
+      return `${fieldName(err.instancePath)}${payloadField(String(err.params.additionalProperty)).slice('payload'.length)} is not allowed here`;
     default:
       return `${field} ${err.message ?? 'is invalid'}`;
   }

@@ -10,6 +10,7 @@
 //   image artifact   queue:get-artifact:<path>        (task-image / indexed-image not under public/)
 import scopeLib from 'taskcluster-lib-scopes';
 import { featureInfo } from './feature-catalog.ts';
+import { payloadField } from './schema-errors.ts';
 import type { DeviceName, ImageRef, Payload } from './types.ts';
 import { DEVICE_NAMES } from './types.ts';
 
@@ -34,7 +35,7 @@ export function deviceRequirement(device: DeviceName, workerPool: string): Scope
 }
 
 export function cacheRequirement(cacheName: string, workerPool: string): ScopeRequirement {
-  return { field: `payload.cache[${JSON.stringify(cacheName)}]`, anyOf: poolScoped(`docker-worker:cache:${cacheName}`, workerPool) };
+  return { field: payloadField('cache', cacheName), anyOf: poolScoped(`docker-worker:cache:${cacheName}`, workerPool) };
 }
 
 export function featureRequirement(feature: string): ScopeRequirement | undefined {

@@ -6,7 +6,7 @@ import formatsPlugin from 'ajv-formats';
 import schema from '../../schemas/payload.json' with { type: 'json' };
 import { FEATURES, RETIRED_FEATURES, featureInfo, isRetiredFeature } from './feature-catalog.ts';
 import { isReservedEnvName } from './reserved-env.ts';
-import { describeSchemaErrors, fieldName, shown } from './schema-errors.ts';
+import { describeSchemaErrors, payloadField, shown } from './schema-errors.ts';
 import { DEVICE_NAMES } from './types.ts';
 import type { FeatureName, Payload, TaskDefinition } from './types.ts';
 
@@ -35,7 +35,6 @@ const KNOWN_FIELDS = new Set(Object.keys(schema.properties));
 
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
-const key = (name: string) => fieldName(`/${name.replace(/~/g, '~0').replace(/\//g, '~1')}`, '');
 
 export function validatePayload(payload: unknown, task: Pick<TaskDefinition, 'expires'>, options: ValidateOptions = {}): ValidationResult {
   const errors: string[] = [];
@@ -72,9 +71,9 @@ function checkEnv(env: unknown, errors: string[], warnings: string[]): void {
     }
     if (typeof value !== 'string') {
       const hint = typeof value === 'number' || typeof value === 'boolean' ? ` (write it as "${String(value)}")` : '';
-      errors.push(`payload.env${key(name)} must be a string, got ${shown(value)}${hint}`);
+      errors.push(`${payloadField('env', name)} must be a string, got ${shown(value)}${hint}`);
     } else if (isReservedEnvName(name)) {
-      warnings.push(`payload.env${key(name)} is set by the worker; the payload's value is ignored`);
+      warnings.push(`${payloadField('env', name)} is set by the worker; the payload's value is ignored`);
     }
   }
 }
@@ -86,9 +85,9 @@ function checkCache(cache: unknown, errors: string[]): void {
       errors.push(`payload.cache has a cache named ${JSON.stringify(name)}; cache names cannot be empty or contain "/" or "::"`);
     }
     if (typeof mountPoint !== 'string') {
-      errors.push(`payload.cache${key(name)} must be the cache's mount point in the container (a string), got ${shown(mountPoint)}`);
+      errors.push(`${payloadField('cache', name)} must be the cache's mount point in the container (a string), got ${shown(mountPoint)}`);
     } else if (!mountPoint.startsWith('/')) {
-      errors.push(`payload.cache${key(name)} must be an absolute path in the container, got ${shown(mountPoint)}`);
+      errors.push(`${payloadField('cache', name)} must be an absolute path in the container, got ${shown(mountPoint)}`);
     }
   }
 }
@@ -102,7 +101,7 @@ function checkArtifacts(artifacts: unknown, taskExpires: string | undefined, err
     const expiry = Date.parse(artifact.expires);
     if (Number.isNaN(expiry) || Number.isNaN(taskExpiry) || expiry <= taskExpiry) continue;
     errors.push(
-      `payload.artifacts${key(name)}.expires is ${artifact.expires}, later than the task's expires ${taskExpires}; ` +
+      `${payloadField('artifacts', name)}.expires is ${artifact.expires}, later than the task's expires ${taskExpires}; ` +
       'an artifact cannot outlive its task: remove expires or set it no later than the task\'s',
     );
   }
@@ -113,17 +112,17 @@ function checkFeatures(features: unknown, implemented: ReadonlySet<string>, erro
   const known = FEATURES.map((f) => f.name).join(', ');
   for (const [name, value] of Object.entries(features)) {
     if (value === false) {
-      if (!featureInfo(name) && !isRetiredFeature(name)) warnings.push(`payload.features${key(name)} is not a docker-worker feature and is ignored`);
+      if (!featureInfo(name) && !isRetiredFeature(name)) warnings.push(`${payloadField('features', name)} is not a docker-worker feature and is ignored`);
       continue;
     }
     if (!featureInfo(name) && !isRetiredFeature(name)) {
-      errors.push(`payload.features${key(name)} is not a docker-worker feature; the features are: ${known}`);
+      errors.push(`${payloadField('features', name)} is not a docker-worker feature; the features are: ${known}`);
     } else if (value !== true) {
       continue; // the schema reports values that are not true or false
     } else if (isRetiredFeature(name)) {
-      errors.push(`payload.features${key(name)} is no longer supported (${RETIRED_FEATURES[name]}); remove it`);
+      errors.push(`${payloadField('features', name)} is no longer supported (${RETIRED_FEATURES[name]}); remove it`);
     } else if (!implemented.has(name)) {
-      errors.push(`payload.features${key(name)} is not available on this worker; remove it or set it to false`);
+      errors.push(`${payloadField('features', name)} is not available on this worker; remove it or set it to false`);
     }
   }
 }
@@ -132,7 +131,7 @@ function checkCapabilities(capabilities: unknown, errors: string[], warnings: st
   if (!isObject(capabilities)) return;
   for (const name of Object.keys(capabilities)) {
     if (!['privileged', 'disableSeccomp', 'devices'].includes(name)) {
-      warnings.push(`payload.capabilities${key(name)} is not a docker-worker capability and is ignored`);
+      warnings.push(`${payloadField('capabilities', name)} is not a docker-worker capability and is ignored`);
     }
   }
   const devices = capabilities.devices;
@@ -142,7 +141,7 @@ function checkCapabilities(capabilities: unknown, errors: string[], warnings: st
     if (name === 'phone') {
       errors.push('payload.capabilities.devices.phone (a Testdroid phone) is no longer provided by any worker; remove it');
     } else {
-      errors.push(`payload.capabilities.devices${key(name)} is not a device docker-worker can attach; the devices are: ${DEVICE_NAMES.join(', ')}`);
+      errors.push(`${payloadField('capabilities', 'devices', name)} is not a device docker-worker can attach; the devices are: ${DEVICE_NAMES.join(', ')}`);
     }
   }
 }
@@ -150,6 +149,6 @@ function checkCapabilities(capabilities: unknown, errors: string[], warnings: st
 function checkTopLevelFields(payload: Json, warnings: string[]): void {
   for (const name of Object.keys(payload)) {
     if (name === 'graphs') warnings.push('payload.graphs is ignored: the scheduler whose task graphs it extended no longer exists');
-    else if (!KNOWN_FIELDS.has(name)) warnings.push(`payload${key(name)} is not a docker-worker payload field and is ignored`);
+    else if (!KNOWN_FIELDS.has(name)) warnings.push(`${payloadField(name)} is not a docker-worker payload field and is ignored`);
   }
 }
