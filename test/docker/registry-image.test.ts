@@ -14,6 +14,9 @@ const remoteManifests: Array<{ registry: string; repository: string; digest: str
 
 after(async () => {
   for (const name of localNames) await engine.removeImage(name);
+  for (const image of await engine.listImages()) {
+    for (const ref of image.repoDigests.filter((d) => d.includes(`-${run}@`))) await engine.removeImage(ref);
+  }
   for (const m of remoteManifests) await deleteManifest(m.registry, m.repository, m.digest, m.auth ? AUTH_REGISTRY_CREDENTIALS : undefined);
   assert.equal(await engine.imageExists(TASKENV_PASS), true, 'the test images survive');
 });
