@@ -51,7 +51,11 @@ export function validatePayload(payload: unknown, task: Pick<TaskDefinition, 'ex
   }
   const unique = [...new Set(errors)];
   if (unique.length > 0) return { ok: false, errors: unique, warnings };
-  return { ok: true, payload: payload as Payload, warnings };
+  const valid = { ...(payload as Payload) };
+  if (isObject(valid.env)) {
+    valid.env = Object.fromEntries(Object.entries(valid.env as Json).map(([k, v]) => [k, typeof v === 'string' ? v : envText(v)]));
+  }
+  return { ok: true, payload: valid, warnings };
 }
 
 function checkImage(image: unknown, errors: string[]): void {
@@ -62,6 +66,11 @@ function checkImage(image: unknown, errors: string[]): void {
   }
 }
 
+/** How a non-string env value reaches the container. */
+export function envText(value: unknown): string {
+  return typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value);
+}
+
 function checkEnv(env: unknown, errors: string[], warnings: string[]): void {
   if (!isObject(env)) return;
   for (const [name, value] of Object.entries(env)) {
@@ -70,8 +79,9 @@ function checkEnv(env: unknown, errors: string[], warnings: string[]): void {
       continue;
     }
     if (typeof value !== 'string') {
-      const hint = typeof value === 'number' || typeof value === 'boolean' ? ` (write it as "${String(value)}")` : '';
-      errors.push(`${payloadField('env', name)} must be a string, got ${shown(value)}${hint}`);
+      // The 2014 and 2018 schemas allowed any value and docker-worker wrote `${name}=${value}`:
+      // such payloads keep working, with the value turned into text and a warning.
+      warnings.push(`${payloadField('env', name)} is ${shown(value)}, not a string; it is passed as ${JSON.stringify(envText(value))}`);
     } else if (isReservedEnvName(name)) {
       warnings.push(`${payloadField('env', name)} is set by the worker; the payload's value is ignored`);
     }
