@@ -47,7 +47,7 @@ elif pidof dockerd >/dev/null 2>&1; then
 else
   say "starting dockerd in the background (log: $log_file)"
   mkdir -p "$(dirname "$log_file")"
-  nohup dockerd >>"$log_file" 2>&1 </dev/null &
+  setsid nohup dockerd >>"$log_file" 2>&1 </dev/null &
 fi
 
 for ((i = 0; i < timeout; i++)); do
