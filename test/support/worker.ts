@@ -40,7 +40,8 @@ export class WorkerHarness {
   readonly stateDir: string;
   readonly config: WorkerConfig;
   readonly embedded: EmbeddedDeployment;
-  readonly queue: QueueClient;
+  // taskcluster-client has no types; tests call many of its methods.
+  readonly queue: QueueClient & Record<string, any>;
   readonly capture: CaptureTransport;
   worker: RunningWorker | undefined;
   private readonly ownsStateDir: boolean;
