@@ -2,6 +2,7 @@
 const commands: Record<string, { load: () => Promise<(argv: string[]) => Promise<number>>; help: string }> = {
   start: { load: async () => (await import('./start.ts')).start, help: 'run the worker (with the embedded deployment when no rootUrl is set)' },
   submit: { load: async () => (await import('./submit.ts')).submit, help: 'create a task from a YAML or JSON file' },
+  config: { load: async () => (await import('./config.ts')).config, help: 'print every configuration key (markdown table)' },
   serve: { load: async () => (await import('./serve.ts')).serve, help: 'serve the embedded Taskcluster deployment' },
 };
 

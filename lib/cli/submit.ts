@@ -55,6 +55,7 @@ export async function submit(argv: string[]): Promise<number> {
   process.stderr.write(`live log: ${logUrl}\n`);
   if (!values.follow) return 0;
   const status: TaskStatus = await followLog(queue, taskId, logUrl, process.stdout);
-  process.stderr.write(`task ${taskId} ${status.state}${status.runs.at(-1)?.reasonResolved ? ` (${status.runs.at(-1)!.reasonResolved})` : ''}\n`);
+  const reason = status.runs.at(-1)?.reasonResolved;
+  process.stderr.write(`task ${taskId} ${status.state}${reason && reason !== status.state ? ` (${reason})` : ''}\n`);
   return status.state === 'completed' ? 0 : 1;
 }
