@@ -111,12 +111,14 @@ export class TaskRun {
       await this.cleanup();
     }
     outcome = this.applyInterrupt(outcome);
-    if (taskLog && outcome.kind !== 'cancelled') {
+    // A cancelled run's log is uploaded too: the queue accepts artifacts of a run resolved
+    // exception for a while, and the owner wants to see where the task was when it stopped.
+    if (taskLog) {
       try {
         await publishBackingLog(publisher, taskLog, expires, logNames);
       } catch (err) {
         deps.log.error('could not upload the task log', { ...ids, error: (err as Error).message });
-        if (outcome.kind !== 'exception') outcome = { kind: 'exception', reason: 'internal-error' };
+        if (outcome.kind !== 'exception' && outcome.kind !== 'cancelled') outcome = { kind: 'exception', reason: 'internal-error' };
       }
     }
     reclaimer.stop();
