@@ -45,9 +45,13 @@ export class Reclaimer {
     try { await sleep(Math.max(0, ms), undefined, { signal: this.abort.signal }); return true; } catch { return false; }
   }
 
+  /**
+   * `marginSeconds` before takenUntil, at the latest half way; but never sooner than a quarter
+   * of the way, so a margin as long as the claim itself does not reclaim in a busy loop.
+   */
   private nextReclaimDelay(): number {
     const remaining = this.options.claim.takenUntil.getTime() - Date.now();
-    return Math.max(0, Math.min(remaining - this.options.marginSeconds * 1000, remaining / 2));
+    return Math.max(0, remaining / 4, Math.min(remaining - this.options.marginSeconds * 1000, remaining / 2));
   }
 
   private async reclaimLoop(): Promise<void> {
