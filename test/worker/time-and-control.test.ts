@@ -88,7 +88,7 @@ test('onExitStatus.retry: a listed exit code resolves exception/intermittent-tas
   assert.equal(run0.reasonResolved, 'intermittent-task');
   const status = await h.waitForResolution(taskId);
   assert.equal(status.runs.length, 2);
-  assert.equal(status.runs[1].reasonCreated, 'task-retry');
+  assert.equal((status.runs[1] as { reasonCreated?: string }).reasonCreated, 'task-retry');
   assert.equal(status.state, 'completed');
   assert.match(await h.taskLog(taskId, 0), /Unsuccessful task run with exit code: 36/);
   assert.match(await h.taskLog(taskId, 1), /^run 1\r?$/m);

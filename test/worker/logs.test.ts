@@ -1,0 +1,80 @@
+// The task log as its owner reads it: live while the task runs (live.log redirects to the
+// worker's live log server, which streams), and complete afterwards (live.log links to the
+// uploaded backing log); payload.log renames it.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { WorkerHarness } from '../support/worker.ts';
+import { TASKENV_PASS } from '../support/docker.ts';
+
+let h: WorkerHarness;
+before(async () => { h = await WorkerHarness.start({ config: { capacity: 2 } }); });
+after(async () => { await h?.stop(); });
+
+const twoLines = ['/bin/sh', '-c', 'echo first line; sleep 4; echo second line'];
+
+test('live.log streams the task output while the task runs', async () => {
+  const taskId = await h.submit({ image: TASKENV_PASS, command: twoLines, maxRunTime: 60 });
+  await h.waitForRunning(taskId);
+  const url = h.queue.buildSignedUrl(h.queue.getArtifact, taskId, 0, 'public/logs/live.log') as string;
+
+  const redirect = await fetch(url, { redirect: 'manual' });
+  assert.equal(redirect.status, 303);
+  const location = redirect.headers.get('location') ?? '';
+  assert.match(location, new RegExp(`^http://127\.0\.0\.1:${h.worker!.liveLogs.port}/log/`), 'live.log redirects to the live log server');
+
+  const res = await fetch(url);
+  assert.equal(res.status, 200);
+  const reader = res.body!.getReader();
+  const decoder = new TextDecoder();
+  let text = '';
+  while (!/^first line\r?$/m.test(text)) {
+    const { value, done } = await reader.read();
+    assert.ok(!done, `the live log ended before the first line: ${text}`);
+    text += decoder.decode(value, { stream: true });
+  }
+  // The first line arrived while the task still runs (it sleeps before its second line).
+  const { status } = await h.queue.status(taskId);
+  assert.equal(status.state, 'running');
+  assert.doesNotMatch(text, /second line/);
+  // The same stream goes on to the end of the task.
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += decoder.decode(value, { stream: true });
+  }
+  assert.match(text, /^second line\r?$/m);
+  assert.match(text, /Successful task run with exit code: 0/);
+  assert.equal((await h.waitForResolution(taskId)).state, 'completed');
+});
+
+test('after the task, live.log is a link to live_backing.log and both read the full log', async () => {
+  const taskId = await h.submit({ image: TASKENV_PASS, command: ['/bin/sh', '-c', 'echo first line; echo second line'], maxRunTime: 60 });
+  assert.equal((await h.waitForResolution(taskId)).state, 'completed');
+  const listed = Object.fromEntries((await h.listArtifacts(taskId)).map((a) => [a.name, a]));
+  assert.equal(listed['public/logs/live.log']?.storageType, 'link');
+  assert.ok(listed['public/logs/live_backing.log'], JSON.stringify(listed));
+  assert.match(listed['public/logs/live_backing.log'].contentType, /^text\/plain/);
+
+  const live = await h.artifact(taskId, 0, 'public/logs/live.log');
+  const backing = await h.artifact(taskId, 0, 'public/logs/live_backing.log');
+  assert.equal(live.status, 200);
+  assert.equal(backing.status, 200);
+  assert.equal(live.text, backing.text);
+  for (const text of [live.text, backing.text]) {
+    assert.match(text, new RegExp(`Task ID: ${taskId}`));
+    assert.match(text, /^first line\r?\nsecond line\r?$/m);
+    assert.match(text, /=== Task Finished ===/);
+    assert.match(text, /Successful task run with exit code: 0/);
+  }
+});
+
+test('payload.log names the log artifact (and its backing log)', async () => {
+  const taskId = await h.submit({ image: TASKENV_PASS, command: ['taskhost-who', 'custom', 'log'], maxRunTime: 60, log: 'public/build/my.log' });
+  assert.equal((await h.waitForResolution(taskId)).state, 'completed');
+  const names = (await h.listArtifacts(taskId)).map((a) => a.name).sort();
+  assert.deepEqual(names, ['public/build/my.log', 'public/build/my_backing.log']);
+  const log = await h.artifact(taskId, 0, 'public/build/my.log');
+  assert.equal(log.status, 200);
+  assert.match(log.text, /^custom log\r?$/m);
+  assert.equal((await h.artifact(taskId, 0, 'public/logs/live.log')).status, 404);
+});
