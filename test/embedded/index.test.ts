@@ -142,3 +142,14 @@ test('findArtifactFromTask redirects to the queue: plain URL for public artifact
   assert.ok(new URL(privateRes.headers.get('location')!).searchParams.get('bewit'), 'private artifacts get a signed queue URL');
   assert.equal((await fetch(index.buildSignedUrl(index.findArtifactFromTask, 'artifacts.none', 'public/x'), { redirect: 'manual' })).status, 404);
 });
+
+test('the root namespace lists the top-level namespaces and tasks', async () => {
+  await index.insertTask('rootlisting.x', entry(taskcluster.slugid()));
+  const top = await index.listNamespaces('');
+  assert.ok(top.namespaces.some((n: { namespace: string }) => n.namespace === 'rootlisting'));
+  assert.deepEqual(validateAgainst('/schemas/index/v1/list-namespaces-response.json#', top), []);
+  const id = taskcluster.slugid();
+  await index.insertTask('toplevel', entry(id));
+  const tasks = await index.listTasks('');
+  assert.ok(tasks.tasks.some((t: { taskId: string }) => t.taskId === id));
+});

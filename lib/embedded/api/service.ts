@@ -56,8 +56,9 @@ function compileRoute(entry: ReferenceEntry): CompiledRoute {
     const m = /^<([^<>]+)>$/.exec(p);
     if (m) {
       params.push(m[1]);
-      // The last parameter of a route may hold slashes (artifact names, index paths).
-      source += i === parts.length - 1 ? '(.+)' : '([^/]+)';
+      // The last parameter of a route may hold slashes (artifact names, index paths); an
+      // index namespace may also be empty (the root namespace).
+      source += i === parts.length - 1 ? (m[1] === 'namespace' ? '(.*)' : '(.+)') : '([^/]+)';
     } else {
       source += p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
     }

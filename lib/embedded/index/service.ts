@@ -38,11 +38,11 @@ export function indexService(ctx: EmbeddedContext): ServiceParts {
       return index.find(req.params.indexPath);
     },
     listNamespaces(req) {
-      checkNamespace(req.params.namespace);
+      if (req.params.namespace !== '') checkNamespace(req.params.namespace); // '' is the root
       return index.listNamespaces(req.params.namespace, pageRequest(req.query));
     },
     listTasks(req) {
-      checkNamespace(req.params.namespace);
+      if (req.params.namespace !== '') checkNamespace(req.params.namespace); // '' is the root
       return index.listTasks(req.params.namespace, pageRequest(req.query));
     },
     findTasksAtIndex(req) {

@@ -11,6 +11,7 @@ import { taskListingHandlers } from './task-listings.ts';
 import { taskGroupHandlers } from './task-group-handlers.ts';
 import { workerHandlers } from './worker-handlers.ts';
 import { sweepQueue } from './sweeper.ts';
+import { sweepExpiredArtifacts } from './artifacts.ts';
 import { runLookup } from './run-lookup.ts';
 import { artifactHandlers } from './artifacts.ts';
 
@@ -28,7 +29,7 @@ export function queueService(ctx: EmbeddedContext): ServiceParts {
   };
   return {
     handlers,
-    sweep: () => { sweepQueue(core, workers); },
+    sweep: async () => { sweepQueue(core, workers); await sweepExpiredArtifacts(ctx); },
     close: () => core.waiters.close(),
   };
 }
