@@ -1,47 +1,45 @@
-// Stage 3 (image): make the planned image present and return the id to run. Registry images
-// are pulled with the worker's registry credentials only when the task holds
-// docker-worker:image:<name>. Progress goes to the task log.
-import type { Engine } from '../docker/engine.ts';
-import { ensureRegistryImage, ImageError } from '../docker/registry-image.ts';
-import { registryCredentialsFor, mayUseCredentials, type RegistryCredentialsConfig } from '../docker/registry-credentials.ts';
+// Stage 3 (image): make the planned image present and return the id to run. All three kinds —
+// registry names, task-image and indexed-image artifacts — go through the worker's one
+// ImageStore (lib/images/image-store.ts), which shares concurrent pulls and downloads and
+// remembers loaded artifacts. Progress goes to the task log.
+import type { Credentials } from '../queue/taskcluster.ts';
 import type { TaskLog } from '../log/task-log.ts';
+import { ImageFailure } from '../images/errors.ts';
+import type { ImageStore } from '../images/image-store.ts';
 import type { ImageRef } from './types.ts';
 
-export interface ImageSettings {
-  registries: RegistryCredentialsConfig;
-  pullRetries: number;
-  pullBaseDelayMs: number;
+export type { ImageStore };
+
+export interface ImageRequest {
+  taskId: string;
+  /** task.scopes */
+  scopes: readonly string[];
+  /** The run's current temporary credentials (they change after each reclaim). */
+  credentials: () => Credentials;
 }
 
-export interface PreparedImage { imageId: string; description: string }
+export interface PreparedImage {
+  imageId: string;
+  description: string;
+  /** `sha256:<hex>` of the image artifact (task-image / indexed-image), for chain of trust. */
+  artifactHash?: string;
+  /** Ends the task's lease on the image (the garbage collector keeps leased images). */
+  release(): void;
+}
 
 /** An image that cannot be had: the task fails with this message (docker-worker did the same). */
 export class ImageUnavailable extends Error {}
 
 export async function prepareImage(
-  engine: Engine, image: ImageRef, scopes: string[], settings: ImageSettings, taskLog: TaskLog, signal: AbortSignal,
+  images: ImageStore, image: ImageRef, request: ImageRequest, taskLog: TaskLog, signal: AbortSignal,
 ): Promise<PreparedImage> {
-  if (image.kind !== 'registry') {
-    throw new ImageUnavailable(`Image type "${image.kind}" is not supported by this worker build yet; use a registry image name.`);
-  }
-  const available = registryCredentialsFor(image.name, settings.registries);
-  const allowed = available !== undefined && mayUseCredentials(scopes, image.name);
   try {
-    const ensured = await ensureRegistryImage(engine, image.name, {
-      credentials: allowed ? available : undefined,
-      retries: settings.pullRetries,
-      baseDelayMs: settings.pullBaseDelayMs,
-      onProgress: (line) => taskLog.info(line),
-      signal,
+    const ensured = await images.ensure(image, {
+      taskId: request.taskId, scopes: request.scopes, credentials: request.credentials, taskLog, signal,
     });
-    return { imageId: ensured.imageId, description: ensured.repoDigest ?? image.name };
+    return { imageId: ensured.imageId, description: ensured.description, artifactHash: ensured.artifactHash, release: ensured.release };
   } catch (err) {
-    if (err instanceof ImageError) {
-      const hint = available && !allowed && err.kind === 'auth'
-        ? ` This worker has credentials for ${available.registry}, but the task lacks the scope docker-worker:image:${image.name} needed to use them.`
-        : '';
-      throw new ImageUnavailable(err.message + hint, { cause: err });
-    }
+    if (err instanceof ImageFailure) throw new ImageUnavailable(err.message, { cause: err });
     throw err;
   }
 }

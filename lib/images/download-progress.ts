@@ -1,0 +1,79 @@
+// Counts and hashes the bytes of a download as they pass, and tells the task log how it goes:
+// a line at most every `intervalMs` (bytes so far, of how many, and the rate), never a flood.
+import { createHash } from 'node:crypto';
+import { Transform, type TransformCallback } from 'node:stream';
+
+export type LineSink = (line: string) => void;
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let value = n / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) { value /= 1024; unit++; }
+  return `${value.toFixed(1)} ${units[unit]}`;
+}
+
+export function formatRate(bytes: number, ms: number): string {
+  return `${formatBytes(ms > 0 ? Math.round((bytes * 1000) / ms) : bytes)}/s`;
+}
+
+export interface DownloadMeterOptions {
+  /** What is downloading, e.g. "public/image.tar.zst of task X". */
+  label: string;
+  /** Expected size, when known. */
+  total?: number;
+  emit: LineSink;
+  /** Least time between two progress lines (default 5000 ms). */
+  intervalMs?: number;
+  now?: () => number;
+}
+
+export class DownloadMeter extends Transform {
+  bytes = 0;
+  readonly startedAt: number;
+  private readonly hash = createHash('sha256');
+  private readonly options: DownloadMeterOptions;
+  private readonly now: () => number;
+  private lastLineAt: number;
+  private hex: string | undefined;
+
+  constructor(options: DownloadMeterOptions) {
+    super();
+    this.options = options;
+    this.now = options.now ?? Date.now;
+    this.startedAt = this.lastLineAt = this.now();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.bytes += chunk.length;
+    this.hash.update(chunk);
+    const now = this.now();
+    if (now - this.lastLineAt >= (this.options.intervalMs ?? 5000)) {
+      this.lastLineAt = now;
+      this.options.emit(this.progressLine(now));
+    }
+    callback(null, chunk);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    this.hex = this.hash.digest('hex');
+    callback();
+  }
+
+  progressLine(now = this.now()): string {
+    const { total, label } = this.options;
+    const of = total ? ` of ${formatBytes(total)} (${Math.floor((this.bytes / total) * 100)}%)` : '';
+    return `Downloading ${label}: ${formatBytes(this.bytes)}${of}, ${formatRate(this.bytes, now - this.startedAt)}`;
+  }
+
+  /** `sha256:<hex>` of everything that passed; only once the stream has ended. */
+  get digest(): string {
+    if (!this.hex) throw new Error('digest of an unfinished download');
+    return `sha256:${this.hex}`;
+  }
+
+  get elapsedMs(): number {
+    return this.now() - this.startedAt;
+  }
+}

@@ -1,0 +1,95 @@
+// The worker's memory of the image artifacts it loaded, kept in a small JSON file under its
+// state directory so it survives a restart: artifact identity (taskId/runId/path) -> content
+// digest, local name and image id. Also when each image was last used. The engine stays the
+// judge of what is present: a remembered image that is gone is simply loaded again.
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+export interface LoadedImageRecord {
+  /** taskId/runId/path of the artifact. */
+  key: string;
+  taskId: string;
+  runId: number;
+  path: string;
+  /** `sha256:<hex>` of the artifact's bytes. */
+  digest: string;
+  /** The local name it was loaded under, and the engine's image id. */
+  name: string;
+  imageId: string;
+  bytes: number;
+  loadedAt: string;
+}
+
+interface FileContents {
+  version: 1;
+  artifacts: Record<string, LoadedImageRecord>;
+  /** imageId -> epoch ms of the last time a task was given it. */
+  lastUsed: Record<string, number>;
+}
+
+export class LoadedImages {
+  readonly file: string;
+  private contents: FileContents;
+
+  private constructor(file: string, contents: FileContents) {
+    this.file = file;
+    this.contents = contents;
+  }
+
+  /** Opens (or starts) the memory in `dir`; an unreadable file is started afresh. */
+  static open(dir: string): LoadedImages {
+    mkdirSync(dir, { recursive: true });
+    const file = path.join(dir, 'loaded-images.json');
+    let contents: FileContents = { version: 1, artifacts: {}, lastUsed: {} };
+    try {
+      const parsed = JSON.parse(readFileSync(file, 'utf8')) as Partial<FileContents>;
+      if (parsed && parsed.version === 1) contents = { version: 1, artifacts: parsed.artifacts ?? {}, lastUsed: parsed.lastUsed ?? {} };
+    } catch {
+      // no file yet, or a damaged one: the engine still has the images, they are just loaded again
+    }
+    return new LoadedImages(file, contents);
+  }
+
+  get(key: string): LoadedImageRecord | undefined {
+    return this.contents.artifacts[key];
+  }
+
+  put(record: LoadedImageRecord): void {
+    this.contents.artifacts[record.key] = record;
+    this.save();
+  }
+
+  delete(key: string): void {
+    if (!(key in this.contents.artifacts)) return;
+    delete this.contents.artifacts[key];
+    this.save();
+  }
+
+  records(): LoadedImageRecord[] {
+    return Object.values(this.contents.artifacts);
+  }
+
+  touch(imageId: string, at = Date.now()): void {
+    this.contents.lastUsed[imageId] = at;
+    this.save();
+  }
+
+  lastUsed(imageId: string): number | undefined {
+    return this.contents.lastUsed[imageId];
+  }
+
+  /** Forgets an image the garbage collector removed. */
+  forgetImage(imageId: string): void {
+    delete this.contents.lastUsed[imageId];
+    for (const [key, record] of Object.entries(this.contents.artifacts)) {
+      if (record.imageId === imageId) delete this.contents.artifacts[key];
+    }
+    this.save();
+  }
+
+  private save(): void {
+    const tmp = `${this.file}.${process.pid}.tmp`;
+    writeFileSync(tmp, JSON.stringify(this.contents, null, 1));
+    renameSync(tmp, this.file);
+  }
+}
