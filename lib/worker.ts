@@ -12,6 +12,7 @@ import { ClaimLoop } from './queue/claim-loop.ts';
 import { queueClient, type ClaimResponse, type Deployment } from './queue/taskcluster.ts';
 import { TaskClaim } from './queue/task-claim.ts';
 import { TaskRun, type TaskRunDeps } from './task/run.ts';
+import { ImageStore } from './images/image-store.ts';
 import type { WorkerSettings } from './task/plan.ts';
 
 export const WORKER_VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
@@ -60,7 +61,7 @@ export async function startWorker(config: WorkerConfig, deployment: Deployment, 
   const claimQueue = queueClient(deployment, { keepAliveAgent: true, timeoutMs: 60_000, retries: 0 }); // the claim loop retries itself, and must not on shutdown
   const deps: TaskRunDeps = {
     rootUrl: deployment.rootUrl, worker: workerSettings(config, deployment.rootUrl),
-    images: { registries: config.registries, pullRetries: config.image.pullRetries, pullBaseDelayMs: config.image.pullBaseDelayMs },
+    images: new ImageStore({ engine, log, stateDir: config.stateDir, rootUrl: deployment.rootUrl, registries: config.registries, pullRetries: config.image.pullRetries, pullBaseDelayMs: config.image.pullBaseDelayMs }),
     engine, liveLogs, log, statusQueue: workerQueue, storageType: config.artifacts.storageType as 'object' | 's3',
     uploadRetries: config.artifacts.uploadRetries, reclaimMarginSeconds: config.task.reclaimMarginSeconds,
     cancelPollSeconds: config.task.cancelPollSeconds, tmpDir,

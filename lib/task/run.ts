@@ -16,7 +16,7 @@ import { Reclaimer } from '../queue/reclaimer.ts';
 import type { ClaimResponse, QueueClient } from '../queue/taskcluster.ts';
 import { validatePayload } from './validate.ts';
 import { planTask, DEFAULT_LOG_NAME, backingLogName, type WorkerSettings } from './plan.ts';
-import { prepareImage, ImageUnavailable, type ImageSettings } from './prepare-image.ts';
+import { prepareImage, ImageUnavailable, type ImageStore } from './prepare-image.ts';
 import { runContainer } from './container-run.ts';
 import { collectArtifacts } from './collect.ts';
 import { uploadBulkLog } from './bulk-log.ts';
@@ -26,7 +26,7 @@ import type { ContainerPlan, TaskDefinition } from './types.ts';
 export interface TaskRunDeps {
   rootUrl: string;
   worker: WorkerSettings;
-  images: ImageSettings;
+  images: ImageStore;
   engine: Engine;
   liveLogs: LiveLogServer;
   log: WorkerLog;
@@ -167,7 +167,7 @@ export class TaskRun {
     // 3 prepare
     let imageId: string;
     try {
-      imageId = (await prepareImage(deps.engine, plan.image, task.scopes ?? [], deps.images, taskLog, this.interrupted.signal)).imageId;
+      imageId = (await prepareImage(deps.images, plan.image, { taskId: this.taskId, scopes: task.scopes ?? [], credentials: () => claim.credentials }, taskLog, this.interrupted.signal)).imageId;
     } catch (err) {
       if (this.interrupted.signal.aborted) return abortRun(undefined, { kind: 'exception', reason: 'internal-error' });
       if (err instanceof ImageUnavailable) {
