@@ -1,0 +1,46 @@
+// When the worker starts, it removes what an earlier life of the same workerId left behind
+// (containers, networks) — and nothing else on the host.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { WorkerHarness } from '../support/worker.ts';
+import { TASKENV_PASS, dockerCli, removeOwnedBy, testEngine, testWorkerId } from '../support/docker.ts';
+
+test('startup removes containers and networks labelled with this workerId, and leaves the others alone', async () => {
+  const engine = testEngine();
+  const h = await WorkerHarness.start({ noWorker: true });
+  const workerId = h.config.workerId;
+  const otherWorkerId = testWorkerId('other-worker');
+  const unlabelledName = `unlabelled-${randomBytes(4).toString('hex')}`;
+  try {
+    // A task container of an earlier life, still running, and one that had exited.
+    const running = await engine.createContainer({ Image: TASKENV_PASS, Cmd: ['sleep', '300'] }, { workerId, taskId: 'leftoverTaskIdAAAAAAAA', runId: 0 });
+    await engine.startContainer(running);
+    const exited = await engine.createContainer({ Image: TASKENV_PASS, Cmd: ['true'] }, { workerId, taskId: 'leftoverTaskIdBBBBBBBB', runId: 0 });
+    await engine.createNetwork(`leftover-${randomBytes(4).toString('hex')}`, { workerId });
+    const others = await engine.createContainer({ Image: TASKENV_PASS, Cmd: ['true'] }, { workerId: otherWorkerId });
+    const othersNetwork = await engine.createNetwork(`other-${randomBytes(4).toString('hex')}`, { workerId: otherWorkerId });
+    const unlabelled = dockerCli(['create', '--name', unlabelledName, TASKENV_PASS, 'true']);
+
+    await h.startWorker();
+
+    assert.deepEqual(await engine.listOwnedContainers(workerId), []);
+    assert.deepEqual(await engine.listOwnedNetworks(workerId), []);
+    const removed = h.events('removing leftover container').map((e) => e.containerId).sort();
+    assert.deepEqual(removed, [running, exited].sort());
+    assert.equal(h.events('removing leftover network').length, 1);
+
+    assert.deepEqual((await engine.listOwnedContainers(otherWorkerId)).map((c) => c.id), [others]);
+    assert.deepEqual((await engine.listOwnedNetworks(otherWorkerId)).map((n) => n.id), [othersNetwork]);
+    assert.equal(dockerCli(['inspect', '--format', '{{.Id}}', unlabelledName]), unlabelled);
+
+    // And the worker goes on to run tasks.
+    const taskId = await h.submit({ image: TASKENV_PASS, command: ['taskhost-who', 'after', 'sweep'], maxRunTime: 60 });
+    assert.equal((await h.waitForResolution(taskId)).state, 'completed');
+  } finally {
+    await h.stop();
+    await removeOwnedBy(engine, workerId);
+    await removeOwnedBy(engine, otherWorkerId);
+    try { dockerCli(['rm', '-f', unlabelledName]); } catch { /* already gone */ }
+  }
+});
