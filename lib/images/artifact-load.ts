@@ -82,11 +82,12 @@ export async function loadArtifactImage(engine: Engine, artifact: ResolvedArtifa
     emit(`Downloaded ${formatBytes(meter.bytes)} in ${(meter.elapsedMs / 1000).toFixed(1)} s (${formatRate(meter.bytes, meter.elapsedMs)}), ${describe(format)} data, ${digest}; loading it into Docker`);
     await tarball.commit(name.repository, name.tag);
   } catch (err) {
+    firstFailure ??= { stage: 'tarball', error: err };
     tarball.abort(err);
     await loading;
     await feeding;
     options.signal.throwIfAborted();
-    throw toFailure(firstFailure ?? { stage: 'tarball', error: err }, what);
+    throw toFailure(firstFailure, what);
   }
 
   const loadError = await loading;
