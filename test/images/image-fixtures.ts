@@ -70,7 +70,8 @@ export async function buildImageFiles(): Promise<ImageFiles> {
   };
 }
 
-export interface Upload { name: string; file: string; storageType?: StorageType }
+/** A file to upload, or (with `reference`) a reference artifact redirecting to that URL. */
+export interface Upload { name: string; file?: string; storageType?: StorageType; reference?: string }
 
 /**
  * Creates a task in a queue of its own, claims it with the root client, uploads `uploads` as
@@ -92,7 +93,8 @@ export async function publishProducerTask(rootUrl: string, credentials: { client
   const expires = taskcluster.fromNow('1 day');
   for (const upload of uploads) {
     const publisher = new ArtifactPublisher({ rootUrl, taskId, runId: claim.runId, credentials: () => claim.credentials, storageType: upload.storageType ?? 'object' });
-    await publisher.uploadFile(upload.file, { name: upload.name, expires });
+    if (upload.reference) await publisher.createReferenceArtifact(upload.name, upload.reference, expires, 'application/x-tar');
+    else await publisher.uploadFile(upload.file!, { name: upload.name, expires });
   }
   await queue.reportCompleted(taskId, claim.runId);
   return taskId;
