@@ -13,6 +13,10 @@ import { queueClient, type ClaimResponse, type Deployment } from './queue/taskcl
 import { TaskClaim } from './queue/task-claim.ts';
 import { TaskRun, type TaskRunDeps } from './task/run.ts';
 import { ImageStore } from './images/image-store.ts';
+import { VolumeCaches, authScopeExpander } from './cache/volume-cache.ts';
+import { PurgePoller, purgeCacheClient } from './cache/purge-poller.ts';
+import { DiskBudget } from './cache/disk-budget.ts';
+import { ImageStoreRecords } from './cache/image-store-records.ts';
 import type { WorkerSettings } from './task/plan.ts';
 
 export const WORKER_VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
@@ -59,14 +63,25 @@ export async function startWorker(config: WorkerConfig, deployment: Deployment, 
   const liveLogs = await LiveLogServer.start({ host: config.liveLog.host, port: config.liveLog.port, publicUrl: config.liveLog.publicUrl || undefined, log });
   const workerQueue = queueClient(deployment);
   const claimQueue = queueClient(deployment, { keepAliveAgent: true, timeoutMs: 60_000, retries: 0 }); // the claim loop retries itself, and must not on shutdown
+  const pool = `${config.provisionerId}/${config.workerType}`;
+  const images = new ImageStore({ engine, log, stateDir: config.stateDir, rootUrl: deployment.rootUrl, registries: config.registries, pullRetries: config.image.pullRetries, pullBaseDelayMs: config.image.pullBaseDelayMs });
+  const expandScopes = authScopeExpander(deployment);
+  const caches = await VolumeCaches.open({ dir: path.join(config.stateDir, 'caches'), workerPool: pool, expandScopes, log });
+  const purger = new PurgePoller({ client: purgeCacheClient(deployment), workerPoolId: pool, caches, intervalSeconds: config.cache.purgePollSeconds, log });
+  const running = new Set<TaskRun>();
+  let dockerRoot: Promise<string | undefined> | undefined; // asked once: it does not change
+  const budget = new DiskBudget({
+    engine, workerId: config.workerId, caches, images: new ImageStoreRecords(images), log,
+    thresholdBytes: config.diskspaceThreshold, imageExpirationSeconds: config.imageExpirationSeconds,
+    dockerRootDir: () => (dockerRoot ??= engine.info().then((i) => i.dockerRootDir, () => { dockerRoot = undefined; return undefined; })), activeTaskIds: () => [...running].map((r) => r.taskId),
+  });
   const deps: TaskRunDeps = {
     rootUrl: deployment.rootUrl, worker: workerSettings(config, deployment.rootUrl),
-    images: new ImageStore({ engine, log, stateDir: config.stateDir, rootUrl: deployment.rootUrl, registries: config.registries, pullRetries: config.image.pullRetries, pullBaseDelayMs: config.image.pullBaseDelayMs }),
+    images, caches, expandScopes,
     engine, liveLogs, log, statusQueue: workerQueue, storageType: config.artifacts.storageType as 'object' | 's3',
     uploadRetries: config.artifacts.uploadRetries, reclaimMarginSeconds: config.task.reclaimMarginSeconds,
     cancelPollSeconds: config.task.cancelPollSeconds, tmpDir,
   };
-  const running = new Set<TaskRun>();
   let idleTimer: NodeJS.Timeout | undefined;
   let resolveStopped!: () => void;
   const stopped = new Promise<void>((r) => { resolveStopped = r; });
@@ -75,6 +90,7 @@ export async function startWorker(config: WorkerConfig, deployment: Deployment, 
   const loop = new ClaimLoop({
     queue: claimQueue, taskQueueId: `${config.provisionerId}/${config.workerType}`,
     workerGroup: config.workerGroup, workerId: config.workerId, capacity: config.capacity, log,
+    gate: async (free) => { await purger.maybePoll(); return budget.gate(free); },
     runTask: async (claim: ClaimResponse) => {
       const run = new TaskRun(deps, claim);
       running.add(run);

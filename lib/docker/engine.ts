@@ -82,6 +82,12 @@ export class Engine {
     await this.call('answer a ping', () => this.docker.ping());
   }
 
+  /** The engine's data directory (DockerRootDir), for the disk budget. */
+  async info(): Promise<{ dockerRootDir: string | undefined }> {
+    const info = await this.call('report its configuration', () => this.docker.info()) as { DockerRootDir?: string };
+    return { dockerRootDir: info.DockerRootDir };
+  }
+
   async version(): Promise<{ version: string; apiVersion: string }> {
     const v = await this.call('report its version', () => this.docker.version());
     return { version: v.Version, apiVersion: v.ApiVersion };

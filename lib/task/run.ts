@@ -22,11 +22,15 @@ import { collectArtifacts } from './collect.ts';
 import { uploadBulkLog } from './bulk-log.ts';
 import { reportOutcome, describeOutcome, type Interrupt, type Outcome } from './outcome.ts';
 import type { ContainerPlan, TaskDefinition } from './types.ts';
+import { CacheNameError, CacheScopeError, type CacheLease, type VolumeCaches } from '../cache/volume-cache.ts';
 
 export interface TaskRunDeps {
   rootUrl: string;
   worker: WorkerSettings;
   images: ImageStore;
+  caches: VolumeCaches;
+  /** Expands roles in scopes (the auth service); used only when raw task scopes fall short. */
+  expandScopes(scopes: string[]): Promise<string[]>;
   engine: Engine;
   liveLogs: LiveLogServer;
   log: WorkerLog;
@@ -50,6 +54,9 @@ export class TaskRun {
   private interruptReason: Interrupt | undefined;
   private taskLog: TaskLog | undefined;
   private containerId: string | undefined;
+  private cacheLease: CacheLease | undefined;
+  private imageRelease: (() => void) | undefined;
+  private purgeCaches = false;
 
   constructor(deps: TaskRunDeps, claim: ClaimResponse) {
     this.deps = deps;
@@ -151,11 +158,17 @@ export class TaskRun {
     if (!validation.ok) {
       return abortRun('`task.payload` is not valid:\n' + validation.errors.map((e) => ` - ${e}`).join('\n'), { kind: 'exception', reason: 'malformed-payload' });
     }
-    // 2 plan
-    const plan: ContainerPlan = planTask({
+    // 2 plan (with the task's raw scopes; roles are expanded only when those fall short)
+    const planWith = (scopes: readonly string[]) => planTask({
       taskId: this.taskId, runId: this.runId, task, payload: validation.payload,
-      claim: { takenUntil: claim.takenUntil.toISOString() }, worker: deps.worker,
+      claim: { takenUntil: claim.takenUntil.toISOString() }, worker: deps.worker, scopes,
     });
+    let scopes: string[] = task.scopes ?? [];
+    let plan: ContainerPlan = planWith(scopes);
+    if (plan.refusals.length && scopes.length) {
+      scopes = await deps.expandScopes(scopes);
+      plan = planWith(scopes);
+    }
     if (plan.refusals.length) {
       return abortRun(plan.refusals.map((r) => r.message).join('\n'), { kind: 'exception', reason: 'malformed-payload' });
     }
@@ -167,7 +180,9 @@ export class TaskRun {
     // 3 prepare
     let imageId: string;
     try {
-      imageId = (await prepareImage(deps.images, plan.image, { taskId: this.taskId, scopes: task.scopes ?? [], credentials: () => claim.credentials }, taskLog, this.interrupted.signal)).imageId;
+      const prepared = await prepareImage(deps.images, plan.image, { taskId: this.taskId, scopes, credentials: () => claim.credentials }, taskLog, this.interrupted.signal);
+      this.imageRelease = prepared.release;
+      imageId = prepared.imageId;
     } catch (err) {
       if (this.interrupted.signal.aborted) return abortRun(undefined, { kind: 'exception', reason: 'internal-error' });
       if (err instanceof ImageUnavailable) {
@@ -176,10 +191,20 @@ export class TaskRun {
       throw err;
     }
     if (this.interrupted.signal.aborted) return abortRun(undefined, { kind: 'exception', reason: 'internal-error' });
+    try {
+      this.cacheLease = await deps.caches.acquire(this.taskId, plan.caches, scopes);
+    } catch (err) {
+      if (err instanceof CacheScopeError || err instanceof CacheNameError) return abortRun(err.message, { kind: 'exception', reason: 'malformed-payload' });
+      throw err;
+    }
+    for (const c of this.cacheLease.attached) {
+      taskLog.info(`${c.reused ? 'Using existing' : 'Creating new'} cache instance for "${c.name}" at ${c.mountPoint}`);
+    }
 
     // 4 run
+    const hostConfig = { ...plan.create.HostConfig, Binds: [...(plan.create.HostConfig?.Binds ?? []), ...this.cacheLease.binds] };
     try {
-      this.containerId = await deps.engine.createContainer({ ...plan.create, Image: imageId },
+      this.containerId = await deps.engine.createContainer({ ...plan.create, HostConfig: hostConfig, Image: imageId },
         { workerId: deps.worker.workerId, taskId: this.taskId, runId: this.runId });
     } catch (err) {
       return abortRun(`Failure to properly start execution environment.\n${(err as Error).message}`, { kind: 'failed' });
@@ -193,6 +218,7 @@ export class TaskRun {
       taskLog.error(result.startError);
     }
     taskLog.info(TASK_FINISHED);
+    this.purgeCaches = plan.onExitStatus.purgeCaches.includes(result.exitCode);
     if (result.oomKilled) {
       taskLog.error('The task ran out of memory: the kernel\'s OOM killer stopped a process in the container. Use less memory, or ask for a worker type with more.');
     }
@@ -215,16 +241,26 @@ export class TaskRun {
     return { kind: 'failed' };
   }
 
-  /** Stage 7: remove the container (with its anonymous volumes) whatever happened. */
+  /**
+   * Stage 7: remove the container (with its anonymous volumes) whatever happened, then give
+   * back the cache instances (only once the container is gone) and the image lease.
+   */
   private async cleanup(): Promise<void> {
-    if (!this.containerId) return;
     const id = this.containerId;
     this.containerId = undefined;
-    try {
-      await this.deps.engine.removeContainer(id);
-    } catch (err) {
-      this.deps.log.error('could not remove task container', { taskId: this.taskId, runId: this.runId, containerId: id, error: (err as Error).message });
+    if (id) {
+      try {
+        await this.deps.engine.removeContainer(id);
+      } catch (err) {
+        this.deps.log.error('could not remove task container', { taskId: this.taskId, runId: this.runId, containerId: id, error: (err as Error).message });
+      }
     }
+    const lease = this.cacheLease;
+    this.cacheLease = undefined;
+    await lease?.release(this.purgeCaches).catch((err: Error) =>
+      this.deps.log.error('could not release cache instances', { taskId: this.taskId, runId: this.runId, error: err.message }));
+    this.imageRelease?.();
+    this.imageRelease = undefined;
   }
 }
 
