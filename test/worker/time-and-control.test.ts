@@ -132,12 +132,14 @@ test('reclaims: a task longer than its claim is reclaimed, completes, and upload
 test('reclaims: a reclaim margin longer than the claim (60 s against 4 s) reclaims a few times, not in a loop', async () => {
   const r = await WorkerHarness.start({ claimTimeoutSeconds: 4, config: { 'task.reclaimMarginSeconds': 60 } });
   try {
+    const started = Date.now();
     const taskId = await r.submit({ image: TASKENV_PASS, command: ['/bin/sh', '-c', 'sleep 6'], maxRunTime: 60 });
     const status = await r.waitForResolution(taskId, 60_000);
+    const seconds = (Date.now() - started) / 1000;
     assert.equal(status.state, 'completed', `runs: ${JSON.stringify(status.runs)}`);
     const reclaims = r.events('reclaimed task', taskId).length;
-    // A 6 s task under 4 s claims needs 2 reclaims; one every second would be 6.
-    assert.ok(reclaims >= 2 && reclaims <= 12, `the worker reclaimed ${reclaims} times`);
+    // A 6 s task under 4 s claims needs 2 reclaims; a reclaim loop makes hundreds a second.
+    assert.ok(reclaims >= 2 && reclaims <= 2 * seconds + 2, `the worker reclaimed ${reclaims} times in ${seconds} s`);
   } finally {
     await r.stop();
   }
