@@ -18,12 +18,14 @@ import { DEVICE_NAMES } from './types.ts';
 export interface ScopeRequirement {
   field: string;
   anyOf: string[];
+  /** docker-worker's own first sentence for this refusal, which task owners may grep for. */
+  summary?: string;
 }
 
 const poolScoped = (scope: string, workerPool: string): ScopeRequirement['anyOf'] => [scope, `${scope}:${workerPool}`];
 
 export function privilegedRequirement(workerPool: string): ScopeRequirement {
-  return { field: 'payload.capabilities.privileged', anyOf: poolScoped('docker-worker:capability:privileged', workerPool) };
+  return { field: 'payload.capabilities.privileged', anyOf: poolScoped('docker-worker:capability:privileged', workerPool), summary: 'Insufficient scopes to run task in privileged mode.' };
 }
 
 export function disableSeccompRequirement(workerPool: string): ScopeRequirement {
@@ -31,11 +33,11 @@ export function disableSeccompRequirement(workerPool: string): ScopeRequirement 
 }
 
 export function deviceRequirement(device: DeviceName, workerPool: string): ScopeRequirement {
-  return { field: `payload.capabilities.devices.${device}`, anyOf: poolScoped(`docker-worker:capability:device:${device}`, workerPool) };
+  return { field: `payload.capabilities.devices.${device}`, anyOf: poolScoped(`docker-worker:capability:device:${device}`, workerPool), summary: 'Insufficient scopes to attach devices to task container.' };
 }
 
 export function cacheRequirement(cacheName: string, workerPool: string): ScopeRequirement {
-  return { field: payloadField('cache', cacheName), anyOf: poolScoped(`docker-worker:cache:${cacheName}`, workerPool) };
+  return { field: payloadField('cache', cacheName), anyOf: poolScoped(`docker-worker:cache:${cacheName}`, workerPool), summary: 'Insufficient scopes to attach cache volumes.' };
 }
 
 export function featureRequirement(feature: string): ScopeRequirement | undefined {
@@ -84,7 +86,8 @@ export function isSatisfied(scopes: readonly string[], requirement: ScopeRequire
 export function missingScopeMessage(requirement: ScopeRequirement): string {
   const [first, ...others] = requirement.anyOf;
   const alternatives = others.length ? ` (or ${others.join(' or ')})` : '';
-  return `${requirement.field} needs the scope ${first}${alternatives} in task.scopes`;
+  const summary = requirement.summary ? `${requirement.summary} ` : '';
+  return `${summary}${requirement.field} needs the scope ${first}${alternatives} in task.scopes`;
 }
 
 /** One message per requirement the scopes do not satisfy; empty when all are satisfied. */

@@ -99,7 +99,7 @@ describe('privileged containers', () => {
     assert.equal(plan.create.HostConfig!.Privileged, false);
     assert.deepEqual(plan.refusals, [{
       reason: 'malformed-payload',
-      message: 'payload.capabilities.privileged needs the scope docker-worker:capability:privileged (or docker-worker:capability:privileged:proj-a/ci) in task.scopes',
+      message: 'Insufficient scopes to run task in privileged mode. payload.capabilities.privileged needs the scope docker-worker:capability:privileged (or docker-worker:capability:privileged:proj-a/ci) in task.scopes',
     }]);
   });
 
@@ -139,7 +139,7 @@ describe('devices', () => {
     const plan = planTask(input({ capabilities: { devices: { kvm: true } } }, ['docker-worker:capability:device:loopbackVideo'], { worker: devicesOn }));
     assert.equal(plan.create.HostConfig!.Devices, undefined);
     assert.deepEqual(messages(plan), [
-      'payload.capabilities.devices.kvm needs the scope docker-worker:capability:device:kvm (or docker-worker:capability:device:kvm:proj-a/ci) in task.scopes',
+      'Insufficient scopes to attach devices to task container. payload.capabilities.devices.kvm needs the scope docker-worker:capability:device:kvm (or docker-worker:capability:device:kvm:proj-a/ci) in task.scopes',
     ]);
   });
 
@@ -178,7 +178,7 @@ describe('other capabilities and scoped features', () => {
   test('a cache without its scope is refused', () => {
     const plan = planTask(input({ cache: { 'level-3-checkouts': '/checkouts' } }, ['docker-worker:cache:level-1-*']));
     assert.deepEqual(messages(plan), [
-      'payload.cache["level-3-checkouts"] needs the scope docker-worker:cache:level-3-checkouts (or docker-worker:cache:level-3-checkouts:proj-a/ci) in task.scopes',
+      'Insufficient scopes to attach cache volumes. payload.cache["level-3-checkouts"] needs the scope docker-worker:cache:level-3-checkouts (or docker-worker:cache:level-3-checkouts:proj-a/ci) in task.scopes',
     ]);
   });
 

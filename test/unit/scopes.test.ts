@@ -28,7 +28,7 @@ describe('privileged', () => {
 
   test('the message names both accepted scopes and where to add them', () => {
     assert.deepEqual(missingScopes([], [req]), [
-      'payload.capabilities.privileged needs the scope docker-worker:capability:privileged (or docker-worker:capability:privileged:proj-a/ci) in task.scopes',
+      'Insufficient scopes to run task in privileged mode. payload.capabilities.privileged needs the scope docker-worker:capability:privileged (or docker-worker:capability:privileged:proj-a/ci) in task.scopes',
     ]);
   });
 });
@@ -60,7 +60,7 @@ describe('caches', () => {
 
   test('the message names the cache', () => {
     assert.deepEqual(missingScopes(['docker-worker:cache:other'], [cacheRequirement('level-3/checkouts', POOL)]), [
-      'payload.cache["level-3/checkouts"] needs the scope docker-worker:cache:level-3/checkouts (or docker-worker:cache:level-3/checkouts:proj-a/ci) in task.scopes',
+      'Insufficient scopes to attach cache volumes. payload.cache["level-3/checkouts"] needs the scope docker-worker:cache:level-3/checkouts (or docker-worker:cache:level-3/checkouts:proj-a/ci) in task.scopes',
     ]);
   });
 });

@@ -76,7 +76,7 @@ test('privileged without the scope: exception/malformed-payload naming the scope
   assert.equal(status.state, 'exception');
   assert.equal(status.runs[0].reasonResolved, 'malformed-payload');
   const log = await allowing.taskLog(taskId);
-  assert.match(log, /\[taskcluster:error\] payload\.capabilities\.privileged needs the scope docker-worker:capability:privileged .*in task\.scopes/);
+  assert.match(log, /\[taskcluster:error\] Insufficient scopes to run task in privileged mode\. payload\.capabilities\.privileged needs the scope docker-worker:capability:privileged .*in task\.scopes/);
   assert.doesNotMatch(log, /=== Task Starting ===/);
 });
 
