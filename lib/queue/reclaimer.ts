@@ -15,7 +15,8 @@ export interface ReclaimerOptions {
   cancelPollSeconds: number;
   /** A client allowed to read task status (the worker's own). */
   statusQueue?: QueueClient;
-  onCancelled(reason: string): void;
+  /** `reasonResolved` is the queue's reason (canceled, deadline-exceeded, ...) when known. */
+  onCancelled(reason: string, reasonResolved?: string): void;
   onLost(error: Error): void;
 }
 
@@ -33,11 +34,11 @@ export class Reclaimer {
 
   stop(): void { this.abort.abort(); }
 
-  private fire(kind: 'cancel' | 'lost', detail: string | Error): void {
+  private fire(kind: 'cancel' | 'lost', detail: string | Error, reasonResolved?: string): void {
     if (this.fired || this.abort.signal.aborted) return;
     this.fired = true;
     this.stop();
-    if (kind === 'cancel') this.options.onCancelled(detail as string);
+    if (kind === 'cancel') this.options.onCancelled(detail as string, reasonResolved);
     else this.options.onLost(detail as Error);
   }
 
@@ -90,7 +91,7 @@ export class Reclaimer {
         if (run && run.state !== 'running') {
           const why = run.reasonResolved === 'canceled' ? 'The task was cancelled.' : `The run was resolved elsewhere (${run.state}/${run.reasonResolved ?? 'unknown'}).`;
           log.warn('cancel task', { taskId: claim.taskId, runId: claim.runId, state: run.state, reason: run.reasonResolved });
-          this.fire('cancel', why);
+          this.fire('cancel', why, run.reasonResolved);
           return;
         }
       } catch (err) {

@@ -44,6 +44,7 @@ export interface TaskRunDeps {
 }
 
 const CANCEL_MESSAGE = 'Task was canceled by another entity. This can happen using a taskcluster client or by cancelling a task within Treeherder.';
+const DEADLINE_MESSAGE = 'Task deadline exceeded: the queue resolved this run exception/deadline-exceeded, so the worker stopped it. Give the task a later deadline.';
 
 export class TaskRun {
   readonly taskId: string;
@@ -86,7 +87,8 @@ export class TaskRun {
     const reclaimer = new Reclaimer({
       claim, log: deps.log, marginSeconds: deps.reclaimMarginSeconds, cancelPollSeconds: deps.cancelPollSeconds,
       statusQueue: deps.statusQueue,
-      onCancelled: () => this.interrupt({ kind: 'cancel', message: CANCEL_MESSAGE }),
+      onCancelled: (_why, reasonResolved) =>
+        this.interrupt({ kind: 'cancel', message: reasonResolved === 'deadline-exceeded' ? DEADLINE_MESSAGE : CANCEL_MESSAGE }),
       onLost: (err) => this.interrupt({ kind: 'lost', message: err.message }),
     });
     reclaimer.start();
