@@ -5,6 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
+import taskcluster from 'taskcluster-client';
 import { WorkerHarness } from '../support/worker.ts';
 import { TASKENV_PASS, testEngine } from '../support/docker.ts';
 
@@ -73,6 +74,24 @@ test('cancelTask during a run: the container is killed, the log says so, the run
   const log = await h.taskLog(taskId);
   assert.match(log, /^sleeping\r?$/m);
   assert.match(log, /\[taskcluster:error\] Task was canceled by another entity\./);
+  assert.doesNotMatch(log, /woke up/);
+});
+
+test('deadline passing during a run: the container is stopped and the log says the deadline was exceeded', async () => {
+  const taskId = await h.submit(
+    { image: TASKENV_PASS, command: ['/bin/sh', '-c', 'echo sleeping; sleep 60; echo woke up'], maxRunTime: 120 },
+    { deadline: taskcluster.fromNow('4 seconds').toISOString() },
+  );
+  const status = await h.waitForResolution(taskId, 60_000);
+  assert.equal(status.state, 'exception');
+  assert.equal(status.runs[0].reasonResolved, 'deadline-exceeded');
+  for (let i = 0; i < 300 && h.events('task resolved', taskId).length === 0; i++) await sleep(100);
+  assert.equal(h.events('task resolved', taskId)[0]?.taskState, 'cancelled', 'the worker stopped the task');
+  assert.deepEqual(await containersOf(taskId, h.config.workerId), []);
+  const log = await h.taskLog(taskId);
+  assert.match(log, /^sleeping\r?$/m);
+  assert.match(log, /\[taskcluster:error\] Task deadline exceeded/);
+  assert.doesNotMatch(log, /canceled by another entity/);
   assert.doesNotMatch(log, /woke up/);
 });
 
