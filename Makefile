@@ -5,7 +5,7 @@ export PATH := $(NODE_BIN):$(PATH)
 NODE := $(NODE_BIN)/node
 TESTS ?= test/**/*.test.ts
 
-.PHONY: deps docker registry images setup start serve test test-unit typecheck bench clean
+.PHONY: deps docker host-tools registry images setup start serve test test-unit typecheck bench clean
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -22,7 +22,10 @@ registry: docker
 images: docker
 	./scripts/build-test-images.sh
 
-setup: deps docker images
+host-tools:
+	./scripts/setup-host-tools.sh
+
+setup: deps docker host-tools images
 
 # Serve the embedded deployment, run the worker on it, submit the hello-world example.
 start: setup

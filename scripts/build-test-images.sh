@@ -18,13 +18,7 @@ label=org.taskcluster.docker-worker.test-image-inputs
 say() { echo "build-test-images: $*" >&2; }
 fail() { say "$*"; exit 1; }
 
-apt_install() {
-  local lists=/var/lib/apt/lists
-  if [ -z "$(find "$lists" -maxdepth 1 -name '*_Packages*' -mmin -1440 2>/dev/null | head -1)" ]; then
-    DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
-  fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" >&2
-}
+source "$(dirname "$0")/lib/apt.sh"
 
 docker info >/dev/null 2>&1 || fail "no Docker engine answers; run 'make docker' first"
 

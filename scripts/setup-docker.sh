@@ -24,15 +24,7 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
-# Installs Debian packages non-interactively; refreshes the package lists first when they are
-# missing or older than a day.
-apt_install() {
-  local lists=/var/lib/apt/lists
-  if [ -z "$(find "$lists" -maxdepth 1 -name '*_Packages*' -mmin -1440 2>/dev/null | head -1)" ]; then
-    DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
-  fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" >&2
-}
+source "$(dirname "$0")/lib/apt.sh"
 
 if ! command -v dockerd >/dev/null 2>&1 || ! command -v docker >/dev/null 2>&1; then
   say "installing Debian's docker.io package"

@@ -29,13 +29,7 @@ fi
 say() { echo "setup-registry: $*" >&2; }
 fail() { say "$*"; exit 1; }
 
-apt_install() {
-  local lists=/var/lib/apt/lists
-  if [ -z "$(find "$lists" -maxdepth 1 -name '*_Packages*' -mmin -1440 2>/dev/null | head -1)" ]; then
-    DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
-  fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" >&2
-}
+source "$(dirname "$0")/lib/apt.sh"
 
 missing=()
 command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)

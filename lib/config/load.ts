@@ -4,7 +4,7 @@
 import convict from 'convict';
 import { readFileSync } from 'node:fs';
 import YAML from 'yaml';
-import { configSchema } from './schema.ts';
+import { configSchema, registriesFormat } from './schema.ts';
 
 type Schema = typeof configSchema;
 type Value<S> = S extends { default: infer D; format: infer F }
@@ -18,7 +18,17 @@ export class ConfigError extends Error {
 
 /** Overrides as dotted keys, e.g. {'capacity': 4, 'workerType': 't'}. */
 export function loadConfig(options: { file?: string; overrides?: Record<string, unknown>; env?: NodeJS.ProcessEnv } = {}): WorkerConfig {
-  const config = convict(configSchema as never, { env: options.env ?? process.env, args: [] });
+  // `registries` is keyed by registry hosts ("127.0.0.1:5000", "registry.example.com/team"):
+  // convict would split those keys on their dots, so this one setting is layered here.
+  const { registries: _ignored, ...schema } = configSchema;
+  const config = convict(schema as never, { env: options.env ?? process.env, args: [] });
+  let registries: unknown = {};
+  const env = options.env ?? process.env;
+  if (env.WORKER_REGISTRIES) {
+    try { registries = JSON.parse(env.WORKER_REGISTRIES); } catch (e) {
+      throw new ConfigError(`WORKER_REGISTRIES must be JSON: ${(e as Error).message}`);
+    }
+  }
   if (options.file) {
     let text: string;
     try { text = readFileSync(options.file, 'utf8'); } catch (e) {
@@ -29,10 +39,14 @@ export function loadConfig(options: { file?: string; overrides?: Record<string, 
       throw new ConfigError(`config file ${options.file} is neither JSON nor YAML: ${(e as Error).message}`);
     }
     if (data !== null && (typeof data !== 'object' || Array.isArray(data))) throw new ConfigError(`config file ${options.file} must hold an object of settings`);
-    try { config.load(data ?? {}); } catch (e) { throw new ConfigError(`config file ${options.file}: ${(e as Error).message}`); }
+    const { registries: fromFile, ...rest } = (data ?? {}) as Record<string, unknown>;
+    if (fromFile !== undefined) registries = fromFile;
+    data = rest;
+    try { config.load(data); } catch (e) { throw new ConfigError(`config file ${options.file}: ${(e as Error).message}`); }
   }
   for (const [key, value] of Object.entries(options.overrides ?? {})) {
     if (value === undefined) continue;
+    if (key === 'registries') { registries = value; continue; }
     if (!config.has(key as never)) throw new ConfigError(`unknown setting ${key}`);
     try { config.set(key as never, value as never); } catch (e) { throw new ConfigError(`setting ${key}: ${(e as Error).message}`); }
   }
@@ -41,7 +55,8 @@ export function loadConfig(options: { file?: string; overrides?: Record<string, 
   } catch (e) {
     throw new ConfigError(`invalid configuration: ${(e as Error).message}`);
   }
-  return config.getProperties() as unknown as WorkerConfig;
+  try { registriesFormat(registries); } catch (e) { throw new ConfigError(`setting registries: ${(e as Error).message}`); }
+  return { ...(config.getProperties() as object), registries } as unknown as WorkerConfig;
 }
 
 /** The documented keys, for `worker config`: [key, default, env, doc]. */

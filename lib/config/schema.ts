@@ -7,7 +7,7 @@ import path from 'node:path';
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 const defaultStateDir = isRoot ? '/var/lib/docker-worker' : path.join(os.homedir(), '.local/state/docker-worker');
 
-function registriesFormat(value: unknown): void {
+export function registriesFormat(value: unknown): void {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error('must be an object of "<registry host or host/prefix>": {"username", "password"}');
   for (const [k, v] of Object.entries(value)) {
     const c = v as Record<string, unknown>;
@@ -42,7 +42,7 @@ export const configSchema = {
   docker: {
     socketPath: { doc: 'Docker Engine API socket.', format: String, default: '/var/run/docker.sock', env: 'DOCKER_SOCKET' },
   },
-  registries: { doc: 'Registry credentials by registry host or host/prefix (longest prefix wins); used only for tasks with docker-worker:image:<name>.', format: registriesFormat, default: {} as Record<string, { username: string; password: string }> },
+  registries: { doc: 'Registry credentials by registry host or host/prefix (longest prefix wins); used only for tasks with docker-worker:image:<name>.', format: registriesFormat, env: 'WORKER_REGISTRIES', default: {} as Record<string, { username: string; password: string }> },
   image: {
     pullRetries: { doc: 'How often an image pull is retried on network errors.', format: 'nat', default: 5 },
     pullBaseDelayMs: { doc: 'First retry delay of an image pull (doubles each time).', format: 'nat', default: 1000 },

@@ -187,10 +187,9 @@ describe('other capabilities and scoped features', () => {
     assert.deepEqual(plan.refusals, []);
   });
 
-  test('a private image artifact needs queue:get-artifact for its path', () => {
+  test('a private image artifact is not refused by the plan (the image store fails the task instead)', () => {
     const image = { type: 'task-image' as const, taskId: 'abc', path: 'private/image.tar' };
-    assert.deepEqual(messages(planTask(input({ image }))), ['payload.image.path needs the scope queue:get-artifact:private/image.tar in task.scopes']);
-    assert.deepEqual(planTask(input({ image }, ['queue:get-artifact:private/*'])).refusals, []);
+    assert.deepEqual(planTask(input({ image })).refusals, []);
   });
 });
 

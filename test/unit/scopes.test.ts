@@ -120,13 +120,12 @@ describe('all requirements of a payload', () => {
       'payload.cache.alpha',
       'payload.cache.zeta',
       'payload.features.allowPtrace',
-      'payload.image.path',
     ]);
   });
 
   test('a broad scope satisfies them all; none is missing', () => {
     const reqs = payloadScopeRequirements(payload, { kind: 'task-image', taskId: 't', path: 'private/i.tar' }, POOL);
-    assert.deepEqual(missingScopes(['docker-worker:*', 'queue:get-artifact:private/*'], reqs), []);
-    assert.equal(missingScopes(['docker-worker:*'], reqs).length, 1);
+    assert.deepEqual(missingScopes(['docker-worker:*'], reqs), []);
+    assert.equal(missingScopes(['docker-worker:cache:*'], reqs).length, 5);
   });
 });

@@ -116,8 +116,8 @@ test('a private image artifact needs queue:get-artifact:<path> in the task scope
   const denied = await run({ type: 'task-image', taskId: producer, path: 'private/image.tar.zst' });
   const deniedStatus = await h.waitForResolution(denied);
   const deniedLog = await h.taskLog(denied);
-  assert.notEqual(deniedStatus.state, 'completed');
-  assert.match(deniedLog, /queue:get-artifact:private\/image\.tar\.zst/);
+  assert.equal(deniedStatus.state, 'failed');
+  assert.match(deniedLog, /Not authorized to use the image artifact private\/image\.tar\.zst .*queue:get-artifact:private\/image\.tar\.zst/);
   assert.doesNotMatch(deniedLog, /^ran from artifact/m);
   assert.equal(h.events('image download started', denied).length, 0);
 

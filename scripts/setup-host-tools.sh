@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Host programs the worker runs itself: lz4 (to load `.tar.lz4` image artifacts; zstd and
+# gzip are done in-process by Node's zlib). Installed from Debian's packages when missing.
+set -euo pipefail
+source "$(dirname "$0")/lib/apt.sh"
+missing=()
+command -v lz4 >/dev/null 2>&1 || missing+=(lz4)
+command -v zstd >/dev/null 2>&1 || missing+=(zstd)   # used by the benchmarks' raw pipeline
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup-host-tools: missing ${missing[*]}; as root run: apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi
+echo "setup-host-tools: installing ${missing[*]}" >&2
+apt_install "${missing[@]}"

@@ -1,0 +1,45 @@
+// Configuration layering and errors: defaults < file < environment < flags, and a bad or
+// unknown key is named in the error.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { loadConfig, ConfigError } from '../../lib/config/load.ts';
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'config-test-'));
+const file = (name: string, text: string) => { const p = path.join(dir, name); writeFileSync(p, text); return p; };
+
+test('defaults work on a fresh host', () => {
+  const c = loadConfig({ env: {} });
+  assert.equal(c.capacity, 1);
+  assert.equal(c.rootUrl, '');
+  assert.equal(c.devices.kvm.enabled, false);
+  assert.deepEqual(c.registries, {});
+});
+
+test('file < environment < overrides', () => {
+  const f = file('layers.yml', 'capacity: 2\nworkerType: from-file\nprovisionerId: file-prov\n');
+  const c = loadConfig({ file: f, env: { WORKER_TYPE: 'from-env', WORKER_CAPACITY: '3' }, overrides: { capacity: 4 } });
+  assert.equal(c.provisionerId, 'file-prov');
+  assert.equal(c.workerType, 'from-env');
+  assert.equal(c.capacity, 4);
+});
+
+test('registry credentials keyed by hosts with dots and ports load from a file and from the environment', () => {
+  const f = file('registries.yml', 'registries:\n  "127.0.0.1:5481":\n    username: u\n    password: p\n  registry.example.com/team:\n    username: a\n    password: b\n');
+  assert.deepEqual(loadConfig({ file: f, env: {} }).registries, {
+    '127.0.0.1:5481': { username: 'u', password: 'p' }, 'registry.example.com/team': { username: 'a', password: 'b' },
+  });
+  const fromEnv = loadConfig({ env: { WORKER_REGISTRIES: '{"ghcr.io":{"username":"x","password":"y"}}' } });
+  assert.deepEqual(fromEnv.registries, { 'ghcr.io': { username: 'x', password: 'y' } });
+});
+
+test('errors name the bad key', () => {
+  assert.throws(() => loadConfig({ env: {}, overrides: { capcity: 1 } }), (e: Error) => e instanceof ConfigError && /capcity/.test(e.message));
+  assert.throws(() => loadConfig({ env: {}, overrides: { capacity: -1 } }), /capacity/);
+  assert.throws(() => loadConfig({ file: file('unknown.json', '{"nope": 1}'), env: {} }), /nope/);
+  assert.throws(() => loadConfig({ file: file('list.json', '[1,2]'), env: {} }), /must hold an object/);
+  assert.throws(() => loadConfig({ file: file('bad-reg.json', '{"registries": {"x": {"username": 1}}}'), env: {} }), /registries: entry "x"/);
+  assert.throws(() => loadConfig({ file: path.join(dir, 'missing.yml'), env: {} }), /cannot read config file/);
+});
