@@ -1,8 +1,7 @@
 // The disk budget's view of the worker's images, over the ImageStore (lib/images/image-store.ts):
 // the image artifacts it loaded (task-image / indexed-image) with their leases and last use,
-// plus, optionally, a record of registry images the worker pulled (the ImageStore does not
-// keep one: it cannot tell a pull from an image that was already on the host, and only images
-// the worker brought may be removed).
+// and the registry images it pulled when no copy was on the host (only images the worker
+// brought may be removed), plus, optionally, another record of pulled images.
 import type { LoadedImageRecord } from '../images/loaded-images.ts';
 import type { BroughtImage, ImageRecords } from './image-records.ts';
 
@@ -11,6 +10,7 @@ export interface ImageStoreView {
   inUse(imageId: string): boolean;
   lastUsed(imageId: string): number | undefined;
   loadedArtifacts(): LoadedImageRecord[];
+  pulledImages(): { imageId: string; name: string }[];
   forget(imageId: string): void;
 }
 
@@ -34,6 +34,7 @@ export class ImageStoreRecords implements ImageRecords {
       byId.set(imageId, entry);
     };
     for (const r of this.store.loadedArtifacts()) add(r.imageId, [r.name], Date.parse(r.loadedAt) || 0);
+    for (const p of this.store.pulledImages()) add(p.imageId, [p.name], 0);
     for (const p of (await this.pulled?.list()) ?? []) add(p.imageId, p.names, p.lastUsed);
     return [...byId.values()];
   }

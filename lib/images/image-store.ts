@@ -121,6 +121,11 @@ export class ImageStore {
     return this.memory.records();
   }
 
+  /** Registry images this worker pulled onto the host (never ones that were already there). */
+  pulledImages(): { imageId: string; name: string }[] {
+    return this.memory.pulledImages();
+  }
+
   /** For the garbage collector after it removed an image. */
   forget(imageId: string): void {
     this.memory.forgetImage(imageId);
@@ -136,10 +141,12 @@ export class ImageStore {
     if (this.flights.has(key)) ctx.taskLog.info(`Waiting for image ${name}, which another task is pulling`);
     const { value } = await this.flights.run(key, async (flight) => {
       try {
+        const existed = await options.engine.imageExists(name);
         const ensured = await ensureRegistryImage(options.engine, name, {
           credentials: allowed ? available : undefined, retries: options.pullRetries, baseDelayMs: options.pullBaseDelayMs,
           onProgress: flight.emit, signal: flight.signal,
         });
+        if (!existed && ensured.source === 'registry') this.memory.recordPull(ensured.imageId, ensured.image.reference);
         return { imageId: ensured.imageId, name, description: ensured.repoDigest ?? name };
       } catch (err) {
         if (!(err instanceof ImageError)) throw err;

@@ -25,6 +25,8 @@ interface FileContents {
   artifacts: Record<string, LoadedImageRecord>;
   /** imageId -> epoch ms of the last time a task was given it. */
   lastUsed: Record<string, number>;
+  /** Registry images this worker pulled when no copy was on the host: imageId -> name. */
+  pulled: Record<string, string>;
 }
 
 export class LoadedImages {
@@ -40,10 +42,10 @@ export class LoadedImages {
   static open(dir: string): LoadedImages {
     mkdirSync(dir, { recursive: true });
     const file = path.join(dir, 'loaded-images.json');
-    let contents: FileContents = { version: 1, artifacts: {}, lastUsed: {} };
+    let contents: FileContents = { version: 1, artifacts: {}, lastUsed: {}, pulled: {} };
     try {
       const parsed = JSON.parse(readFileSync(file, 'utf8')) as Partial<FileContents>;
-      if (parsed && parsed.version === 1) contents = { version: 1, artifacts: parsed.artifacts ?? {}, lastUsed: parsed.lastUsed ?? {} };
+      if (parsed && parsed.version === 1) contents = { version: 1, artifacts: parsed.artifacts ?? {}, lastUsed: parsed.lastUsed ?? {}, pulled: parsed.pulled ?? {} };
     } catch {
       // no file yet, or a damaged one: the engine still has the images, they are just loaded again
     }
@@ -74,6 +76,17 @@ export class LoadedImages {
     this.save();
   }
 
+  /** Remembers a registry image the worker brought onto the host (only those may be evicted). */
+  recordPull(imageId: string, name: string): void {
+    if (this.contents.pulled[imageId] === name) return;
+    this.contents.pulled[imageId] = name;
+    this.save();
+  }
+
+  pulledImages(): { imageId: string; name: string }[] {
+    return Object.entries(this.contents.pulled).map(([imageId, name]) => ({ imageId, name }));
+  }
+
   lastUsed(imageId: string): number | undefined {
     return this.contents.lastUsed[imageId];
   }
@@ -81,6 +94,7 @@ export class LoadedImages {
   /** Forgets an image the garbage collector removed. */
   forgetImage(imageId: string): void {
     delete this.contents.lastUsed[imageId];
+    delete this.contents.pulled[imageId];
     for (const [key, record] of Object.entries(this.contents.artifacts)) {
       if (record.imageId === imageId) delete this.contents.artifacts[key];
     }

@@ -64,3 +64,33 @@ test('artifact images the ImageStore loaded are evicted once no task holds them;
   assert.ok(await engine.inspectImage(TASKENV_PASS), 'the host image stays');
   assert.ok(events.some((e) => e.message === 'removed image' && e.imageId === imageId));
 });
+
+test('a registry image the worker pulled onto the host is evictable; one that was already there is not', async () => {
+  const { OPEN_REGISTRY, pushImage } = await import('../support/registry.ts');
+  const stateDir = tempDir('image-store-pulled');
+  dirs.push(stateDir);
+  const local = `budget-pulled-${testWorkerId('src')}:v1`;
+  images.push(local);
+  importTinyImage(local);
+  const remote = `${OPEN_REGISTRY}/budget-pulled-${testWorkerId('r')}:v1`;
+  images.push(remote);
+  await pushImage(local, remote); // leaves no local `remote` tag
+  const { log } = capturedLog();
+  const store = new ImageStore({ engine, log, stateDir, rootUrl: 'http://127.0.0.1:9', registries: {}, pullRetries: 0, pullBaseDelayMs: 0 });
+  const ctx = { scopes: [], credentials: () => ({ clientId: 'x', accessToken: 'x' }), taskLog: { info: () => {}, warn: () => {} }, signal: new AbortController().signal };
+  const pulled = await store.ensure({ kind: 'registry', name: remote }, ctx);
+  pulled.release();
+  const again = await store.ensure({ kind: 'registry', name: TASKENV_PASS }, ctx); // on the host before: not the worker's
+  again.release();
+  assert.deepEqual(store.pulledImages().map((p) => p.name), [remote]);
+  const caches = await VolumeCaches.open({ dir: path.join(stateDir, 'caches'), workerPool: 'p/w', expandScopes: async (s) => s, log });
+  const budget = new DiskBudget({
+    engine, workerId: testWorkerId('pull-budget'), caches, images: new ImageStoreRecords(store), log, thresholdBytes: 1e18,
+    imageExpirationSeconds: 0, dockerRootDir: async () => dockerRootDir(),
+  });
+  await budget.collect();
+  assert.equal(await engine.inspectImage(remote), undefined, 'the pulled image was evicted');
+  assert.ok(await engine.inspectImage(local), 'the image it was pushed from stays');
+  assert.ok(await engine.inspectImage(TASKENV_PASS), 'the host image stays');
+  assert.deepEqual(store.pulledImages(), []);
+});
