@@ -54,18 +54,14 @@ export class WorkerHarness {
   static async start(options: HarnessOptions = {}): Promise<WorkerHarness> {
     const stateDir = options.stateDir ?? mkdtempSync(path.join(os.tmpdir(), 'worker-test-'));
     const suffix = randomBytes(4).toString('hex');
-    // `registries` is keyed by registry host ("127.0.0.1:5481"): convict splits keys on dots and
-    // cannot take such an object through loadConfig's overrides, so it is set afterwards.
-    const { registries, ...overrides } = options.config ?? {};
     const config = loadConfig({
       env: {},
       overrides: {
         stateDir, provisionerId: 'test-prov', workerType: `wt-${suffix}`, workerGroup: 'test-group', workerId: `w-${suffix}`,
         'image.pullRetries': 0, 'image.pullBaseDelayMs': 100, 'task.cancelPollSeconds': 1,
-        ...overrides,
+        ...options.config,
       },
     });
-    if (registries !== undefined) config.registries = registries as WorkerConfig['registries'];
     const capture = new CaptureTransport();
     const log = winston.createLogger({ level: 'debug', transports: [capture] });
     const embedded = await startEmbedded({

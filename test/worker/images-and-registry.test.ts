@@ -73,9 +73,7 @@ test('an image that does not exist: failed with one clear sentence, no pull retr
   assert.match(log, /Unsuccessful task run with exit code: -1/);
 });
 
-test('a worker config file can hold registry credentials for a host with dots and a port', {
-  todo: 'lib/config/load.ts: convict walks object settings key by key (and splits keys on dots), so any `registries` entry in a config file fails to load',
-}, () => {
+test('a worker config file can hold registry credentials for a host with dots and a port', () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'worker-config-'));
   try {
     const file = path.join(dir, 'worker.yml');
