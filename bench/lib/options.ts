@@ -1,0 +1,75 @@
+// Knobs of a benchmark run, all from the environment so `make bench` needs no arguments:
+//   BENCH_QUICK=1            small sizes and counts: checks the harness in a minute or two
+//   BENCH_ONLY=a,b           run only these benchmarks (overhead, throughput, log, artifact, image, footprint)
+//   BENCH_REPEATS=N          repeated runs per figure (median taken); default 3, quick 1
+//   BENCH_OVERHEAD_TASKS=N   sequential tasks for per-task overhead (default 30, quick 6)
+//   BENCH_THROUGHPUT_TASKS=N tasks per throughput batch (default 100, quick 12)
+//   BENCH_CAPACITY=N         capacity of the throughput benchmark (default 4)
+//   BENCH_LOG_MB=N           task output of the log path benchmark (default 1024, quick 64)
+//   BENCH_LOG_LINES=1        the log task writes 80-column lines instead of one long run of bytes
+//   BENCH_ARTIFACT_MB=N      artifact size (default 1024, quick 64)
+//   BENCH_IMAGE_MB=N         task-image size (default 200, quick 20)
+//   BENCH_TASK_IMAGE=name    image of the trivial tasks (default taskenv_pass:latest)
+//   BENCH_DEPLOYMENT=separate the embedded deployment runs in its own process (`worker serve`),
+//                            so the worker's RSS and CPU are its own (footprint always embeds it)
+//   BENCH_CPU_PROF=dir       run worker processes with --cpu-prof, profiles under dir/<benchmark>/
+//   BENCH_KEEP=1             keep the worker state directories (for inspection)
+//   BENCH_RESULTS=dir        where latest.md and latest.json go (default bench/results)
+import path from 'node:path';
+
+export const BENCHMARKS = ['footprint', 'overhead', 'throughput', 'log', 'artifact', 'image'] as const;
+export type BenchmarkName = typeof BENCHMARKS[number];
+
+export interface BenchOptions {
+  quick: boolean;
+  only: BenchmarkName[];
+  repeats: number;
+  overheadTasks: number;
+  throughputTasks: number;
+  capacity: number;
+  logBytes: number;
+  logLines: boolean;
+  artifactBytes: number;
+  imageBytes: number;
+  image: string;
+  deployment: 'embedded' | 'separate';
+  cpuProfDir: string | undefined;
+  keep: boolean;
+  resultsDir: string;
+}
+
+const MIB = 1024 * 1024;
+
+function int(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must be a positive integer, not ${JSON.stringify(raw)}`);
+  return value;
+}
+
+export function benchOptions(env: NodeJS.ProcessEnv = process.env): BenchOptions {
+  const quick = env.BENCH_QUICK === '1' || env.BENCH_QUICK === 'true';
+  const only = (env.BENCH_ONLY ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  for (const name of only) {
+    if (!(BENCHMARKS as readonly string[]).includes(name)) throw new Error(`BENCH_ONLY: unknown benchmark ${JSON.stringify(name)}; known: ${BENCHMARKS.join(', ')}`);
+  }
+  const benchDir = path.dirname(path.dirname(new URL(import.meta.url).pathname));
+  return {
+    quick,
+    only: only.length ? only as BenchmarkName[] : [...BENCHMARKS],
+    repeats: int(env, 'BENCH_REPEATS', quick ? 1 : 3),
+    overheadTasks: int(env, 'BENCH_OVERHEAD_TASKS', quick ? 6 : 30),
+    throughputTasks: int(env, 'BENCH_THROUGHPUT_TASKS', quick ? 12 : 100),
+    capacity: int(env, 'BENCH_CAPACITY', 4),
+    logBytes: int(env, 'BENCH_LOG_MB', quick ? 64 : 1024) * MIB,
+    logLines: env.BENCH_LOG_LINES === '1',
+    artifactBytes: int(env, 'BENCH_ARTIFACT_MB', quick ? 64 : 1024) * MIB,
+    imageBytes: int(env, 'BENCH_IMAGE_MB', quick ? 20 : 200) * MIB,
+    image: env.BENCH_TASK_IMAGE || 'taskenv_pass:latest',
+    deployment: env.BENCH_DEPLOYMENT === 'separate' ? 'separate' : 'embedded',
+    cpuProfDir: env.BENCH_CPU_PROF ? path.resolve(env.BENCH_CPU_PROF) : undefined,
+    keep: env.BENCH_KEEP === '1',
+    resultsDir: path.resolve(env.BENCH_RESULTS || path.join(benchDir, 'results')),
+  };
+}

@@ -1,0 +1,86 @@
+// The floor: the same container lifecycles straight on the Docker engine with dockerode, with
+// the container settings the worker's plan uses for a task (TTY, shm size, extra hosts), and
+// nothing else: no queue, no task log, no artifacts.
+import type { Readable } from 'node:stream';
+import Dockerode from 'dockerode';
+
+export const RAW_LABEL = 'org.taskcluster.docker-worker.bench';
+
+export function docker(): Dockerode {
+  return new Dockerode({ socketPath: process.env.DOCKER_SOCKET || '/var/run/docker.sock' });
+}
+
+/** Container settings matching lib/task/plan.ts for a plain task. */
+export function rawCreateOptions(image: string, cmd: string[]): Dockerode.ContainerCreateOptions {
+  return {
+    Image: image, Cmd: cmd, Tty: true, AttachStdin: false, AttachStdout: true, AttachStderr: true, OpenStdin: false, StdinOnce: false,
+    Labels: { [RAW_LABEL]: 'raw' },
+    HostConfig: { ShmSize: 1_800_000_000, ExtraHosts: ['localhost.localdomain:127.0.0.1'] },
+  };
+}
+
+export interface LifecycleTimes { totalMs: number; createMs: number; startMs: number; waitMs: number; removeMs: number; exitCode: number }
+
+/** create -> start -> wait -> remove, each timed. */
+export async function rawLifecycle(engine: Dockerode, image: string, cmd: string[]): Promise<LifecycleTimes> {
+  const t0 = performance.now();
+  const container = await engine.createContainer(rawCreateOptions(image, cmd));
+  const t1 = performance.now();
+  await container.start();
+  const t2 = performance.now();
+  const status = await container.wait() as { StatusCode: number };
+  const t3 = performance.now();
+  await container.remove({ force: true, v: true });
+  const t4 = performance.now();
+  return { totalMs: t4 - t0, createMs: t1 - t0, startMs: t2 - t1, waitMs: t3 - t2, removeMs: t4 - t3, exitCode: status.StatusCode };
+}
+
+export interface StreamTimes { bytes: number; /** start() called -> end of output */ ms: number; totalMs: number }
+
+async function drain(stream: Readable): Promise<number> {
+  let bytes = 0;
+  for await (const chunk of stream) bytes += (chunk as Buffer).length;
+  return bytes;
+}
+
+/** create -> start -> logs(follow) read to the end, as the worker reads a task's output. */
+export async function rawLogsFollow(engine: Dockerode, image: string, cmd: string[]): Promise<StreamTimes> {
+  const t0 = performance.now();
+  const container = await engine.createContainer(rawCreateOptions(image, cmd));
+  try {
+    const t1 = performance.now();
+    await container.start();
+    const stream = await container.logs({ follow: true, stdout: true, stderr: true }) as unknown as Readable;
+    const bytes = await drain(stream);
+    const t2 = performance.now();
+    await container.wait();
+    return { bytes, ms: t2 - t1, totalMs: performance.now() - t0 };
+  } finally {
+    await container.remove({ force: true, v: true }).catch(() => undefined);
+  }
+}
+
+/** create -> attach -> start, the attached stream read to the end. */
+export async function rawAttach(engine: Dockerode, image: string, cmd: string[]): Promise<StreamTimes> {
+  const t0 = performance.now();
+  const container = await engine.createContainer(rawCreateOptions(image, cmd));
+  try {
+    const stream = await container.attach({ stream: true, stdout: true, stderr: true }) as unknown as Readable;
+    const t1 = performance.now();
+    const reading = drain(stream);
+    await container.start();
+    const bytes = await reading;
+    const t2 = performance.now();
+    await container.wait();
+    return { bytes, ms: t2 - t1, totalMs: performance.now() - t0 };
+  } finally {
+    await container.remove({ force: true, v: true }).catch(() => undefined);
+  }
+}
+
+/** Removes containers this harness created that a crashed run left behind. */
+export async function removeRawLeftovers(engine: Dockerode): Promise<number> {
+  const list = await engine.listContainers({ all: true, filters: { label: [RAW_LABEL] } });
+  for (const c of list) await engine.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined);
+  return list.length;
+}
