@@ -72,8 +72,13 @@ export async function describeMachine(engine: Dockerode): Promise<Machine> {
 
 function cell(value: number | string | null | undefined, unit: string): string {
   if (value === null || value === undefined) return '–';
-  if (typeof value === 'string') return value;
+  if (typeof value === 'string') return escape(value);
   return `${value}${unit ? ` ${unit}` : ''}`;
+}
+
+/** A pipe inside a table cell ends the cell; escape it. */
+function escape(text: string | undefined): string {
+  return (text ?? '').replace(/\|/g, '\\|');
 }
 
 function verdict(row: Row): string {
@@ -88,11 +93,11 @@ export function markdownTable(results: BenchmarkResult[]): string {
   ];
   for (const r of results) {
     if (r.error) {
-      lines.push(`| ${r.title} | – | error: ${r.error.split('\n')[0]!.replace(/\|/g, '\\|').slice(0, 200)} | | | | |`);
+      lines.push(`| ${r.title} | – | error: ${escape(r.error.split('\n')[0]!.slice(0, 200))} | | | | |`);
       continue;
     }
     for (const row of r.rows) {
-      lines.push(`| ${row.benchmark} | ${row.figure} | ${cell(row.worker, row.unit)} | ${cell(row.floor, row.unit)} | ${row.comparison ?? ''} | ${row.target ?? ''} | ${verdict(row)} |`);
+      lines.push(`| ${escape(row.benchmark)} | ${escape(row.figure)} | ${cell(row.worker, row.unit)} | ${cell(row.floor, row.unit)} | ${escape(row.comparison)} | ${escape(row.target)} | ${verdict(row)} |`);
     }
   }
   return lines.join('\n');
