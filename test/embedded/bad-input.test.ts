@@ -1,0 +1,91 @@
+// Bad input of every kind gets Taskcluster's error bodies ({code, message, requestInfo}) with
+// the right status, never a stack trace, and never takes the service down.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Hawk from '@hapi/hawk';
+import { startEmbedded, type EmbeddedDeployment } from '../../lib/embedded/server.ts';
+import { silentLog } from '../../lib/log/worker-log.ts';
+
+let d: EmbeddedDeployment;
+let stateDir: string;
+before(async () => {
+  stateDir = mkdtempSync(path.join(os.tmpdir(), 'bad-input-'));
+  d = await startEmbedded({ stateDir, port: 0, log: silentLog });
+});
+after(async () => { await d.close(); rmSync(stateDir, { recursive: true, force: true }); });
+
+async function send(method: string, route: string, body?: string | Buffer, opts: { sign?: boolean; authorization?: string } = {}) {
+  const url = `${d.rootUrl}${route}`;
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (opts.sign !== false) {
+    headers.authorization = Hawk.client.header(url, method, { credentials: { id: d.credentials.clientId, key: d.credentials.accessToken, algorithm: 'sha256' } }).header;
+  }
+  if (opts.authorization) headers.authorization = opts.authorization;
+  const res = await fetch(url, { method, headers, body });
+  const text = await res.text();
+  let json: any;
+  try { json = JSON.parse(text); } catch { json = undefined; }
+  return { status: res.status, json, text };
+}
+
+function assertErrorBody(r: { json: any; text: string }, code: string) {
+  assert.equal(r.json?.code, code, r.text);
+  assert.equal(typeof r.json.message, 'string');
+  assert.equal(typeof r.json.requestInfo, 'object');
+  assert.doesNotMatch(r.text, /\n\s+at .*\(.*:\d+:\d+\)/, 'no stack trace');
+}
+
+test('a body that is not JSON is 400 InputValidationError', async () => {
+  const r = await send('PUT', '/api/queue/v1/task/fN1SbArXTPSVFNUvaOlinQ', '{"payload": ');
+  assert.equal(r.status, 400);
+  assertErrorBody(r, 'InputValidationError');
+  assert.match(r.json.message, /not valid JSON/);
+});
+
+test('a body that breaks the schema is 400 and names the problem', async () => {
+  const r = await send('POST', '/api/queue/v1/claim-work/a/b', JSON.stringify({ workerGroup: 'g', tasks: 'many' }));
+  assert.equal(r.status, 400);
+  assertErrorBody(r, 'InputValidationError');
+  assert.match(r.json.message, /workerId/);
+  assert.match(r.json.message, /tasks must be integer/);
+});
+
+test('an oversize body is refused and the service keeps serving', async () => {
+  const big = Buffer.alloc(11 * 1024 * 1024, 0x61);
+  const r = await send('PUT', '/api/queue/v1/task/fN1SbArXTPSVFNUvaOlinQ', big);
+  assert.equal(r.status, 413);
+  assertErrorBody(r, 'InputTooLarge');
+  const ping = await send('GET', '/api/queue/v1/ping', undefined, { sign: false });
+  assert.equal(ping.status, 200);
+});
+
+test('a malformed or forged Hawk header is 401 AuthenticationFailed', async () => {
+  const garbage = await send('GET', '/api/auth/v1/scopes/current', undefined, { authorization: 'Hawk this is not hawk' });
+  assert.equal(garbage.status, 401);
+  assertErrorBody(garbage, 'AuthenticationFailed');
+  const url = `${d.rootUrl}/api/auth/v1/scopes/current`;
+  const forged = Hawk.client.header(url, 'GET', { credentials: { id: d.credentials.clientId, key: 'not-the-token', algorithm: 'sha256' } }).header;
+  const r = await send('GET', '/api/auth/v1/scopes/current', undefined, { authorization: forged });
+  assert.equal(r.status, 401);
+  assertErrorBody(r, 'AuthenticationFailed');
+  const unknown = Hawk.client.header(url, 'GET', { credentials: { id: 'nobody', key: 'x', algorithm: 'sha256' } }).header;
+  assert.equal((await send('GET', '/api/auth/v1/scopes/current', undefined, { authorization: unknown })).status, 401);
+});
+
+test('unknown routes, services and query parameters get Taskcluster error bodies', async () => {
+  const route = await send('GET', '/api/queue/v1/no/such/route', undefined, { sign: false });
+  assert.equal(route.status, 404);
+  assertErrorBody(route, 'ResourceNotFound');
+  const service = await send('GET', '/api/nonesuch/v1/ping', undefined, { sign: false });
+  assert.equal(service.status, 404);
+  assertErrorBody(service, 'ResourceNotFound');
+  const query = await send('GET', '/api/queue/v1/task/fN1SbArXTPSVFNUvaOlinQ/status?bogus=1');
+  assert.equal(query.status, 400);
+  assertErrorBody(query, 'InputError');
+  const missing = await send('GET', '/api/queue/v1/task/fN1SbArXTPSVFNUvaOlinQ');
+  assert.equal(missing.status, 404);
+  assertErrorBody(missing, 'ResourceNotFound');
+});
