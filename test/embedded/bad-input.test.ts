@@ -24,7 +24,7 @@ async function send(method: string, route: string, body?: string | Buffer, opts:
     headers.authorization = Hawk.client.header(url, method, { credentials: { id: d.credentials.clientId, key: d.credentials.accessToken, algorithm: 'sha256' } }).header;
   }
   if (opts.authorization) headers.authorization = opts.authorization;
-  const res = await fetch(url, { method, headers, body });
+  const res = await fetch(url, { method, headers, body: body as BodyInit | undefined });
   const text = await res.text();
   let json: any;
   try { json = JSON.parse(text); } catch { json = undefined; }
