@@ -1,13 +1,22 @@
 // Replaces secret strings with `[*****]` in a byte stream cut into arbitrary chunks. A secret
 // may straddle two (or more) chunks, so the last `longest secret - 1` bytes of each chunk are
 // held back until the next chunk (or the end) shows whether they start a secret.
+// Chunks are searched in place: only the few bytes around a chunk boundary are ever copied, and
+// the output is a list of slices (for a vectored write), so masking costs no per-chunk copies.
 export const MASK = '[*****]';
 const MASK_BYTES = Buffer.from(MASK);
+const EMPTY = Buffer.alloc(0);
+
+interface Scan {
+  pieces: Buffer[];
+  /** Where scanning stopped: the end of the last match, or the scan start if none. */
+  end: number;
+}
 
 export class SecretMasker {
   #secrets: Buffer[] = [];
   #longest = 0;
-  #carry: Buffer = Buffer.alloc(0);
+  #carry: Buffer = EMPTY;
 
   constructor(secrets: Iterable<string> = []) {
     this.add(secrets);
@@ -30,45 +39,74 @@ export class SecretMasker {
     return this.#secrets.length > 0;
   }
 
-  /** Masks a chunk; returns the bytes that are safe to write now (possibly empty). */
-  push(chunk: Buffer): Buffer {
-    if (!this.hasSecrets) return chunk;
-    const data = this.#carry.length > 0 ? Buffer.concat([this.#carry, chunk]) : chunk;
-    const { pieces, consumed } = this.#mask(data, false);
-    this.#carry = Buffer.from(data.subarray(consumed));
-    return pieces.length === 1 ? pieces[0] : Buffer.concat(pieces);
+  /** Masks a chunk; returns the slices that are safe to write now (possibly none). */
+  push(chunk: Buffer): Buffer[] {
+    if (!this.hasSecrets) return [chunk];
+    const hold = this.#longest - 1;
+    const out: Buffer[] = [];
+    let from = 0;
+    if (this.#carry.length > 0) {
+      if (chunk.length < hold) {
+        // Too short to settle the held-back bytes: treat carry + chunk as the new carry.
+        return this.#settle(Buffer.concat([this.#carry, chunk]), 0, out);
+      }
+      // Matches starting in the held-back bytes end within `hold` bytes of this chunk.
+      const carried = this.#carry.length;
+      const head = Buffer.concat([this.#carry, chunk.subarray(0, hold)]);
+      const scan = this.#scan(head, 0, carried);
+      out.push(...scan.pieces);
+      if (scan.end < carried) out.push(head.subarray(scan.end, carried));
+      from = Math.max(0, scan.end - carried);
+    }
+    return this.#settle(chunk, from, out);
   }
 
   /** Masks and returns whatever was held back; call once at the end of the stream. */
-  flush(): Buffer {
+  flush(): Buffer[] {
     const data = this.#carry;
-    this.#carry = Buffer.alloc(0);
-    if (data.length === 0) return data;
-    const { pieces } = this.#mask(data, true);
-    return Buffer.concat(pieces);
+    this.#carry = EMPTY;
+    if (data.length === 0) return [];
+    const scan = this.#scan(data, 0, data.length);
+    return [...scan.pieces, data.subarray(scan.end)];
   }
 
-  #mask(data: Buffer, final: boolean): { pieces: Buffer[]; consumed: number } {
+  /** Masks `data` from `from`, keeps the undecidable tail as the new carry. */
+  #settle(data: Buffer, from: number, out: Buffer[]): Buffer[] {
+    // A match is only decided where the longest secret would fit after its start: a shorter
+    // secret may be the prefix of a longer one that continues in the next chunk.
+    const undecided = data.length - (this.#longest - 1);
+    const scan = this.#scan(data, from, undecided);
+    out.push(...scan.pieces);
+    // Bytes after the last match that may be the start of a secret cut by the chunk boundary.
+    const safeEnd = Math.max(scan.end, undecided);
+    if (safeEnd > scan.end) out.push(data.subarray(scan.end, safeEnd));
+    this.#carry = safeEnd < data.length ? Buffer.from(data.subarray(safeEnd)) : EMPTY;
+    // Many masks make many tiny slices; one buffer is cheaper to hold and to write then.
+    return out.length > 32 ? [Buffer.concat(out)] : out;
+  }
+
+  /** Finds, left to right, the secrets in `data` starting at or after `from`, before `startLimit`. */
+  #scan(data: Buffer, from: number, startLimit: number): Scan {
     const pieces: Buffer[] = [];
-    let pos = 0;
+    const secrets = this.#secrets;
+    // Next occurrence of each secret at or after `pos`; each is searched for again only once
+    // `pos` has passed it, so every secret scans the data once (linear, not per match).
+    const next = secrets.map((secret) => data.indexOf(secret, from));
+    let pos = from;
     for (;;) {
-      let matchAt = -1;
-      let matchLength = 0;
-      for (const secret of this.#secrets) {
-        const at = data.indexOf(secret, pos);
-        if (at !== -1 && (matchAt === -1 || at < matchAt)) {
-          matchAt = at;
-          matchLength = secret.length;
-        }
+      let pick = -1;
+      for (let i = 0; i < secrets.length; i++) {
+        if (next[i] !== -1 && (pick === -1 || next[i] < next[pick])) pick = i;
       }
-      if (matchAt === -1) break;
-      pieces.push(data.subarray(pos, matchAt), MASK_BYTES);
-      pos = matchAt + matchLength;
+      if (pick === -1 || next[pick] >= startLimit) break;
+      const matchAt = next[pick];
+      if (matchAt > pos) pieces.push(data.subarray(pos, matchAt));
+      pieces.push(MASK_BYTES);
+      pos = matchAt + secrets[pick].length;
+      for (let i = 0; i < secrets.length; i++) {
+        if (next[i] !== -1 && next[i] < pos) next[i] = data.indexOf(secrets[i], pos);
+      }
     }
-    // Bytes after the last match that could still be the start of a secret cut by the chunk
-    // boundary are held back (unless this is the end of the stream).
-    const safeEnd = final ? data.length : Math.max(pos, data.length - (this.#longest - 1));
-    pieces.push(data.subarray(pos, safeEnd));
-    return { pieces, consumed: safeEnd };
+    return { pieces, end: pos };
   }
 }

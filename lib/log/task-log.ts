@@ -155,15 +155,15 @@ export class TaskLog extends Writable {
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.#append([this.#masker.push(chunk)]).then(() => callback(), callback);
+    this.#append(this.#masker.push(chunk)).then(() => callback(), callback);
   }
 
   override _writev(chunks: { chunk: Buffer }[], callback: (error?: Error | null) => void): void {
-    this.#append(chunks.map(({ chunk }) => this.#masker.push(chunk))).then(() => callback(), callback);
+    this.#append(chunks.flatMap(({ chunk }) => this.#masker.push(chunk))).then(() => callback(), callback);
   }
 
   override _final(callback: (error?: Error | null) => void): void {
-    this.#append([this.#masker.flush()]).then(() => callback(), callback);
+    this.#append(this.#masker.flush()).then(() => callback(), callback);
   }
 
   async #append(buffers: Buffer[]): Promise<void> {
