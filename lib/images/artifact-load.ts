@@ -74,7 +74,7 @@ export async function loadArtifactImage(engine: Engine, artifact: ResolvedArtifa
         `The image artifact ${what} is corrupt: its data hashes to ${digest}, but the object service recorded sha256:${artifact.sha256}.`);
     }
     if (contents.imageCount !== 1) {
-      const names = contents.names.length ? ` (${contents.names.join(', ')})` : '';
+      const names = contents.names.length ? ` (${[...contents.names].sort().join(', ')})` : '';
       throw new ImageFailure('invalid',
         `The image artifact ${what} holds ${contents.imageCount} images${names}; an image artifact must hold exactly one image, as docker save of one image writes it.`);
     }

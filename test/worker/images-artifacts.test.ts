@@ -132,7 +132,7 @@ test('a tarball holding two images fails the task with one sentence and loads no
   const taskId = await run({ type: 'task-image', taskId: producer, path: 'public/two-images.tar' });
   assert.equal((await h.waitForResolution(taskId)).state, 'failed');
   const log = await h.taskLog(taskId);
-  assert.match(log, /Error: The image artifact public\/two-images\.tar of task \S+ holds 2 images \(taskenv_pass:latest, taskenv_fail:latest\); an image artifact must hold exactly one image, as docker save of one image writes it\.\r?$/m);
+  assert.match(log, /Error: The image artifact public\/two-images\.tar of task \S+ holds 2 images \(taskenv_fail:latest, taskenv_pass:latest\); an image artifact must hold exactly one image, as docker save of one image writes it\.\r?$/m);
   assert.deepEqual(await tagsOf('public/two-images.tar'), []);
   assert.equal(h.events('image download started', taskId).length, 1, 'a bad tarball is not retried');
 });
