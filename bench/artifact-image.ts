@@ -22,7 +22,7 @@ import { readIo } from './lib/proc.ts';
 import { rawCreateOptions } from './lib/raw-engine.ts';
 import type { BenchmarkResult } from './lib/report.ts';
 import { MIB, median, round } from './lib/stats.ts';
-import { submitTask, taskLog, waitResolved } from './lib/tasks.ts';
+import { describeStages, stageDurations, stageTimings, submitTask, taskLog, waitResolved } from './lib/tasks.ts';
 import { WorkerProcess, type RootCredentials } from './lib/worker-process.ts';
 
 const run = promisify(execFile);
@@ -94,7 +94,7 @@ async function rawStart(engine: Dockerode, image: string): Promise<number> {
   return ms;
 }
 
-interface UseSample { ms: number; downloaded: boolean; loaded: boolean; reused: boolean; loadEventMs?: number; readMb?: number }
+interface UseSample { stages?: Record<string, number>; ms: number; downloaded: boolean; loaded: boolean; reused: boolean; loadEventMs?: number; readMb?: number }
 
 export async function artifactImage(ctx: BenchContext): Promise<BenchmarkResult> {
   const { options, engine } = ctx;
@@ -120,6 +120,7 @@ export async function artifactImage(ctx: BenchContext): Promise<BenchmarkResult>
       const io1 = readIo(worker.pid);
       const has = (message: string) => worker.command.events.find((e) => e.message === message && e.taskId === submitted.taskId);
       return {
+        stages: await stageTimings(worker, submitted.taskId),
         ms: c.start! - submitted.submittedAt, downloaded: !!has('image download started'), loaded: !!has('image loaded'), reused: !!has('image reused'),
         loadEventMs: has('image loaded')?.ms as number | undefined,
         readMb: io0 && io1 ? (io1.rchar - io0.rchar) / MIB : undefined,
@@ -170,6 +171,7 @@ export async function artifactImage(ctx: BenchContext): Promise<BenchmarkResult>
     ],
     details: { artifactBytes: size, raw, rawPresentStartMs: rawPresent, first, second },
     notes: [
+      `Worker stages, first use (medians, ms): ${describeStages(stageDurations(first.map((s) => s.stages)))}; second use: ${describeStages(stageDurations(second.map((s) => s.stages)))}.`,
       `Raw pipeline: load ${round(median(raw.map((r) => r.loadMs)), 0)} ms + create/start ${round(median(raw.map((r) => r.runMs)), 0)} ms. ` +
         `Worker first use: its 'image loaded' event says ${round(median(first.flatMap((s) => s.loadEventMs === undefined ? [] : [s.loadEventMs])), 0)} ms for download + load; ` +
         `the worker process read ${round(median(first.flatMap((s) => s.readMb === undefined ? [] : [s.readMb])), 0)} MB (first use) and ${round(median(second.flatMap((s) => s.readMb === undefined ? [] : [s.readMb])), 1)} MB (second use) through read syscalls` +

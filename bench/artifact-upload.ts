@@ -19,7 +19,7 @@ import { MemorySampler, readCpuMs } from './lib/proc.ts';
 import { rawCreateOptions } from './lib/raw-engine.ts';
 import type { BenchmarkResult, Row } from './lib/report.ts';
 import { MIB, mbPerSecond, median, round } from './lib/stats.ts';
-import { submitTask, waitResolved } from './lib/tasks.ts';
+import { describeStages, stageDurations, stageTimings, submitTask, waitResolved } from './lib/tasks.ts';
 import { WorkerProcess } from './lib/worker-process.ts';
 
 const LINE = '0123456789'.repeat(8).slice(0, 79);
@@ -33,7 +33,7 @@ const KINDS: Kind[] = [
     command: (mib) => ['sh', '-c', `dd if=/dev/urandom bs=1048576 count=${mib} of=/tmp/big.bin 2>/dev/null`] },
 ];
 
-interface WorkerSample { mbps: number; ms: number; peakRssMb: number; cpuMs: number }
+interface WorkerSample { stages?: Record<string, number>; mbps: number; ms: number; peakRssMb: number; cpuMs: number }
 interface RawSample { putMbps: number; archiveMbps: number; pipelineMbps: number }
 
 /** Runs the command in a raw container and unpacks `file` from its archive into `dir`. */
@@ -84,7 +84,7 @@ export async function artifactUpload(ctx: BenchContext): Promise<BenchmarkResult
         const memory = sampler.stop();
         const c = await ctx.events.when(submitted.taskId, 'die', 1000);
         const ms = resolved.time - c.die!;
-        workerSamples[kind.name]!.push({ mbps: mbPerSecond(bytes, ms), ms, peakRssMb: memory.peakMb, cpuMs: readCpuMs(worker.pid) - cpu0 });
+        workerSamples[kind.name]!.push({ stages: await stageTimings(worker, submitted.taskId), mbps: mbPerSecond(bytes, ms), ms, peakRssMb: memory.peakMb, cpuMs: readCpuMs(worker.pid) - cpu0 });
         ctx.progress(`artifact ${kind.name}: raw PUT ${round(mbPerSecond(bytes, put.putMs))} MB/s, raw archive ${round(mbPerSecond(bytes, archived.ms))} MB/s; ` +
           `worker ${round(mbPerSecond(bytes, ms))} MB/s, peak RSS ${round(memory.peakMb)} MB`);
       }
@@ -108,7 +108,7 @@ export async function artifactUpload(ctx: BenchContext): Promise<BenchmarkResult
         comparison: `${round((mbps / put) * 100, 0)} % of raw PUT (${round((mbps / pipelineMbps) * 100, 0)} % of raw archive + PUT)`, target: '≥ 80 % of raw PUT', met: mbps / put >= 0.8 },
       { benchmark: 'Artifact upload', figure: `worker peak RSS, ${kind.name}`, worker: round(peak, 0), unit: 'MB', target: '≤ 150 MB', met: peak <= 150 },
     );
-    notes.push(`${kind.name}: raw archive read (engine → tar → file) ${round(archive, 0)} MB/s; raw archive + PUT ${round(pipelineMbps, 0)} MB/s; worker CPU per task ${round(median(w.map((s) => s.cpuMs)), 0)} ms.`);
+    notes.push(`${kind.name}: raw archive read (engine → tar → file) ${round(archive, 0)} MB/s; raw archive + PUT ${round(pipelineMbps, 0)} MB/s; worker CPU per task ${round(median(w.map((s) => s.cpuMs)), 0)} ms; worker stages (medians, ms): ${describeStages(stageDurations(w.map((s) => s.stages)))}.`);
   }
   notes.push(`The worker's time includes everything after the container exits: archive read to a temp file, sha256 pass, object upload, container removal, task log upload and report. Deployment: ${options.deployment === 'separate' ? 'a separate `worker serve` process' : 'embedded in the worker process (the object service receiving the upload shares its process and RSS)'}.`);
   return { name: 'artifact', title: 'Artifact upload', rows, details: { bytes, workerSamples, rawSamples, deployment: options.deployment }, notes };

@@ -22,6 +22,8 @@ export async function footprint(ctx: BenchContext): Promise<BenchmarkResult> {
   const { options } = ctx;
   const starts: StartSample[] = [];
   const toClaimed: number[] = [];
+  const stopAfterTask: number[] = [];
+  const stopFresh: number[] = [];
   const nodeStart: number[] = [];
   const repeats = Math.max(options.repeats, 3);
   for (let i = 0; i < 5; i++) {
@@ -42,7 +44,7 @@ export async function footprint(ctx: BenchContext): Promise<BenchmarkResult> {
         toStartedMs: started.time - worker.command.spawnedAt, idleRssMb: m?.rssMb ?? Number.NaN, idleHwmMb: m?.hwmMb ?? Number.NaN,
       });
     } finally {
-      await worker.stop();
+      stopFresh.push(await worker.stop());
     }
     // A task already waiting when the worker starts.
     const stateDir = mkdtempSync(path.join(os.tmpdir(), 'bench-footprint-queued-'));
@@ -59,7 +61,7 @@ export async function footprint(ctx: BenchContext): Promise<BenchmarkResult> {
         toClaimed.push(claimed.time - worker.command.spawnedAt);
         await waitResolved(worker, taskId, 60_000);
       } finally {
-        await worker.stop();
+        stopAfterTask.push(await worker.stop());
       }
     } finally {
       if (!options.keep) rmSync(stateDir, { recursive: true, force: true });
@@ -79,8 +81,10 @@ export async function footprint(ctx: BenchContext): Promise<BenchmarkResult> {
       { benchmark: 'Footprint', figure: 'process start → first claimWork', worker: round(toStarted, 0), floor: round(nodeFloor, 0), unit: 'ms',
         comparison: `floor: \`node -e 0\``, target: '≤ 1000 ms', met: toStarted <= 1000 },
       { benchmark: 'Footprint', figure: 'process start → task queued before start claimed', worker: round(claimed, 0), unit: 'ms' },
+      { benchmark: 'Footprint', figure: 'SIGTERM → exit, idle after one task', worker: round(median(stopAfterTask), 0), unit: 'ms',
+        comparison: `${round(median(stopFresh), 0)} ms when it never ran a task` },
     ],
-    details: { starts, toClaimedMs: toClaimed, nodeStartMs: nodeStart, toEmbeddedListeningMs: round(toEmbedded) },
+    details: { starts, toClaimedMs: toClaimed, stopAfterTaskMs: stopAfterTask, stopFreshMs: stopFresh, nodeStartMs: nodeStart, toEmbeddedListeningMs: round(toEmbedded) },
     notes: [
       `Process start is the bench's spawn of \`bin/worker start\` (bash wrapper, scripts/node-env.sh, then node). Spawn → embedded deployment listening: ${round(toEmbedded, 0)} ms (median); bare \`node -e 0\`: ${round(nodeFloor, 0)} ms.`,
       `Idle RSS is VmRSS 5 s after 'worker started' (peak during start, VmHWM: ${round(median(starts.map((s) => s.idleHwmMb)), 0)} MB).`,

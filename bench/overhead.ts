@@ -11,7 +11,7 @@ import { rawLifecycle } from './lib/raw-engine.ts';
 import { readCpuMs, readMemory } from './lib/proc.ts';
 import type { BenchmarkResult } from './lib/report.ts';
 import { median, round, summary } from './lib/stats.ts';
-import { submitTask, waitResolved } from './lib/tasks.ts';
+import { describeStages, stageDurations, stageTimings, submitTask, waitResolved } from './lib/tasks.ts';
 import { WorkerProcess } from './lib/worker-process.ts';
 
 export interface TaskTimes {
@@ -23,6 +23,8 @@ export interface TaskTimes {
   runMs: number;
   collectRemoveMs: number;
   uploadReportMs: number;
+  /** The worker's own 'task timings' (ms since claim at the end of each stage). */
+  stages?: Record<string, number>;
 }
 
 /** Runs one trivial task on the worker and splits its time. */
@@ -31,7 +33,9 @@ export async function timedTask(ctx: BenchContext, worker: WorkerProcess, comman
   const resolved = await waitResolved(worker, submitted.taskId, 120_000);
   const claimed = await worker.command.waitForMessage('claimed task', 1000, submitted.taskId);
   const c = await ctx.events.when(submitted.taskId, 'destroy', 5000);
+  const stages = await stageTimings(worker, submitted.taskId);
   return {
+    stages,
     taskId: submitted.taskId,
     totalMs: resolved.time - submitted.submittedAt,
     queueMs: claimed.time - submitted.submittedAt,
@@ -80,6 +84,7 @@ export async function overhead(ctx: BenchContext): Promise<BenchmarkResult> {
     wait: round(median(raw.map((r) => r.waitMs))), remove: round(median(raw.map((r) => r.removeMs))),
   };
   const cpuPerTask = workerCpuMs / samples.length;
+  const stages = stageDurations(samples.map((s) => s.stages));
   return {
     name: 'overhead',
     title: 'Per-task overhead',
@@ -96,13 +101,14 @@ export async function overhead(ctx: BenchContext): Promise<BenchmarkResult> {
     ],
     details: {
       tasks: samples.length, worker: summary(pick('totalMs')), raw: summary(raw.map((r) => r.totalMs)),
-      breakdownMedianMs: breakdown, rawBreakdownMedianMs: rawBreakdown, workerCpuMsPerTask: round(cpuPerTask),
+      breakdownMedianMs: breakdown, workerStagesMedianMs: stages, rawBreakdownMedianMs: rawBreakdown, workerCpuMsPerTask: round(cpuPerTask),
       idleRssAfterTasksMb: idleRss === undefined ? null : round(idleRss), samples, rawSamples: raw,
     },
     notes: [
       `Worker breakdown (medians, ms): createTask → claimed ${breakdown.queue}; claimed → container created ${breakdown.prepare}; ` +
         `created → started ${breakdown.createToStart}; started → exited ${breakdown.run}; exited → removed ${breakdown.collectRemove}; ` +
         `removed → resolved (log upload, report) ${breakdown.uploadReport}.`,
+      `Worker's own stage timings (medians of each stage's duration, ms, from claim): ${describeStages(stages)}.`,
       `Raw breakdown (medians, ms): create ${rawBreakdown.create}; start ${rawBreakdown.start}; wait ${rawBreakdown.wait}; remove ${rawBreakdown.remove}.`,
       `Worker CPU time per task: ${round(cpuPerTask, 0)} ms; idle RSS after the tasks: ${idleRss === undefined ? '?' : round(idleRss)} MB.`,
     ],

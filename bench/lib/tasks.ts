@@ -55,3 +55,38 @@ export async function pool<T, R>(items: T[], concurrency: number, fn: (item: T, 
   await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, lane));
   return results;
 }
+
+/**
+ * The worker's own breakdown of a run (the 'task timings' event, logged just after 'task
+ * resolved'): ms since the claim at the end of each stage, e.g. liveLogPublished, imageReady,
+ * containerCreated, containerExited, artifactsCollected, cleanedUp, logUploaded, resolved.
+ * Undefined when this worker build does not log it.
+ */
+export async function stageTimings(worker: WorkerProcess, taskId: string): Promise<Record<string, number> | undefined> {
+  try {
+    const event = await worker.command.waitForMessage('task timings', 3000, taskId);
+    return (event.ms ?? undefined) as Record<string, number> | undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Medians of each stage's duration (its mark minus the previous mark), in mark order. */
+export function stageDurations(timings: Array<Record<string, number> | undefined>): Record<string, number> {
+  const present = timings.filter((t): t is Record<string, number> => t !== undefined);
+  if (!present.length) return {};
+  const keys = Object.keys(present[0]!); // in the order the stages were marked
+  const out: Record<string, number> = {};
+  for (const [i, key] of keys.entries()) {
+    const values = present.flatMap((t) => t[key] === undefined ? [] : [t[key]! - (i === 0 ? 0 : (t[keys[i - 1]!] ?? 0))]);
+    const sorted = values.sort((a, b) => a - b);
+    out[key] = sorted.length % 2 ? sorted[(sorted.length - 1) / 2]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
+  }
+  return out;
+}
+
+export function describeStages(durations: Record<string, number>): string {
+  const entries = Object.entries(durations);
+  if (!entries.length) return '(no \'task timings\' event from this worker)';
+  return entries.map(([k, v]) => `${k} +${Math.round(v)}`).join(', ');
+}

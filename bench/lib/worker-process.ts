@@ -244,10 +244,13 @@ export class WorkerProcess {
     }
   }
 
-  /** Stops the worker (SIGTERM: running tasks are resolved worker-shutdown) and its state. */
-  async stop(): Promise<void> {
+  /** Stops the worker (SIGTERM: running tasks are resolved worker-shutdown) and its state; ms until it exited. */
+  async stop(): Promise<number> {
+    const t0 = performance.now();
     await this.command.stop();
+    const ms = performance.now() - t0;
     await this.deploymentCommand?.stop();
     if (this.#ownsStateDir && !this.#keep) rmSync(this.stateDir, { recursive: true, force: true });
+    return ms;
   }
 }
