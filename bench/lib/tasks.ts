@@ -71,11 +71,16 @@ export async function stageTimings(worker: WorkerProcess, taskId: string): Promi
   }
 }
 
+const STAGE_ORDER = ['liveLogPublished', 'imageReady', 'containerCreated', 'containerExited', 'artifactsCollected', 'cleanedUp', 'logUploaded', 'resolved'];
+
 /** Medians of each stage's duration (its mark minus the previous mark), in mark order. */
 export function stageDurations(timings: Array<Record<string, number> | undefined>): Record<string, number> {
   const present = timings.filter((t): t is Record<string, number> => t !== undefined);
   if (!present.length) return {};
-  const keys = Object.keys(present[0]!); // in the order the stages were marked
+  // The worker log's JSON sorts keys: put the stages back in the order TaskRun marks them.
+  const known = STAGE_ORDER.filter((k) => k in present[0]!);
+  const others = Object.keys(present[0]!).filter((k) => !STAGE_ORDER.includes(k)).sort((a, b) => present[0]![a]! - present[0]![b]!);
+  const keys = [...known, ...others];
   const out: Record<string, number> = {};
   for (const [i, key] of keys.entries()) {
     const values = present.flatMap((t) => t[key] === undefined ? [] : [t[key]! - (i === 0 ? 0 : (t[keys[i - 1]!] ?? 0))]);
