@@ -1,5 +1,7 @@
 // Summarises V8 CPU profiles (node --cpu-prof, e.g. from BENCH_CPU_PROF=dir): where the
-// worker's CPU time went, by function (self time) and by file, with project files marked.
+// worker's main-thread CPU time went, by function (self time), by file, and by the nearest
+// caller in project code (so time in node internals is charged to the lib/ function that
+// asked for it). Threads (libuv pool, zlib, GC helpers) are not in these profiles.
 //   node bench/profile-summary.ts <file.cpuprofile | dir> [top N]
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -24,6 +26,27 @@ function shortUrl(url: string): string {
 function summarise(file: string, top: number): void {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  // The nearest caller in project code (lib/, bench/) or else in a package: who asked for the work.
+  const ownerCache = new Map<number, string>();
+  const ownerOf = (id: number): string => {
+    const cached = ownerCache.get(id);
+    if (cached) return cached;
+    let packageFrame: string | undefined;
+    let owner: string | undefined;
+    for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
+      const frame = byId.get(cur)!.callFrame;
+      const where = shortUrl(frame.url);
+      const label = `${frame.functionName || '(anonymous)'}  ${where}:${frame.lineNumber + 1}`;
+      if (/^(lib|bench|test)\//.test(where)) { owner = label; break; }
+      if (!packageFrame && frame.url.includes('node_modules/')) packageFrame = label;
+    }
+    const result = owner ?? packageFrame ?? '(node internals only)';
+    ownerCache.set(id, result);
+    return result;
+  };
+  const byOwner = new Map<string, number>();
   const self = new Map<number, number>();
   for (let i = 0; i < profile.samples.length; i++) self.set(profile.samples[i]!, (self.get(profile.samples[i]!) ?? 0) + (profile.timeDeltas[i] ?? 0));
   const total = (profile.endTime - profile.startTime) / 1000;
@@ -38,6 +61,8 @@ function summarise(file: string, top: number): void {
     const key = `${name}  ${where}${node.callFrame.url ? `:${node.callFrame.lineNumber + 1}` : ''}`;
     byFunction.set(key, (byFunction.get(key) ?? 0) + us);
     byFile.set(where, (byFile.get(where) ?? 0) + us);
+    const owner = ownerOf(id);
+    byOwner.set(owner, (byOwner.get(owner) ?? 0) + us);
   }
   const busy = [...byFunction.values()].reduce((a, b) => a + b, 0) / 1000;
   process.stdout.write(`\n${file}\n  wall ${total.toFixed(0)} ms, busy ${busy.toFixed(0)} ms, idle ${(idle / 1000).toFixed(0)} ms\n`);
@@ -49,6 +74,7 @@ function summarise(file: string, top: number): void {
   };
   print('self time by function', byFunction);
   print('self time by file', byFile);
+  print('time by nearest project (or package) caller', byOwner);
 }
 
 const [target, topArg] = process.argv.slice(2);
