@@ -66,6 +66,9 @@ export class ClaimLoop {
       }
       if (this.lastRefusal) log.info('claiming again', { previousReason: this.lastRefusal });
       this.lastRefusal = undefined;
+      // stop() may have come while the gate ran: no await between this check and `polling`,
+      // so stop() either sees the loop leave here or aborts the long poll it starts.
+      if (this.stopping) break;
       let claims: ClaimResponse[];
       try {
         this.polling = true;
