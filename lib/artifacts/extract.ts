@@ -49,15 +49,20 @@ function relativePath(entryName: string): string[] | undefined {
   return parts.includes('..') ? undefined : parts;
 }
 
-export async function* extractArtifactFiles(
-  tar: Readable, artifact: ArtifactSource, options: { tmpDir?: string } = {},
-): AsyncGenerator<ExtractedItem> {
-  const dir = await mkdtemp(path.join(options.tmpDir ?? os.tmpdir(), 'artifact-extract-'));
+/** One regular file of the artifact as a stream; read it to the end before asking for the next. */
+export type ExtractedEntry =
+  | { kind: 'entry'; name: string; size: number; stream: Readable }
+  | { kind: 'skipped'; name: string; entryType: string; reason: string };
+
+/**
+ * The artifact's files straight out of the tar stream, one at a time, without touching the
+ * disk. The caller must consume (or resume) each entry's stream before taking the next item.
+ */
+export async function* extractArtifactEntries(tar: Readable, artifact: ArtifactSource): AsyncGenerator<ExtractedEntry> {
   const extract = tarStream.extract();
   let sourceError: unknown;
   const piping = pipeline(tar, extract).catch((err: unknown) => { sourceError ??= err; });
   let first = true;
-  let count = 0;
   try {
     for await (const entry of extract) {
       const { header } = entry;
@@ -80,13 +85,9 @@ export async function* extractArtifactFiles(
         };
         continue;
       }
-      const filePath = path.join(dir, `entry-${count++}`);
-      await pipeline(entry, createWriteStream(filePath));
-      try {
-        yield { kind: 'file', name, filePath, size: header.size ?? 0 };
-      } finally {
-        await rm(filePath, { force: true });
-      }
+      const stream = entry as unknown as Readable;
+      yield { kind: 'entry', name, size: header.size ?? 0, stream };
+      if (!stream.readableEnded) stream.resume(); // whatever the caller left unread
       if (artifact.type === 'file') break;
     }
     if (artifact.type !== 'file' || first) {
@@ -97,6 +98,27 @@ export async function* extractArtifactFiles(
   } finally {
     if (!extract.destroyed) extract.destroy();
     if (!tar.destroyed) tar.destroy();
+  }
+}
+
+/** Like extractArtifactEntries, with each file written to a temp file first (removed after). */
+export async function* extractArtifactFiles(
+  tar: Readable, artifact: ArtifactSource, options: { tmpDir?: string } = {},
+): AsyncGenerator<ExtractedItem> {
+  const dir = await mkdtemp(path.join(options.tmpDir ?? os.tmpdir(), 'artifact-extract-'));
+  let count = 0;
+  try {
+    for await (const item of extractArtifactEntries(tar, artifact)) {
+      if (item.kind === 'skipped') { yield item; continue; }
+      const filePath = path.join(dir, `entry-${count++}`);
+      await pipeline(item.stream, createWriteStream(filePath));
+      try {
+        yield { kind: 'file', name: item.name, filePath, size: item.size };
+      } finally {
+        await rm(filePath, { force: true });
+      }
+    }
+  } finally {
     await rm(dir, { recursive: true, force: true });
   }
 }

@@ -19,6 +19,7 @@ import { contentTypeFor, worthGzipping } from './content-type.ts';
 import { digestFile } from './file-digest.ts';
 import { putFile } from './http-put.ts';
 import { withRetries, type RetryOptions } from './retry.ts';
+import { Spool } from './spool.ts';
 
 export type StorageType = 'object' | 's3';
 export type ErrorArtifactReason = 'file-missing-on-worker' | 'invalid-resource-on-worker' | 'too-large-file-on-worker';
@@ -93,6 +94,36 @@ export class ArtifactPublisher {
     }
   }
 
+  /**
+   * Uploads a stream of known length (a file straight out of the container's archive). Object
+   * storage streams it while spooling a copy for retries, in one pass; s3 spools it first (it
+   * gzips a copy anyway).
+   */
+  async uploadStream(stream: Readable, size: number, request: UploadRequest): Promise<UploadResult> {
+    if (this.storageType === 's3') return this.uploadData(stream, request);
+    const contentType = request.contentType ?? contentTypeFor(request.name);
+    const expires = isoTime(request.expires);
+    const dir = await mkdtemp(path.join(this.#options.tmpDir ?? os.tmpdir(), 'artifact-'));
+    const file = path.join(dir, 'data');
+    let spool: Spool | undefined;
+    try {
+      const streamFactory = async (): Promise<Readable> => {
+        if (!spool) { spool = new Spool(stream, file); return spool.body; }
+        spool.body.destroy(); // the failed attempt may have left it unread; the file copy goes on
+        await spool.done; // a retry re-sends the complete copy
+        return createReadStream(file, { highWaterMark: 1024 * 1024 });
+      };
+      await this.#uploadObjectFrom(streamFactory, size, request.name, contentType, expires);
+      if (!spool) throw new Error(`the upload of ${request.name} never read its data`);
+      const { sha256 } = await spool.done;
+      return { name: request.name, storageType: 'object', contentType, contentEncoding: 'identity', size, sha256 };
+    } finally {
+      if (spool) await spool.done.catch(() => undefined);
+      else stream.resume();
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
   /** An artifact that answers 424 with this reason and message, e.g. for a missing file. */
   async createErrorArtifact(name: string, reason: ErrorArtifactReason, message: string, expires: Date | string): Promise<void> {
     await (await this.#queue()).createArtifact(this.taskId, this.runId, name, {
@@ -116,6 +147,11 @@ export class ArtifactPublisher {
 
   async #uploadObject(filePath: string, name: string, contentType: string, expires: string): Promise<UploadResult> {
     const { sha256, size } = await digestFile(filePath);
+    await this.#uploadObjectFrom(async () => createReadStream(filePath, { highWaterMark: 1024 * 1024 }), size, name, contentType, expires);
+    return { name, storageType: 'object', contentType, contentEncoding: 'identity', size, sha256 };
+  }
+
+  async #uploadObjectFrom(streamFactory: () => Promise<Readable>, size: number, name: string, contentType: string, expires: string): Promise<void> {
     const queue = await this.#queue();
     const created = await queue.createArtifact(this.taskId, this.runId, name, {
       storageType: 'object', expires, contentType, contentLength: size,
@@ -129,13 +165,12 @@ export class ArtifactPublisher {
       contentType,
       contentLength: size,
       object: new taskcluster.Object({ rootUrl: this.#options.rootUrl, credentials: created.credentials, ...this.#clientRetry() }),
-      streamFactory: async () => createReadStream(filePath, { highWaterMark: 1024 * 1024 }),
+      streamFactory,
       retries: retry.retries ?? 5,
       delayFactor: (retry.baseDelayMs ?? 200) / 2,
       maxDelay: retry.maxDelayMs ?? 30_000,
     });
     await (await this.#queue()).finishArtifact(this.taskId, this.runId, name, { uploadId: created.uploadId });
-    return { name, storageType: 'object', contentType, contentEncoding: 'identity', size, sha256 };
   }
 
   async #uploadS3(filePath: string, request: UploadRequest, contentType: string, expires: string): Promise<UploadResult> {

@@ -5,7 +5,7 @@
 // infrastructure problem: it is returned so the run resolves exception/internal-error.
 import { EngineError } from '../docker/engine-error.ts';
 import type { Engine } from '../docker/engine.ts';
-import { extractArtifactFiles, ArtifactTypeError } from '../artifacts/extract.ts';
+import { extractArtifactEntries, ArtifactTypeError } from '../artifacts/extract.ts';
 import type { ArtifactPublisher, UploadResult } from '../artifacts/upload.ts';
 import type { TaskLog } from '../log/task-log.ts';
 import type { PlannedArtifact } from './types.ts';
@@ -17,19 +17,19 @@ export interface CollectResult {
 }
 
 export async function collectArtifacts(
-  engine: Engine, containerId: string, artifacts: PlannedArtifact[], publisher: ArtifactPublisher, taskLog: TaskLog, tmpDir: string,
+  engine: Engine, containerId: string, artifacts: PlannedArtifact[], publisher: ArtifactPublisher, taskLog: TaskLog,
 ): Promise<CollectResult> {
   const uploaded: UploadResult[] = [];
   for (const artifact of artifacts) {
     if (artifact.type === 'volume') continue; // volume artifacts come with caches
     try {
       const tar = await engine.getArchive(containerId, artifact.path);
-      for await (const item of extractArtifactFiles(tar, { name: artifact.name, type: artifact.type }, { tmpDir })) {
+      for await (const item of extractArtifactEntries(tar, { name: artifact.name, type: artifact.type })) {
         if (item.kind === 'skipped') {
           taskLog.warn(`Artifact "${item.name}" was not uploaded: ${item.reason}.`);
           continue;
         }
-        uploaded.push(await publisher.uploadFile(item.filePath, { name: item.name, expires: artifact.expires }));
+        uploaded.push(await publisher.uploadStream(item.stream, item.size, { name: item.name, expires: artifact.expires }));
       }
     } catch (err) {
       if (err instanceof EngineError && err.kind === 'not-found') {

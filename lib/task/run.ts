@@ -238,7 +238,7 @@ export class TaskRun {
     if (this.interruptReason?.kind === 'cancel') return abortRun(undefined, { kind: 'cancelled' });
 
     // 5 collect
-    const collected = await collectArtifacts(deps.engine, this.containerId, plan.artifacts, publisher, taskLog, deps.tmpDir);
+    const collected = await collectArtifacts(deps.engine, this.containerId, plan.artifacts, publisher, taskLog);
     if (plan.features.some((f) => f.name === 'bulkLog')) {
       await uploadBulkLog(publisher, taskLog, expires).catch((err: Error) => taskLog.warn(`Could not upload the bulk log: ${err.message}`));
     }

@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import zlib from 'node:zlib';
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import path from 'node:path';
 import os from 'node:os';
 import { once } from 'node:events';
@@ -187,4 +188,40 @@ test('credentials are asked for on every call, so reclaimed ones are used', asyn
     publisherFor(d.rootUrl, run, { credentials: () => ({ clientId: 'nobody', accessToken: 'wrong' }) })
       .createLinkArtifact('public/x', 'public/c.txt', run.expires),
     (err: { statusCode?: number }) => err.statusCode === 401);
+});
+
+function chunkedStream(bytes: Buffer, chunk = 256 * 1024) {
+  return Readable.from((function* () { for (let i = 0; i < bytes.length; i += chunk) yield bytes.subarray(i, i + chunk); })());
+}
+
+test('uploadStream: a stream of known length uploads in one pass and leaves no temp file', async () => {
+  const run = await claimedRun(d);
+  const bytes = crypto.randomBytes(12 * 1024 * 1024);
+  const tmpDir = await mkdtemp(path.join(os.tmpdir(), 'upload-stream-tmp-'));
+  try {
+    const publisher = publisherFor(d.rootUrl, run, { tmpDir });
+    const result = await publisher.uploadStream(chunkedStream(bytes), bytes.length, { name: 'public/stream.bin', expires: run.expires });
+    assert.equal(result.sha256, sha256(bytes));
+    assert.equal(result.size, bytes.length);
+    assert.equal((await downloadArtifact(d.queue, run.taskId, 'public/stream.bin')).sha256, sha256(bytes));
+    assert.deepEqual(await readdir(tmpDir), []);
+  } finally {
+    await rm(tmpDir, { recursive: true, force: true });
+  }
+});
+
+test('uploadStream: a PUT that fails mid-stream is retried from the spooled copy', async () => {
+  const proxy = await startFlakyProxy(d.rootUrl, 1, 503);
+  try {
+    const run = await claimedRun(d);
+    const bytes = crypto.randomBytes(6 * 1024 * 1024);
+    const publisher = publisherFor(proxy.url, run, { retry: { retries: 3, baseDelayMs: 5 } });
+    const result = await publisher.uploadStream(chunkedStream(bytes), bytes.length, { name: 'public/stream-retry.bin', expires: run.expires });
+    assert.equal(proxy.failedPuts, 1);
+    assert.equal(proxy.putAttempts, 2);
+    assert.equal(result.sha256, sha256(bytes));
+    assert.equal((await downloadArtifact(d.queue, run.taskId, 'public/stream-retry.bin')).sha256, sha256(bytes));
+  } finally {
+    await proxy.close();
+  }
 });
