@@ -1,7 +1,7 @@
 // Durable state of the embedded deployment: one SQLite database (Node's built-in
 // node:sqlite, WAL mode) under the state directory. Each service owns its own tables and
 // creates them with CREATE TABLE IF NOT EXISTS when it starts.
-import { DatabaseSync } from 'node:sqlite';
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 
@@ -24,5 +24,22 @@ export function transaction<T>(db: Database, fn: () => T): T {
   } catch (err) {
     db.exec('ROLLBACK');
     throw err;
+  }
+}
+
+/** A store of one service's tables: creates them on construction and caches prepared statements. */
+export class SqlStore {
+  readonly db: Database;
+  private readonly statements = new Map<string, StatementSync>();
+
+  constructor(db: Database, schema: string) {
+    this.db = db;
+    db.exec(schema);
+  }
+
+  protected sql(text: string): StatementSync {
+    let s = this.statements.get(text);
+    if (!s) { s = this.db.prepare(text); this.statements.set(text, s); }
+    return s;
   }
 }

@@ -1,8 +1,7 @@
 // Task dependencies: which tasks wait for which. A row is satisfied when its required task
 // resolves `completed`, or resolves at all when the dependent `requires` all-resolved. A
 // dependent with no unsatisfied rows left is scheduled.
-import type { Database } from '../store.ts';
-import type { StatementSync } from 'node:sqlite';
+import { SqlStore, type Database } from '../store.ts';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS queue_task_dependencies (
@@ -17,19 +16,9 @@ CREATE INDEX IF NOT EXISTS queue_task_dependencies_by_dependent ON queue_task_de
 CREATE INDEX IF NOT EXISTS queue_task_dependencies_by_expires ON queue_task_dependencies(expires);
 `;
 
-export class DependencyStore {
-  private readonly db: Database;
-  private readonly statements = new Map<string, StatementSync>();
-
+export class DependencyStore extends SqlStore {
   constructor(db: Database) {
-    this.db = db;
-    db.exec(SCHEMA);
-  }
-
-  private sql(text: string): StatementSync {
-    let s = this.statements.get(text);
-    if (!s) { s = this.db.prepare(text); this.statements.set(text, s); }
-    return s;
+    super(db, SCHEMA);
   }
 
   add(dependentTaskId: string, requiredTaskId: string, require: 'completed' | 'resolved', satisfied: boolean, expires: number): void {

@@ -1,7 +1,6 @@
 // Task groups: every task of a group has the same schedulerId; a sealed group accepts no
 // new tasks; a group lives as long as its longest-lived task.
-import type { Database } from '../store.ts';
-import type { StatementSync } from 'node:sqlite';
+import { SqlStore, type Database } from '../store.ts';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS queue_task_groups (
@@ -17,19 +16,9 @@ export interface TaskGroup { taskGroupId: string; schedulerId: string; expires: 
 
 interface Row { task_group_id: string; scheduler_id: string; expires: number; sealed: number | null }
 
-export class TaskGroupStore {
-  private readonly db: Database;
-  private readonly statements = new Map<string, StatementSync>();
-
+export class TaskGroupStore extends SqlStore {
   constructor(db: Database) {
-    this.db = db;
-    db.exec(SCHEMA);
-  }
-
-  private sql(text: string): StatementSync {
-    let s = this.statements.get(text);
-    if (!s) { s = this.db.prepare(text); this.statements.set(text, s); }
-    return s;
+    super(db, SCHEMA);
   }
 
   get(taskGroupId: string): TaskGroup | undefined {

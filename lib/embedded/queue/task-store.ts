@@ -1,8 +1,7 @@
 // The queue's tasks table: one row per task holding its definition and runs as JSON, plus
 // columns derived from them (state, priority, pending order, claim and deadline times) so
 // that claiming, sweeping and listing are indexed queries.
-import type { Database } from '../store.ts';
-import type { StatementSync } from 'node:sqlite';
+import { SqlStore, type Database } from '../store.ts';
 import { priorityRank, type TaskRecord, type TaskState } from './types.ts';
 import { taskState, lastRun } from './task-status.ts';
 
@@ -64,19 +63,9 @@ function fromRow(row: TaskRow): TaskRecord {
   };
 }
 
-export class TaskStore {
-  readonly db: Database;
-  private readonly statements = new Map<string, StatementSync>();
-
+export class TaskStore extends SqlStore {
   constructor(db: Database) {
-    this.db = db;
-    db.exec(SCHEMA);
-  }
-
-  private sql(text: string): StatementSync {
-    let s = this.statements.get(text);
-    if (!s) { s = this.db.prepare(text); this.statements.set(text, s); }
-    return s;
+    super(db, SCHEMA);
   }
 
   get(taskId: string): TaskRecord | undefined {

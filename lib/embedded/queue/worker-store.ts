@@ -1,8 +1,7 @@
 // Workers and task queues the queue has seen (through claimWork, claimTask, reclaimTask and
 // declareWorker): when they were first and last active, their recent tasks, quarantine.
 // A task queue lives 5 days after it was last seen, a worker 1 day (longer if quarantined).
-import type { Database } from '../store.ts';
-import type { StatementSync } from 'node:sqlite';
+import { SqlStore, type Database } from '../store.ts';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS queue_task_queues (
@@ -68,19 +67,9 @@ function workerFromRow(r: WorkerRow): WorkerInfo {
   return w;
 }
 
-export class WorkerStore {
-  private readonly db: Database;
-  private readonly statements = new Map<string, StatementSync>();
-
+export class WorkerStore extends SqlStore {
   constructor(db: Database) {
-    this.db = db;
-    db.exec(SCHEMA);
-  }
-
-  private sql(text: string): StatementSync {
-    let s = this.statements.get(text);
-    if (!s) { s = this.db.prepare(text); this.statements.set(text, s); }
-    return s;
+    super(db, SCHEMA);
   }
 
   taskQueueSeen(taskQueueId: string, now: number, expires = now + TASK_QUEUE_TTL_MS): void {
