@@ -2,10 +2,16 @@
 // (containers, networks, volumes) carries the owner labels from labels.ts; every error comes
 // out as an EngineError with a plain message. Streams (logs, archives, image loads) are passed
 // through, never buffered.
+//
+// Anonymous volumes too: the volumes an image's VOLUME lines (or Config.Volumes) would make
+// are asked for as explicit, still anonymous, volume mounts carrying the owner labels (and
+// LABEL_ANONYMOUS_VOLUME), so a volume a failed removal left behind is found and collected by
+// the disk budget like everything else the worker made.
+import path from 'node:path';
 import { PassThrough, Readable, type Duplex } from 'node:stream';
 import Dockerode from 'dockerode';
 import { EngineError, toEngineError } from './engine-error.ts';
-import { ownerLabelFilters, ownerLabels, type Owner } from './labels.ts';
+import { LABEL_ANONYMOUS_VOLUME, isOwned, ownerLabelFilters, ownerLabels, type Owner } from './labels.ts';
 import { readJsonLines } from './json-lines.ts';
 
 export type ContainerCreateOptions = Dockerode.ContainerCreateOptions;
@@ -95,13 +101,43 @@ export class Engine {
 
   // --- containers -------------------------------------------------------------------------
 
-  /** Creates a container labelled for `owner`; returns its id. */
+  /**
+   * Creates a container labelled for `owner`; returns its id. The anonymous volumes it would
+   * get (its image's VOLUME lines, Config.Volumes) are created labelled for `owner` too.
+   */
   async createContainer(options: ContainerCreateOptions, owner: Owner): Promise<string> {
     const labels = { ...options.Labels, ...ownerLabels(owner) };
+    const mounts = await this.labelledVolumeMounts(options, owner);
+    const hostConfig = mounts.length ? { ...options.HostConfig, Mounts: [...(options.HostConfig?.Mounts ?? []), ...mounts] } : options.HostConfig;
     const container = await this.call(`create a container from ${options.Image ?? 'no image'}`, () =>
-      this.docker.createContainer({ ...options, Labels: labels }),
+      this.docker.createContainer({ ...options, Labels: labels, ...(hostConfig ? { HostConfig: hostConfig } : {}) }),
     );
     return container.id;
+  }
+
+  /**
+   * Volume mounts (no source: the engine names them, and removes them with the container)
+   * with `owner`'s labels, for every volume path of the image and of Config.Volumes that no
+   * bind, mount or tmpfs of `options` already covers.
+   */
+  private async labelledVolumeMounts(options: ContainerCreateOptions, owner: Owner): Promise<Dockerode.MountSettings[]> {
+    const wanted = new Set(Object.keys(options.Volumes ?? {}));
+    if (options.Image) {
+      const image = await this.inspectImage(options.Image).catch(() => undefined); // a missing image is create's error to report
+      for (const target of Object.keys(image?.Config?.Volumes ?? {})) wanted.add(target);
+    }
+    if (wanted.size === 0) return [];
+    const normal = (p: string) => path.posix.normalize(p).replace(/(.)\/+$/, '$1');
+    const host = options.HostConfig ?? {};
+    const covered = new Set([
+      ...(host.Binds ?? []).map((b) => b.split(':')[1]).filter((t): t is string => t !== undefined),
+      ...(host.Mounts ?? []).map((m) => m.Target),
+      ...Object.keys(host.Tmpfs ?? {}),
+    ].map(normal));
+    const labels = { ...ownerLabels(owner), [LABEL_ANONYMOUS_VOLUME]: 'true' };
+    return [...new Set([...wanted].map(normal))].filter((t) => !covered.has(t))
+      // No Source: an anonymous volume, which the engine names and removes with the container.
+      .map((Target) => ({ Type: 'volume', Target, VolumeOptions: { Labels: labels } }) as unknown as Dockerode.MountSettings);
   }
 
   async startContainer(id: string): Promise<void> {
@@ -120,9 +156,31 @@ export class Engine {
     await this.idempotent(`kill container ${id}`, () => this.docker.getContainer(id).kill({ signal }), ['conflict']);
   }
 
-  /** Removes a container (running or not) with its anonymous volumes; a missing one is fine. */
+  /**
+   * Removes a container (running or not) with its anonymous volumes; a missing one is fine.
+   * A labelled anonymous volume the engine kept (one it could not remove) is removed after
+   * the container when it can be; else the disk budget collects it later as dangling.
+   */
   async removeContainer(id: string): Promise<void> {
+    let volumes: string[] = [];
+    try {
+      const info = await this.inspectContainer(id);
+      volumes = (info.Mounts ?? []).filter((m) => m.Type === 'volume' && m.Name).map((m) => m.Name!);
+    } catch (err) {
+      if (!(err instanceof EngineError && err.kind === 'not-found')) throw err;
+      return;
+    }
     await this.idempotent(`remove container ${id}`, () => this.docker.getContainer(id).remove({ force: true, v: true }), ['conflict']);
+    for (const name of volumes) {
+      try {
+        const volume = await this.call(`inspect volume ${name}`, () => this.docker.getVolume(name).inspect()) as { Labels?: Record<string, string> | null };
+        if (!isOwned(volume.Labels) || volume.Labels?.[LABEL_ANONYMOUS_VOLUME] !== 'true') continue;
+        await this.idempotent(`remove volume ${name}`, () => this.docker.getVolume(name).remove(), ['conflict']);
+      } catch (err) {
+        if (err instanceof EngineError && err.kind === 'not-found') continue; // removed with the container, as usual
+        throw err;
+      }
+    }
   }
 
   async inspectContainer(id: string): Promise<ContainerInspectInfo> {

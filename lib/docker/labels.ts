@@ -10,6 +10,8 @@ export const LABEL_WORKER_ID = 'taskcluster.worker-id';
 export const LABEL_TASK_ID = 'taskcluster.task-id';
 /** The run of that task. */
 export const LABEL_RUN_ID = 'taskcluster.run-id';
+/** On a volume the engine adapter created for an image's VOLUME (an anonymous volume). */
+export const LABEL_ANONYMOUS_VOLUME = 'taskcluster.anonymous-volume';
 
 /** Who an object belongs to: always a worker, sometimes a task run. */
 export interface Owner {

@@ -207,3 +207,52 @@ test('clear errors: unknown image, unreachable daemon', async () => {
     return true;
   });
 });
+
+test("an image's VOLUME gets an anonymous volume labelled as the worker's, removed with the container", async () => {
+  const image = `docker-worker-test-volume:${workerId}`;
+  dockerCli(['build', '-q', '-t', image, '-'], { input: `FROM ${TASKENV_PASS}\nRUN mkdir -p /data /spare && echo seeded > /data/f\nVOLUME /data\nVOLUME /spare\n` });
+  try {
+    const id = await engine.createContainer({ Image: image, Cmd: ['cat', '/data/f'], HostConfig: { Binds: [] }, Volumes: { '/extra': {} } }, { workerId, taskId: 'task-volume', runId: 2 });
+    await engine.startContainer(id);
+    const text = readAll(await engine.logs(id, { tty: false, follow: true }));
+    assert.equal((await engine.waitContainer(id)).exitCode, 0);
+    assert.equal(await text, 'seeded\n', "the volume starts with the image's content, as an anonymous one does");
+    const mounts = (await engine.inspectContainer(id)).Mounts.filter((m) => m.Type === 'volume');
+    assert.deepEqual(mounts.map((m) => m.Destination).sort(), ['/data', '/extra', '/spare']);
+    const owned = await engine.listOwnedVolumes(workerId);
+    for (const m of mounts) {
+      const volume = owned.find((v) => v.name === m.Name);
+      assert.ok(volume, `volume for ${m.Destination} is labelled as ours`);
+      assert.equal(volume.labels[LABEL_TASK_ID], 'task-volume');
+      assert.equal(volume.labels[LABEL_RUN_ID], '2');
+    }
+    await engine.removeContainer(id);
+    const left = new Set((await engine.listOwnedVolumes(workerId)).map((v) => v.name));
+    assert.deepEqual(mounts.filter((m) => left.has(m.Name!)), [], 'removed with the container');
+
+    // A bind over a VOLUME path replaces it: no volume for that path.
+    const bound = await engine.createContainer({ Image: image, Cmd: ['true'], HostConfig: { Binds: ['/tmp:/data/'] } }, { workerId });
+    const boundMounts = (await engine.inspectContainer(bound)).Mounts;
+    assert.deepEqual(boundMounts.filter((m) => m.Type === 'volume').map((m) => m.Destination), ['/spare']);
+    assert.equal(boundMounts.find((m) => m.Destination === '/data')?.Type, 'bind');
+    await engine.removeContainer(bound);
+  } finally {
+    dockerCli(['rmi', '-f', image]);
+  }
+});
+
+test('a labelled anonymous volume a removal left behind is found as the worker\'s', async () => {
+  const image = `docker-worker-test-volume2:${workerId}`;
+  dockerCli(['build', '-q', '-t', image, '-'], { input: `FROM ${TASKENV_PASS}\nVOLUME /data\n` });
+  try {
+    const id = await engine.createContainer({ Image: image, Cmd: ['true'] }, { workerId, taskId: 'task-left' });
+    const [mount] = (await engine.inspectContainer(id)).Mounts.filter((m) => m.Type === 'volume');
+    dockerCli(['rm', id]); // removed without its volumes, as a failed cleanup might leave it
+    const volume = (await engine.listOwnedVolumes(workerId)).find((v) => v.name === mount!.Name);
+    assert.ok(volume, 'the dangling volume carries the owner labels');
+    assert.equal(volume.labels[LABEL_TASK_ID], 'task-left');
+    await engine.removeVolume(volume.name);
+  } finally {
+    dockerCli(['rmi', '-f', image]);
+  }
+});
