@@ -1,16 +1,41 @@
 // Durable state of the embedded deployment: one SQLite database (Node's built-in
 // node:sqlite, WAL mode) under the state directory. Each service owns its own tables and
 // creates them with CREATE TABLE IF NOT EXISTS when it starts.
+//
+// The database holds every client's access token, so the state directory is made 0700 on
+// every start (mkdir's mode only applies when it creates the directory) and the database
+// files 0600 (SQLite gives its -wal and -shm files the mode of the database file).
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 
 export type Database = DatabaseSync;
 
+export const DATABASE_FILE = 'embedded.sqlite';
+
+function chmodIfPresent(file: string, mode: number): void {
+  try {
+    chmodSync(file, mode);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}
+
 export function openStore(stateDir: string): Database {
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-  const db = new DatabaseSync(path.join(stateDir, 'embedded.sqlite'));
-  db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;');
+  chmodSync(stateDir, 0o700);
+  const file = path.join(stateDir, DATABASE_FILE);
+  // Files SQLite creates while opening are private from the start (no window at 0644).
+  const umask = process.umask(0o077);
+  let db: Database;
+  try {
+    db = new DatabaseSync(file);
+    db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;');
+  } finally {
+    process.umask(umask);
+  }
+  // Files left by an older version, which did not restrict them.
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) chmodIfPresent(f, 0o600);
   return db;
 }
 
