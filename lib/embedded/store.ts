@@ -5,6 +5,8 @@
 // The database holds every client's access token, so the state directory is made 0700 on
 // every start (mkdir's mode only applies when it creates the directory) and the database
 // files 0600 (SQLite gives its -wal and -shm files the mode of the database file).
+// synchronous = FULL: a change the caller was told about survives a power loss too (in WAL
+// mode NORMAL may lose the last commits then; a killed process loses nothing either way).
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { chmodSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
@@ -30,7 +32,7 @@ export function openStore(stateDir: string): Database {
   let db: Database;
   try {
     db = new DatabaseSync(file);
-    db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;');
+    db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;');
   } finally {
     process.umask(umask);
   }
