@@ -143,6 +143,35 @@ test('a hash mismatch at finishUpload is rejected and the object stays unreadabl
   assert.equal(await statusOf(object.startDownload('test/mismatch.bin', { acceptDownloadMethods: { getUrl: true } })), 404);
 });
 
+test('a declared sha512 is checked against the data (computed only when declared) and offered to downloads', async () => {
+  const sha512 = (b: Buffer) => crypto.createHash('sha512').update(b).digest('hex');
+  const bytes = crypto.randomBytes(64 * 1024);
+  const put = async (name: string) => {
+    const uploadId = taskcluster.slugid();
+    const res = await object.createUpload(name, {
+      projectId: 'proj', uploadId, expires: inAnHour(),
+      proposedUploadMethods: { putUrl: { contentType: 'application/octet-stream', contentLength: bytes.length } },
+    });
+    await fetch(res.uploadMethod.putUrl.url, { method: 'PUT', body: bytes, headers: res.uploadMethod.putUrl.headers });
+    return uploadId;
+  };
+  const bad = await put('test/sha512-wrong.bin');
+  await assert.rejects(object.finishUpload('test/sha512-wrong.bin', { projectId: 'proj', uploadId: bad, hashes: { sha512: sha512(Buffer.from('other')) } }),
+    (err: any) => err.statusCode === 400 && /does not match its sha512 hash/.test(err.message));
+  assert.equal(await statusOf(object.object('test/sha512-wrong.bin')), 404);
+
+  const good = await put('test/sha512-right.bin');
+  await object.finishUpload('test/sha512-right.bin', { projectId: 'proj', uploadId: good, hashes: { sha512: sha512(bytes) } });
+  const offered = await object.startDownload('test/sha512-right.bin', { acceptDownloadMethods: { getUrl: true } });
+  assert.deepEqual(offered.hashes, { sha256: sha256(bytes), sha512: sha512(bytes) });
+
+  const only256 = await put('test/sha256-only.bin');
+  await object.finishUpload('test/sha256-only.bin', { projectId: 'proj', uploadId: only256, hashes: { sha256: sha256(bytes) } });
+  const meta = await object.object('test/sha256-only.bin');
+  assert.deepEqual(meta.hashes, { sha256: sha256(bytes) });
+  assert.ok((await downloadBytes('test/sha256-only.bin')).data.equals(bytes), 'the download helper accepts sha256 alone');
+});
+
 test('finishUpload without uploaded data, with a wrong uploadId, and a conflicting createUpload', async () => {
   const uploadId = taskcluster.slugid();
   const request = { projectId: 'proj', uploadId, expires: inAnHour(), proposedUploadMethods: {} };

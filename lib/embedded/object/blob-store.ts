@@ -12,6 +12,7 @@ export interface BlobRecord {
   file: string;
   size: number;
   sha256: string;
+  /** Empty until someone asked for it (hash()). */
   sha512: string;
   contentType: string;
   contentEncoding: string | undefined;
@@ -84,7 +85,7 @@ export class BlobStore {
           ON CONFLICT (key) DO UPDATE SET file = excluded.file, size = excluded.size, sha256 = excluded.sha256,
             sha512 = excluded.sha512, content_type = excluded.content_type,
             content_encoding = excluded.content_encoding, expires = excluded.expires`)
-          .run(key, written.file, written.size, written.sha256, written.sha512, options.contentType,
+          .run(key, written.file, written.size, written.sha256, '', options.contentType,
             options.contentEncoding ?? null, options.expires);
         this.db.exec('COMMIT');
       } catch (err) {
@@ -97,6 +98,16 @@ export class BlobStore {
     }
     if (replaced) await this.files.remove(replaced);
     return this.get(key)!;
+  }
+
+  /** The blob's digest; sha512 is computed from the file the first time it is asked for. */
+  async hash(record: BlobRecord, algorithm: 'sha256' | 'sha512'): Promise<string> {
+    if (algorithm === 'sha256') return record.sha256;
+    if (record.sha512) return record.sha512;
+    const digest = await this.files.digest(record.file, 'sha512');
+    this.db.prepare('UPDATE blobs SET sha512 = ? WHERE key = ? AND file = ?').run(digest, record.key, record.file);
+    record.sha512 = digest;
+    return digest;
   }
 
   /** Makes the blob immutable and sets how long it is kept. */

@@ -154,14 +154,18 @@ export class ObjectStore {
       throw inputError(`No data has been uploaded for object "${name}": PUT it to the putUrl (or use dataInline) before finishUpload`, { name });
     }
     for (const algo of VERIFIED) {
-      if (declared[algo] !== undefined && declared[algo] !== blob[algo]) {
+      if (declared[algo] === undefined) continue;
+      const actual = await this.blobs.hash(blob, algo);
+      if (declared[algo] !== actual) {
         await this.blobs.delete(key);
         throw new ApiError('InputError',
-          `The uploaded data of object "${name}" does not match its ${algo} hash (declared ${declared[algo]}, received data hashes to ${blob[algo]}); the data was discarded, upload it again`,
+          `The uploaded data of object "${name}" does not match its ${algo} hash (declared ${declared[algo]}, received data hashes to ${actual}); the data was discarded, upload it again`,
           { name, algo });
       }
     }
-    const final = { ...declared, sha256: blob.sha256, sha512: blob.sha512 };
+    // Downloads are told every verified hash: sha256 always (computed as the data arrived),
+    // sha512 when the uploader declared one.
+    const final = { ...declared, sha256: blob.sha256 };
     transaction(this.db, () => {
       if (this.blobs.get(key)?.file !== blob.file) throw conflict(`The data of object "${name}" was replaced while finishing; call finishUpload again`, { name });
       const changed = this.db.prepare('UPDATE objects SET upload_id = NULL, upload_expires = NULL, hashes = ? WHERE name = ? AND upload_id = ?')
