@@ -51,7 +51,7 @@ function relativePath(entryName: string): string[] | undefined {
 
 /** One regular file of the artifact as a stream; read it to the end before asking for the next. */
 export type ExtractedEntry =
-  | { kind: 'entry'; name: string; size: number; stream: Readable }
+  | { kind: 'entry'; name: string; size: number; stream: Readable; /** Path below the artifact's path ([] for a file artifact). */ relative: string[] }
   | { kind: 'skipped'; name: string; entryType: string; reason: string };
 
 /**
@@ -86,7 +86,7 @@ export async function* extractArtifactEntries(tar: Readable, artifact: ArtifactS
         continue;
       }
       const stream = entry as unknown as Readable;
-      yield { kind: 'entry', name, size: header.size ?? 0, stream };
+      yield { kind: 'entry', name, size: header.size ?? 0, stream, relative: parts };
       if (!stream.readableEnded) stream.resume(); // whatever the caller left unread
       if (artifact.type === 'file') break;
     }
@@ -121,4 +121,24 @@ export async function* extractArtifactFiles(
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The one regular file in an archive of a single file (the engine's archive of a file path),
+ * as a stream: how an upload retry reads an artifact file again. The tar stream is closed
+ * when the returned stream ends or is destroyed.
+ */
+export async function archivedFile(tar: Readable, name: string): Promise<Readable> {
+  const entries = extractArtifactEntries(tar, { name, type: 'file' });
+  const first = await entries.next();
+  if (first.done || first.value.kind !== 'entry') {
+    await entries.return(undefined);
+    const found = first.done ? 'nothing' : first.value.kind === 'skipped' ? first.value.entryType : 'file';
+    throw new ArtifactTypeError(name, 'file', found);
+  }
+  const { stream } = first.value;
+  const finish = () => { void entries.return(undefined); };
+  stream.once('end', finish);
+  stream.once('close', finish);
+  return stream;
 }

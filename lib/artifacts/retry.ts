@@ -24,6 +24,7 @@ export class HttpStatusError extends Error {
 
 /** Network failures and server errors are worth another try; client errors are not. */
 export function isRetriable(error: unknown): boolean {
+  if ((error as { retriable?: unknown })?.retriable === false) return false;
   const status = (error as { statusCode?: unknown })?.statusCode;
   if (typeof status === 'number') return status >= 500;
   return true;

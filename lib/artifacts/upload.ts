@@ -1,14 +1,20 @@
 // Publishes one task run's artifacts to the queue, the way docker-worker and generic-worker do:
-//  - `object` (default): queue.createArtifact -> object service upload (taskcluster-client's
-//    upload(), streamed from the file, re-opened on retry) -> queue.finishArtifact. The object
-//    service's putUrl method takes identity encoding only, so object artifacts are never gzipped.
+//  - `object` (default): queue.createArtifact -> object service createUpload (putUrl) -> one
+//    streamed PUT, hashed (sha256) on the way -> finishUpload with that hash -> queue
+//    finishArtifact. The source is opened again for a retry (a file from the start, an artifact
+//    from the container's archive), so nothing is copied to disk first. taskcluster-client's
+//    upload() helper would also hash sha512 (450 MB/s here: a third of sha256's speed and the
+//    cap on upload throughput); the object service asks for at least one of the two. The
+//    object service stores objects as sent (identity encoding): object artifacts are never
+//    gzipped, as with generic-worker's object artifacts.
 //  - `s3`: queue.createArtifact -> PUT to putUrl with Content-Type/Content-Length, gzip-encoded
 //    unless the file is already compressed (a gzip copy is written to a temp file first, so the
 //    length is known and a retry can re-send it).
 //  - `reference`, `link`, `error`: one createArtifact call.
 // Credentials come from a function: the claim's temporary credentials change at each reclaim.
+import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import os from 'node:os';
 import type { Readable } from 'node:stream';
@@ -17,9 +23,11 @@ import taskcluster from 'taskcluster-client';
 import type { Credentials, QueueClient } from '../queue/taskcluster.ts';
 import { contentTypeFor, worthGzipping } from './content-type.ts';
 import { digestFile } from './file-digest.ts';
-import { putFile } from './http-put.ts';
+import { putFile, putStream } from './http-put.ts';
 import { withRetries, type RetryOptions } from './retry.ts';
-import { Spool } from './spool.ts';
+
+/** Opens the artifact's bytes from the start; called again for each retry (attempt 2, 3, …). */
+export type OpenSource = (attempt: number) => Promise<Readable> | Readable;
 
 export type StorageType = 'object' | 's3';
 export type ErrorArtifactReason = 'file-missing-on-worker' | 'invalid-resource-on-worker' | 'too-large-file-on-worker';
@@ -78,7 +86,10 @@ export class ArtifactPublisher {
     const contentType = request.contentType ?? contentTypeFor(request.name);
     const expires = isoTime(request.expires);
     if (this.storageType === 's3') return this.#uploadS3(filePath, request, contentType, expires);
-    return this.#uploadObject(filePath, request.name, contentType, expires);
+    const { size } = await stat(filePath);
+    const open = () => createReadStream(filePath, { highWaterMark: 1024 * 1024 });
+    const sha256 = await this.#uploadObject(open, size, request.name, contentType, expires);
+    return { name: request.name, storageType: 'object', contentType, contentEncoding: 'identity', size, sha256 };
   }
 
   /** Uploads a string, a buffer or a stream (spooled to a temp file so retries can re-send it). */
@@ -95,33 +106,15 @@ export class ArtifactPublisher {
   }
 
   /**
-   * Uploads a stream of known length (a file straight out of the container's archive). Object
-   * storage streams it while spooling a copy for retries, in one pass; s3 spools it first (it
-   * gzips a copy anyway).
+   * Uploads a stream of known length (a file straight out of the container's archive) in one
+   * pass. `open` gives the bytes from the start; it is called again for a retry. s3 storage
+   * spools the first stream to a temp file (it gzips a copy anyway).
    */
-  async uploadStream(stream: Readable, size: number, request: UploadRequest): Promise<UploadResult> {
-    if (this.storageType === 's3') return this.uploadData(stream, request);
+  async uploadStream(open: OpenSource, size: number, request: UploadRequest): Promise<UploadResult> {
+    if (this.storageType === 's3') return this.uploadData(await open(1), request);
     const contentType = request.contentType ?? contentTypeFor(request.name);
-    const expires = isoTime(request.expires);
-    const dir = await mkdtemp(path.join(this.#options.tmpDir ?? os.tmpdir(), 'artifact-'));
-    const file = path.join(dir, 'data');
-    let spool: Spool | undefined;
-    try {
-      const streamFactory = async (): Promise<Readable> => {
-        if (!spool) { spool = new Spool(stream, file); return spool.body; }
-        spool.body.destroy(); // the failed attempt may have left it unread; the file copy goes on
-        await spool.done; // a retry re-sends the complete copy
-        return createReadStream(file, { highWaterMark: 1024 * 1024 });
-      };
-      await this.#uploadObjectFrom(streamFactory, size, request.name, contentType, expires);
-      if (!spool) throw new Error(`the upload of ${request.name} never read its data`);
-      const { sha256 } = await spool.done;
-      return { name: request.name, storageType: 'object', contentType, contentEncoding: 'identity', size, sha256 };
-    } finally {
-      if (spool) await spool.done.catch(() => undefined);
-      else stream.resume();
-      await rm(dir, { recursive: true, force: true });
-    }
+    const sha256 = await this.#uploadObject(open, size, request.name, contentType, isoTime(request.expires));
+    return { name: request.name, storageType: 'object', contentType, contentEncoding: 'identity', size, sha256 };
   }
 
   /** An artifact that answers 424 with this reason and message, e.g. for a missing file. */
@@ -145,32 +138,28 @@ export class ArtifactPublisher {
     });
   }
 
-  async #uploadObject(filePath: string, name: string, contentType: string, expires: string): Promise<UploadResult> {
-    const { sha256, size } = await digestFile(filePath);
-    await this.#uploadObjectFrom(async () => createReadStream(filePath, { highWaterMark: 1024 * 1024 }), size, name, contentType, expires);
-    return { name, storageType: 'object', contentType, contentEncoding: 'identity', size, sha256 };
-  }
-
-  async #uploadObjectFrom(streamFactory: () => Promise<Readable>, size: number, name: string, contentType: string, expires: string): Promise<void> {
-    const queue = await this.#queue();
-    const created = await queue.createArtifact(this.taskId, this.runId, name, {
+  /** The object upload protocol; returns the sha256 of the bytes sent. */
+  async #uploadObject(open: OpenSource, size: number, name: string, contentType: string, expires: string): Promise<string> {
+    const created = await (await this.#queue()).createArtifact(this.taskId, this.runId, name, {
       storageType: 'object', expires, contentType, contentLength: size,
     }) as { name: string; projectId: string; uploadId: string; expires: string; credentials: Credentials };
-    const retry = this.#options.retry ?? {};
-    await taskcluster.upload({
-      projectId: created.projectId,
-      name: created.name,
-      uploadId: created.uploadId,
-      expires: new Date(created.expires),
-      contentType,
-      contentLength: size,
-      object: new taskcluster.Object({ rootUrl: this.#options.rootUrl, credentials: created.credentials, ...this.#clientRetry() }),
-      streamFactory,
-      retries: retry.retries ?? 5,
-      delayFactor: (retry.baseDelayMs ?? 200) / 2,
-      maxDelay: retry.maxDelayMs ?? 30_000,
-    });
-    await (await this.#queue()).finishArtifact(this.taskId, this.runId, name, { uploadId: created.uploadId });
+    const object = new taskcluster.Object({ rootUrl: this.#options.rootUrl, credentials: created.credentials, ...this.#clientRetry() });
+    const { projectId, uploadId } = created;
+    const sha256 = await withRetries(async (attempt) => {
+      // Asked for on every attempt: a fresh URL (they expire), same upload.
+      const offer = await object.createUpload(created.name, {
+        projectId, uploadId, expires: created.expires,
+        proposedUploadMethods: { putUrl: { contentType, contentLength: size } },
+      }) as { uploadMethod: { putUrl?: { url: string; headers: Record<string, string> } } };
+      const put = offer.uploadMethod.putUrl;
+      if (!put) throw Object.assign(new Error(`the object service did not accept a putUrl upload of ${name}`), { retriable: false });
+      const hash = createHash('sha256');
+      await putStream(put.url, await open(attempt), { headers: put.headers, length: size, onData: (chunk) => hash.update(chunk) });
+      return hash.digest('hex');
+    }, this.#options.retry);
+    await object.finishUpload(created.name, { projectId, uploadId, hashes: { sha256 } });
+    await (await this.#queue()).finishArtifact(this.taskId, this.runId, name, { uploadId });
+    return sha256;
   }
 
   async #uploadS3(filePath: string, request: UploadRequest, contentType: string, expires: string): Promise<UploadResult> {

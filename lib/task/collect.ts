@@ -5,7 +5,8 @@
 // infrastructure problem: it is returned so the run resolves exception/internal-error.
 import { EngineError } from '../docker/engine-error.ts';
 import type { Engine } from '../docker/engine.ts';
-import { extractArtifactEntries, ArtifactTypeError } from '../artifacts/extract.ts';
+import path from 'node:path';
+import { extractArtifactEntries, archivedFile, ArtifactTypeError } from '../artifacts/extract.ts';
 import type { ArtifactPublisher, UploadResult } from '../artifacts/upload.ts';
 import type { TaskLog } from '../log/task-log.ts';
 import type { PlannedArtifact } from './types.ts';
@@ -29,7 +30,10 @@ export async function collectArtifacts(
           taskLog.warn(`Artifact "${item.name}" was not uploaded: ${item.reason}.`);
           continue;
         }
-        uploaded.push(await publisher.uploadStream(item.stream, item.size, { name: item.name, expires: artifact.expires }));
+        // A retry reads the file again from the container (it stays until cleanup).
+        const filePath = path.posix.join(artifact.path, ...item.relative);
+        const open = async (attempt: number) => attempt === 1 ? item.stream : archivedFile(await engine.getArchive(containerId, filePath), item.name);
+        uploaded.push(await publisher.uploadStream(open, item.size, { name: item.name, expires: artifact.expires }));
       }
     } catch (err) {
       if (err instanceof EngineError && err.kind === 'not-found') {

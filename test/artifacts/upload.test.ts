@@ -200,7 +200,9 @@ test('uploadStream: a stream of known length uploads in one pass and leaves no t
   const tmpDir = await mkdtemp(path.join(os.tmpdir(), 'upload-stream-tmp-'));
   try {
     const publisher = publisherFor(d.rootUrl, run, { tmpDir });
-    const result = await publisher.uploadStream(chunkedStream(bytes), bytes.length, { name: 'public/stream.bin', expires: run.expires });
+    const opened: number[] = [];
+    const result = await publisher.uploadStream((n) => { opened.push(n); return chunkedStream(bytes); }, bytes.length, { name: 'public/stream.bin', expires: run.expires });
+    assert.deepEqual(opened, [1]);
     assert.equal(result.sha256, sha256(bytes));
     assert.equal(result.size, bytes.length);
     assert.equal((await downloadArtifact(d.queue, run.taskId, 'public/stream.bin')).sha256, sha256(bytes));
@@ -210,18 +212,33 @@ test('uploadStream: a stream of known length uploads in one pass and leaves no t
   }
 });
 
-test('uploadStream: a PUT that fails mid-stream is retried from the spooled copy', async () => {
+test('uploadStream: a PUT that fails is retried with the source opened again', async () => {
   const proxy = await startFlakyProxy(d.rootUrl, 1, 503);
   try {
     const run = await claimedRun(d);
     const bytes = crypto.randomBytes(6 * 1024 * 1024);
     const publisher = publisherFor(proxy.url, run, { retry: { retries: 3, baseDelayMs: 5 } });
-    const result = await publisher.uploadStream(chunkedStream(bytes), bytes.length, { name: 'public/stream-retry.bin', expires: run.expires });
+    const opened: number[] = [];
+    const result = await publisher.uploadStream((n) => { opened.push(n); return chunkedStream(bytes); }, bytes.length, { name: 'public/stream-retry.bin', expires: run.expires });
     assert.equal(proxy.failedPuts, 1);
     assert.equal(proxy.putAttempts, 2);
+    assert.deepEqual(opened, [1, 2]);
     assert.equal(result.sha256, sha256(bytes));
     assert.equal((await downloadArtifact(d.queue, run.taskId, 'public/stream-retry.bin')).sha256, sha256(bytes));
   } finally {
     await proxy.close();
+  }
+});
+
+test('uploadStream: data shorter or longer than declared fails at once, not retried, and is never readable', async () => {
+  const run = await claimedRun(d);
+  const publisher = publisherFor(d.rootUrl, run, { retry: { retries: 3, baseDelayMs: 5 } });
+  const bytes = crypto.randomBytes(256 * 1024);
+  for (const [name, declared] of [['public/short.bin', bytes.length + 10], ['public/long.bin', bytes.length - 10]] as const) {
+    let opened = 0;
+    await assert.rejects(publisher.uploadStream(() => { opened++; return chunkedStream(bytes, 64 * 1024); }, declared, { name, expires: run.expires }),
+      /than the \d+ bytes declared for it .*changed while it was read/);
+    assert.equal(opened, 1, `${name}: not retried`);
+    await assert.rejects(downloadArtifact(d.queue, run.taskId, name));
   }
 });
