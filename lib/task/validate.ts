@@ -1,6 +1,14 @@
 // Stage 1 of the task pipeline: is this payload one docker-worker can run? The JSON schema
 // (schemas/payload.json, compiled once) plus the rules a schema cannot say. Every problem is
 // reported at once, in plain words naming the field. Scopes are checked by the plan stage.
+//
+// The schema accepts whatever any older generation accepted, so some switches may hold any
+// value (a generation left the object open without declaring them). Those are read as
+// docker-worker read its switches — a truthy value means on — with a warning naming the field,
+// and handed on as true or false. Refusals beyond the schema, all deliberate: env names that
+// are empty or contain "=", cache names that are empty or contain "/" or "::", cache mount
+// points that are not absolute paths, empty artifact or image names, artifacts outliving the
+// task, encryptedEnv that is not a list of strings, and features this build does not provide.
 import { Ajv } from 'ajv';
 import formatsPlugin from 'ajv-formats';
 import schema from '../../schemas/payload.json' with { type: 'json' };
@@ -32,6 +40,8 @@ ajv.addKeyword({ keyword: 'x-expected', schemaType: 'string' });
 const schemaCheck = ajv.compile(schema);
 
 const KNOWN_FIELDS = new Set(Object.keys(schema.properties));
+/** Features whose schema entry has a type: the schema itself reports their odd values. */
+const TYPED_FEATURES = new Set(Object.entries(schema.properties.features.properties).filter(([, v]) => 'type' in v).map(([k]) => k));
 
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -40,13 +50,17 @@ export function validatePayload(payload: unknown, task: Pick<TaskDefinition, 'ex
   const errors: string[] = [];
   const warnings: string[] = [];
   if (!schemaCheck(payload)) errors.push(...describeSchemaErrors(schemaCheck.errors ?? []));
+  let features: Json | undefined;
+  let capabilities: Json | undefined;
   if (isObject(payload)) {
     checkImage(payload.image, errors);
     checkEnv(payload.env, errors, warnings);
+    checkEncryptedEnv(payload.encryptedEnv, errors);
     checkCache(payload.cache, errors);
     checkArtifacts(payload.artifacts, task.expires, errors);
-    checkFeatures(payload.features, options.implementedFeatures ?? IMPLEMENTED_FEATURES, errors, warnings);
-    checkCapabilities(payload.capabilities, errors, warnings);
+    checkLog(payload.log, warnings);
+    features = checkFeatures(payload.features, options.implementedFeatures ?? IMPLEMENTED_FEATURES, errors, warnings);
+    capabilities = checkCapabilities(payload.capabilities, errors, warnings);
     checkTopLevelFields(payload, warnings);
   }
   const unique = [...new Set(errors)];
@@ -55,7 +69,32 @@ export function validatePayload(payload: unknown, task: Pick<TaskDefinition, 'ex
   if (isObject(valid.env)) {
     valid.env = Object.fromEntries(Object.entries(valid.env as Json).map(([k, v]) => [k, typeof v === 'string' ? v : envText(v)]));
   }
+  if (features) valid.features = features as Payload['features'];
+  if (capabilities) valid.capabilities = capabilities as Payload['capabilities'];
   return { ok: true, payload: valid, warnings };
+}
+
+/**
+ * A switch as docker-worker read it: true or false as given; any other value by truthiness,
+ * with a warning (only where the schema lets such values through).
+ */
+function switchValue(field: string, value: unknown, warnings: string[]): boolean {
+  if (typeof value === 'boolean') return value;
+  const on = Boolean(value);
+  warnings.push(`${field} is ${shown(value)}, not true or false; it is read as ${on} (as docker-worker did: anything but false, 0, "" and null means true)`);
+  return on;
+}
+
+function checkLog(log: unknown, warnings: string[]): void {
+  if (log === undefined || typeof log === 'string') return;
+  warnings.push(`payload.log is ${shown(log)}, not an artifact name; the log keeps its default name public/logs/live.log`);
+}
+
+function checkEncryptedEnv(encryptedEnv: unknown, errors: string[]): void {
+  if (encryptedEnv === undefined) return;
+  if (!Array.isArray(encryptedEnv) || encryptedEnv.some((item) => typeof item !== 'string')) {
+    errors.push(`payload.encryptedEnv must be a list of base64 strings, got ${shown(encryptedEnv)}`);
+  }
 }
 
 function checkImage(image: unknown, errors: string[]): void {
@@ -117,43 +156,63 @@ function checkArtifacts(artifacts: unknown, taskExpires: string | undefined, err
   }
 }
 
-function checkFeatures(features: unknown, implemented: ReadonlySet<string>, errors: string[], warnings: string[]): void {
-  if (!isObject(features)) return;
+/** Checks payload.features; returns them with every docker-worker feature as true or false. */
+function checkFeatures(features: unknown, implemented: ReadonlySet<string>, errors: string[], warnings: string[]): Json | undefined {
+  if (!isObject(features)) return undefined;
   const known = FEATURES.map((f) => f.name).join(', ');
+  const out: Json = { ...features };
   for (const [name, value] of Object.entries(features)) {
-    if (value === false) {
-      if (!featureInfo(name) && !isRetiredFeature(name)) warnings.push(`${payloadField('features', name)} is not a docker-worker feature and is ignored`);
+    const field = payloadField('features', name);
+    if (!featureInfo(name) && !isRetiredFeature(name)) {
+      if (value) errors.push(`${field} is not a docker-worker feature; the features are: ${known}`);
+      else warnings.push(`${field} is not a docker-worker feature and is ignored`);
       continue;
     }
-    if (!featureInfo(name) && !isRetiredFeature(name)) {
-      errors.push(`${payloadField('features', name)} is not a docker-worker feature; the features are: ${known}`);
-    } else if (value !== true) {
-      continue; // the schema reports values that are not true or false
+    if (typeof value !== 'boolean' && TYPED_FEATURES.has(name)) continue; // the schema reports it
+    const on = switchValue(field, value, warnings);
+    out[name] = on;
+    if (!on) {
+      continue;
     } else if (isRetiredFeature(name)) {
       errors.push(`${payloadField('features', name)} is no longer supported (${RETIRED_FEATURES[name]}); remove it`);
     } else if (!implemented.has(name)) {
       errors.push(`${payloadField('features', name)} is not available on this worker; remove it or set it to false`);
     }
   }
+  return out;
 }
 
-function checkCapabilities(capabilities: unknown, errors: string[], warnings: string[]): void {
-  if (!isObject(capabilities)) return;
+/** Devices whose schema entry has a type: the schema itself reports their odd values. */
+const TYPED_DEVICES = new Set(Object.entries(schema.properties.capabilities.properties.devices.properties).filter(([, v]) => 'type' in v).map(([k]) => k));
+
+/** Checks payload.capabilities; returns them with disableSeccomp and the devices as true or false. */
+function checkCapabilities(capabilities: unknown, errors: string[], warnings: string[]): Json | undefined {
+  if (!isObject(capabilities)) return undefined;
+  const out: Json = { ...capabilities };
   for (const name of Object.keys(capabilities)) {
     if (!['privileged', 'disableSeccomp', 'devices'].includes(name)) {
       warnings.push(`${payloadField('capabilities', name)} is not a docker-worker capability and is ignored`);
     }
   }
+  if (Object.hasOwn(capabilities, 'disableSeccomp')) {
+    out.disableSeccomp = switchValue('payload.capabilities.disableSeccomp', capabilities.disableSeccomp, warnings);
+  }
   const devices = capabilities.devices;
-  if (!isObject(devices)) return;
+  if (!isObject(devices)) return out;
+  const outDevices: Json = { ...devices };
+  out.devices = outDevices;
   for (const [name, value] of Object.entries(devices)) {
-    if ((DEVICE_NAMES as readonly string[]).includes(name) || value === false) continue;
-    if (name === 'phone') {
-      errors.push('payload.capabilities.devices.phone (a Testdroid phone) is no longer provided by any worker; remove it');
-    } else {
-      errors.push(`${payloadField('capabilities', 'devices', name)} is not a device docker-worker can attach; the devices are: ${DEVICE_NAMES.join(', ')}`);
+    const field = payloadField('capabilities', 'devices', name);
+    if ((DEVICE_NAMES as readonly string[]).includes(name)) {
+      if (typeof value !== 'boolean' && TYPED_DEVICES.has(name)) continue; // the schema reports it
+      outDevices[name] = switchValue(field, value, warnings);
+    } else if (name === 'phone') {
+      if (value) errors.push('payload.capabilities.devices.phone (a Testdroid phone) is no longer provided by any worker; remove it');
+    } else if (value) {
+      errors.push(`${field} is not a device docker-worker can attach; the devices are: ${DEVICE_NAMES.join(', ')}`);
     }
   }
+  return out;
 }
 
 function checkTopLevelFields(payload: Json, warnings: string[]): void {

@@ -128,3 +128,51 @@ describe('bad input never throws', () => {
     assert.equal(result.ok, true);
   });
 });
+
+describe('switches an older generation left untyped are read as docker-worker read them', () => {
+  const base = { image: 'busybox', maxRunTime: 1 };
+
+  test('a feature that is not true or false is on when truthy, with a warning naming it', () => {
+    const result = validatePayload({ ...base, features: { chainOfTrust: 'x', azureLiveLog: 0 } }, task, { implementedFeatures: allFeatures });
+    assert.equal(result.ok, true, result.ok ? '' : result.errors.join('\n'));
+    if (!result.ok) return;
+    assert.deepEqual(result.payload.features, { chainOfTrust: true, azureLiveLog: false });
+    assert.ok(result.warnings.includes('payload.features.chainOfTrust is "x", not true or false; it is read as true (as docker-worker did: anything but false, 0, "" and null means true)'));
+    assert.ok(result.warnings.some((w) => w.startsWith('payload.features.azureLiveLog is 0, not true or false; it is read as false')));
+  });
+
+  test('a truthy odd value still asks for the feature: refused when this worker does not provide it', () => {
+    const result = validatePayload({ ...base, features: { chainOfTrust: 'yes' } }, task);
+    assert.equal(result.ok, false);
+    if (result.ok) return;
+    assert.deepEqual(result.errors, ['payload.features.chainOfTrust is not available on this worker; remove it or set it to false']);
+  });
+
+  test('capabilities.disableSeccomp and devices kvm/hostSharedMemory become true or false', () => {
+    const result = validatePayload({ ...base, capabilities: { disableSeccomp: 'yes', devices: { kvm: 1, hostSharedMemory: null, phone: false } } }, task);
+    assert.equal(result.ok, true, result.ok ? '' : result.errors.join('\n'));
+    if (!result.ok) return;
+    assert.deepEqual(result.payload.capabilities, { disableSeccomp: true, devices: { kvm: true, hostSharedMemory: false, phone: false } });
+    assert.equal(result.warnings.length, 3, result.warnings.join('\n'));
+  });
+
+  test('a phone that is asked for (any truthy value) is refused; a falsy one is not', () => {
+    for (const phone of ['x', 1, { type: 'flame' }]) {
+      const result = validatePayload({ ...base, capabilities: { devices: { phone } } }, task);
+      assert.equal(result.ok, false, JSON.stringify(phone));
+    }
+    for (const phone of ['', 0, null, false]) assert.equal(validatePayload({ ...base, capabilities: { devices: { phone } } }, task).ok, true, JSON.stringify(phone));
+  });
+
+  test('payload.log that is not a string keeps the default log name, with a warning', () => {
+    const result = validatePayload({ ...base, log: 5 }, task);
+    assert.equal(result.ok, true);
+    assert.ok(result.warnings.includes('payload.log is 5, not an artifact name; the log keeps its default name public/logs/live.log'));
+  });
+
+  test('encryptedEnv that is not a list of strings is refused in words', () => {
+    const result = validatePayload({ ...base, encryptedEnv: 5 }, task);
+    assert.equal(result.ok, false);
+    if (!result.ok) assert.deepEqual(result.errors, ['payload.encryptedEnv must be a list of base64 strings, got 5']);
+  });
+});
