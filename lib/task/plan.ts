@@ -97,7 +97,7 @@ export function planTask(input: PlanInput): ContainerPlan {
 
   const features = planFeatures(input, refuse);
   const enabled = (name: FeatureName) => features.some((f) => f.name === name);
-  const logName = payload.log || worker.defaultLogName || DEFAULT_LOG_NAME;
+  const logName = liveLogName(payload, worker);
   const taskExpires = task.expires ?? oneYearAfter(task.deadline);
   const reserved = reservedEnv({ taskId, runId, ...worker });
 
@@ -150,17 +150,6 @@ export function planTask(input: PlanInput): ContainerPlan {
     onExitStatus: { retry: sortedStatuses(payload.onExitStatus?.retry), purgeCaches: sortedStatuses(payload.onExitStatus?.purgeCaches) },
     taskExpires,
     takenUntil: input.claim.takenUntil,
-    logHeader: [
-      `Task ID: ${taskId}`,
-      `Worker ID: ${worker.workerId}`,
-      `Worker Group: ${worker.workerGroup}`,
-      `Worker Node Type: ${worker.instanceType}`,
-      `Worker Type: ${worker.workerType}`,
-      `Worker Version: ${worker.workerVersion}`,
-      `Public IP: ${worker.publicIp}`,
-      `Hostname: ${worker.hostname}`,
-      ...caches.map((c) => `using cache "${c.name}" -> ${c.mountPoint}`),
-    ],
     refusals,
   };
   if (payload.supersederUrl) plan.supersederUrl = payload.supersederUrl;
@@ -180,6 +169,11 @@ export function normalizeImage(spec: ImageSpec): ImageRef {
 function withDefaultTag(name: string): string {
   const lastComponent = name.slice(name.lastIndexOf('/') + 1);
   return name.includes('@') || lastComponent.includes(':') ? name : `${name}:latest`;
+}
+
+/** payload.log when it is a non-empty string, else the worker's default name. */
+export function liveLogName(payload: Pick<Payload, 'log'>, worker: Pick<WorkerSettings, 'defaultLogName'>): string {
+  return (typeof payload.log === 'string' && payload.log) || worker.defaultLogName || DEFAULT_LOG_NAME;
 }
 
 /** `public/logs/live.log` -> `public/logs/live_backing.log`; `a/b.log.txt` -> `a/b.log_backing.txt`. */
@@ -213,7 +207,7 @@ function planFeatures(input: PlanInput, refuse: (message: string) => void): Plan
 }
 
 function featureOptions<K extends FeatureName>(name: K, input: PlanInput): FeatureOptions[K] {
-  const logName = input.payload.log || input.worker.defaultLogName || DEFAULT_LOG_NAME;
+  const logName = liveLogName(input.payload, input.worker);
   const scopes = input.scopes ?? input.task.scopes ?? [];
   const options: { [F in FeatureName]: () => FeatureOptions[F] } = {
     localLiveLog: () => ({ liveLogName: logName, backingLogName: backingLogName(logName) }),

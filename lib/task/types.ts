@@ -88,9 +88,10 @@ export interface Payload {
   capabilities?: Capabilities;
   features?: Partial<Record<FeatureName | RetiredFeatureName, boolean>> & Record<string, unknown>;
   onExitStatus?: { retry?: number[]; purgeCaches?: number[] };
-  log?: string;
+  /** Any value in the 2018 schema, which did not know the field; only a non-empty string names the log. */
+  log?: unknown;
   supersederUrl?: string;
-  graphs?: string[];
+  graphs?: unknown;
   [other: string]: unknown;
 }
 
@@ -173,8 +174,6 @@ export interface ContainerPlan {
   supersederUrl?: string;
   taskExpires: string;
   takenUntil: string;
-  /** Lines for the top of the task log. */
-  logHeader: string[];
   /** Non-empty: do not run; resolve exception/malformed-payload with these messages. */
   refusals: Refusal[];
 }
