@@ -38,6 +38,12 @@ export interface CacheLease {
    * (onExitStatus.purgeCaches matched) they are deleted. Calling it again does nothing.
    */
   release(purge: boolean): Promise<void>;
+  /**
+   * Gives the instances up for good, for when the task's container could not be removed (it
+   * may still hold them): they are never handed out again, and are removed from the index and
+   * deleted, as a purge does. Use instead of release(); calling either again does nothing.
+   */
+  abandon(): Promise<void>;
 }
 
 /** The task may not use a cache it asks for: exception malformed-payload. */
@@ -150,6 +156,15 @@ export class VolumeCaches {
           if (purge) this.doomed.add(a.instanceId);
         }
         if (purge) this.options.log.info('purging volume caches of task', { taskId, caches: attached.map((a) => a.name) });
+        await this.removeDoomed();
+      },
+      abandon: async () => {
+        if (released) return;
+        released = true;
+        // Doomed before the instances are free, so no acquisition can pick one in between.
+        for (const a of attached) this.doomed.add(a.instanceId);
+        for (const a of attached) this.inUse.delete(a.instanceId);
+        this.options.log.warn('abandoning volume cache instances of task', { taskId, caches: attached.map((a) => ({ name: a.name, instanceId: a.instanceId })) });
         await this.removeDoomed();
       },
     };

@@ -194,3 +194,47 @@ test('a restarted worker adopts the instances on disk: contents and recency surv
   for (const l of [x, y, z]) await l.release(false);
   assert.match(readFileSync(path.join(cachesDir, 'index.json'), 'utf8'), new RegExp(strayId));
 });
+
+test('abandon: instances a container may still hold are never handed out again, and are deleted', async () => {
+  const { caches, cachesDir } = await openCaches();
+  const request = [{ name: 'abandoned', mountPoint: '/cache' }, { name: 'abandoned-too', mountPoint: '/other' }];
+  const lease = await caches.acquire('task-stuck', request, ['*']);
+  // The task's container is still there (its removal failed), holding the instances.
+  const containerId = await engine.createContainer(
+    { Image: 'taskenv_pass:latest', Cmd: ['/bin/sh', '-c', 'echo stale > /cache/f; sleep 600'], HostConfig: { Binds: lease.binds } },
+    { workerId, taskId: 'task-stuck' });
+  try {
+    await engine.startContainer(containerId);
+    const paths = lease.attached.map((a) => a.hostPath);
+    for (const p of paths) assert.ok(existsSync(p));
+    await lease.abandon();
+    for (const p of paths) assert.equal(existsSync(p), false, `${p} deleted`);
+    assert.deepEqual(caches.list(), [], 'gone from the index');
+    assert.deepEqual(instancesOn(cachesDir, 'abandoned'), []);
+    assert.doesNotMatch(readFileSync(path.join(cachesDir, 'index.json'), 'utf8'), new RegExp(lease.attached[0]!.instanceId));
+    await lease.release(false); // after abandon, release does nothing
+    await lease.abandon();
+    const next = await caches.acquire('task-next', request, ['*']);
+    assert.ok(next.attached.every((a) => !a.reused && !paths.includes(a.hostPath)), 'fresh instances');
+    const r = await runWithBinds(engine, workerId, next.binds, 'ls /cache | wc -l');
+    assert.equal(r.output.trim(), '0');
+    await next.release(false);
+  } finally {
+    await engine.removeContainer(containerId);
+  }
+});
+
+test('abandon while another acquisition waits on scopes: the abandoned instance is not picked', async () => {
+  const { caches } = await openCaches();
+  const request = [{ name: 'role-granted', mountPoint: '/cache' }];
+  const first = await caches.acquire('task-1', request, ['*']);
+  const id = first.attached[0]!.instanceId;
+  // The second task's scopes need the auth service (an await) before it picks an instance.
+  const second = caches.acquire('task-2', request, ['assume:project:caching']);
+  const abandoning = first.abandon();
+  const lease = await second;
+  await abandoning;
+  assert.notEqual(lease.attached[0]!.instanceId, id);
+  assert.equal(lease.attached[0]!.reused, false);
+  await lease.release(false);
+});
