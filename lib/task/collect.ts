@@ -3,6 +3,9 @@
 // uploaded. A missing path or a path of the wrong type becomes an `error` artifact and a log
 // line; the task's result is unchanged. An upload that still fails after its retries is an
 // infrastructure problem: it is returned so the run resolves exception/internal-error.
+// A `volume` artifact (payload v1) is what docker-worker made of it: a directory, uploaded
+// file by file. When `signal` aborts (the run was cancelled or its claim lost) no further
+// artifact is started.
 import { EngineError } from '../docker/engine-error.ts';
 import type { Engine } from '../docker/engine.ts';
 import path from 'node:path';
@@ -15,17 +18,21 @@ export interface CollectResult {
   uploaded: UploadResult[];
   /** The first upload that failed for good, if any. */
   uploadFailure?: Error;
+  /** `signal` aborted before every artifact was collected. */
+  stopped?: boolean;
 }
 
 export async function collectArtifacts(
   engine: Engine, containerId: string, artifacts: PlannedArtifact[], publisher: ArtifactPublisher, taskLog: TaskLog,
+  signal?: AbortSignal,
 ): Promise<CollectResult> {
   const uploaded: UploadResult[] = [];
   for (const artifact of artifacts) {
-    if (artifact.type === 'volume') continue; // volume artifacts come with caches
+    if (signal?.aborted) return { uploaded, stopped: true };
+    const type = artifact.type === 'volume' ? 'directory' : artifact.type;
     try {
       const tar = await engine.getArchive(containerId, artifact.path);
-      for await (const item of extractArtifactEntries(tar, { name: artifact.name, type: artifact.type })) {
+      for await (const item of extractArtifactEntries(tar, { name: artifact.name, type })) {
         if (item.kind === 'skipped') {
           taskLog.warn(`Artifact "${item.name}" was not uploaded: ${item.reason}.`);
           continue;

@@ -7,7 +7,14 @@ import type { TaskLog } from '../log/task-log.ts';
 export interface ContainerRunResult {
   exitCode: number;
   oomKilled: boolean;
+  /** maxRunTime passed before the container exited, and the worker killed it. */
   timedOut: boolean;
+  /**
+   * The run was interrupted (cancel, shutdown, lost claim) before the container exited on its
+   * own: the worker killed it, or never started it. False when the container had already
+   * exited when the interruption came (its exit status is then the task's own).
+   */
+  interrupted: boolean;
   /** Set when the container could not be started at all (e.g. the command does not exist). */
   startError?: string;
 }
@@ -19,6 +26,27 @@ export interface ContainerRunOptions {
 }
 
 const OUTPUT_STALL_MS = 10_000;
+
+/** The longest delay setTimeout keeps; anything longer fires after 1 ms (Node clamps it). */
+export const MAX_TIMER_MS = 2_147_483_647;
+
+export interface LongTimeout { clear(): void }
+
+/**
+ * setTimeout for any delay: delays beyond MAX_TIMER_MS (about 24.8 days) are chained from
+ * shorter timers instead of firing at once. `maxChunkMs` exists for tests.
+ */
+export function longTimeout(ms: number, fire: () => void, maxChunkMs = MAX_TIMER_MS): LongTimeout {
+  let remaining = Math.max(0, ms);
+  let timer: NodeJS.Timeout | undefined;
+  const schedule = () => {
+    const chunk = Math.min(remaining, maxChunkMs);
+    remaining -= chunk;
+    timer = setTimeout(() => { if (remaining > 0) schedule(); else { timer = undefined; fire(); } }, chunk);
+  };
+  schedule();
+  return { clear: () => { if (timer) clearTimeout(timer); timer = undefined; } };
+}
 
 /** Resolves true when `output` ends, false when it goes `stallMs` without a byte first. */
 export function outputEnded(output: Readable, stallMs: number): Promise<boolean> {
@@ -36,11 +64,14 @@ export function outputEnded(output: Readable, stallMs: number): Promise<boolean>
   });
 }
 
+export const OOM_MESSAGE = 'The task ran out of memory: the kernel\'s OOM killer stopped a process in the container. Use less memory, or ask for a worker type with more.';
+
 export async function runContainer(engine: Engine, containerId: string, taskLog: TaskLog, options: ContainerRunOptions): Promise<ContainerRunResult> {
+  if (options.signal.aborted) return { exitCode: -1, oomKilled: false, timedOut: false, interrupted: true };
   try {
     await engine.startContainer(containerId);
   } catch (err) {
-    return { exitCode: -1, oomKilled: false, timedOut: false, startError: (err as Error).message };
+    return { exitCode: -1, oomKilled: false, timedOut: false, interrupted: options.signal.aborted, startError: (err as Error).message };
   }
   let output: Readable | undefined;
   try {
@@ -51,17 +82,25 @@ export async function runContainer(engine: Engine, containerId: string, taskLog:
   }
 
   let timedOut = false;
+  let exited = false;
   const kill = () => { void engine.killContainer(containerId).catch(() => undefined); };
-  const timer = setTimeout(() => {
+  const timer = longTimeout(options.maxRunTimeSeconds * 1000, () => {
+    if (exited) return;
     timedOut = true;
     taskLog.error(`Task timeout after ${options.maxRunTimeSeconds} seconds. Force killing container.`);
     kill();
-  }, options.maxRunTimeSeconds * 1000);
-  const onAbort = () => kill();
+  });
+  const onAbort = () => { if (!exited) kill(); };
   if (options.signal.aborted) kill();
   else options.signal.addEventListener('abort', onAbort, { once: true });
   try {
     const status = await engine.waitContainer(containerId);
+    // From here on the exit status is decided: neither maxRunTime nor an interruption may
+    // change it while the remaining output drains.
+    exited = true;
+    timer.clear();
+    options.signal.removeEventListener('abort', onAbort);
+    const interrupted = options.signal.aborted && !timedOut;
     if (output && !output.readableEnded && !output.destroyed) {
       // The engine may still be delivering output the container wrote before it stopped (a
       // fast writer is far ahead of the log reader): wait for all of it, giving up only when
@@ -70,9 +109,10 @@ export async function runContainer(engine: Engine, containerId: string, taskLog:
         taskLog.warn(`The container's output stopped arriving ${OUTPUT_STALL_MS / 1000} seconds after it exited; the log may be incomplete.`);
       }
     }
-    return { exitCode: status.exitCode, oomKilled: status.oomKilled, timedOut };
+    if (status.oomKilled) taskLog.error(OOM_MESSAGE);
+    return { exitCode: status.exitCode, oomKilled: status.oomKilled, timedOut, interrupted };
   } finally {
-    clearTimeout(timer);
+    timer.clear();
     options.signal.removeEventListener('abort', onAbort);
     if (output) { output.unpipe(taskLog); output.destroy(); }
   }

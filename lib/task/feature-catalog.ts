@@ -44,3 +44,16 @@ export function featureInfo(name: string): FeatureInfo | undefined {
 export function isRetiredFeature(name: string): name is RetiredFeatureName {
   return Object.hasOwn(RETIRED_FEATURES, name);
 }
+
+/**
+ * Whether `payload.features` turns the feature on, read as docker-worker read it: a feature
+ * the payload names is on when its value is truthy; one it does not name keeps its default.
+ * Used before validation (the live log is set up first); validatePayload warns about values
+ * that are not true or false.
+ */
+export function featureRequested(features: unknown, name: FeatureName): boolean {
+  if (typeof features === 'object' && features !== null && !Array.isArray(features) && Object.hasOwn(features, name)) {
+    return Boolean((features as Record<string, unknown>)[name]);
+  }
+  return byName.get(name)?.defaultEnabled ?? false;
+}

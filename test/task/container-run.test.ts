@@ -1,0 +1,96 @@
+// Stage 4 against the real engine: what the task log and the run's result say when the
+// container runs out of memory, when maxRunTime is beyond what a Node timer can hold, and when
+// the run is interrupted before the container starts. (Payloads cannot ask for a memory
+// limit, so the OOM case creates its container with one directly: the path from the engine's
+// OOMKilled to the task log line is the same.)
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { TaskLog } from '../../lib/log/task-log.ts';
+import { longTimeout, runContainer, OOM_MESSAGE } from '../../lib/task/container-run.ts';
+import { TASKENV_PASS, removeOwnedBy, testEngine, testWorkerId } from '../support/docker.ts';
+
+const engine = testEngine();
+const workerId = testWorkerId('container-run');
+const dir = mkdtempSync(path.join(os.tmpdir(), 'container-run-'));
+after(async () => { await removeOwnedBy(engine, workerId); rmSync(dir, { recursive: true, force: true }); });
+
+async function run(cmd: string[], options: { maxRunTimeSeconds?: number; signal?: AbortSignal; memory?: number } = {}) {
+  const id = await engine.createContainer({
+    Image: TASKENV_PASS, Cmd: cmd, Tty: true,
+    HostConfig: options.memory ? { Memory: options.memory, MemorySwap: options.memory } : {},
+  }, { workerId });
+  const taskLog = await TaskLog.create({ dir });
+  const result = await runContainer(engine, id, taskLog, { maxRunTimeSeconds: options.maxRunTimeSeconds ?? 60, signal: options.signal ?? new AbortController().signal });
+  await taskLog.close();
+  const text = readFileSync(taskLog.path, 'utf8');
+  const state = (await engine.inspectContainer(id)).State;
+  await taskLog.release();
+  await engine.removeContainer(id);
+  return { result, text, state };
+}
+
+test('a container the OOM killer stopped: the task log says so in plain words', async () => {
+  const { result, text } = await run(['sh', '-c', 'tail /dev/zero'], { memory: 16 * 1024 * 1024 });
+  assert.equal(result.oomKilled, true);
+  assert.notEqual(result.exitCode, 0);
+  assert.ok(text.includes(`[taskcluster:error] ${OOM_MESSAGE}`), text);
+});
+
+test('an ordinary exit has no OOM line', async () => {
+  const { result, text } = await run(['sh', '-c', 'echo fine']);
+  assert.equal(result.oomKilled, false);
+  assert.equal(result.exitCode, 0);
+  assert.doesNotMatch(text, /out of memory/);
+});
+
+test('maxRunTime beyond a Node timer (30 days) does not kill the container at once', async () => {
+  const { result, text } = await run(['sh', '-c', 'sleep 1; echo slept'], { maxRunTimeSeconds: 30 * 24 * 3600 });
+  assert.equal(result.timedOut, false);
+  assert.equal(result.exitCode, 0);
+  assert.match(text, /^slept\r?$/m);
+  assert.doesNotMatch(text, /Task timeout/);
+});
+
+test('interrupted before the start: the container is never started', async () => {
+  const ac = new AbortController();
+  ac.abort();
+  const { result, state } = await run(['sh', '-c', 'echo ran'], { signal: ac.signal });
+  assert.equal(result.interrupted, true);
+  assert.equal(state.StartedAt, '0001-01-01T00:00:00Z', 'the container never started');
+});
+
+test('interrupted while running: killed, and reported as interrupted rather than as its own exit', async () => {
+  const ac = new AbortController();
+  setTimeout(() => ac.abort(), 500).unref();
+  const { result } = await run(['sh', '-c', 'sleep 60'], { signal: ac.signal });
+  assert.equal(result.interrupted, true);
+  assert.equal(result.timedOut, false);
+});
+
+test('longTimeout: a delay beyond setTimeout\'s limit is not clamped to 1 ms', async () => {
+  let fired = false;
+  const t = longTimeout(3_000_000_000, () => { fired = true; });
+  await sleep(50); // a clamped timer fires after 1 ms
+  assert.equal(fired, false);
+  t.clear();
+});
+
+test('longTimeout: a long delay is chained from shorter timers and fires once', async () => {
+  let fired = 0;
+  await new Promise<void>((resolve) => { longTimeout(35, () => { fired++; resolve(); }, 10); });
+  await sleep(30);
+  assert.equal(fired, 1);
+});
+
+test('longTimeout: clear() stops it between chained timers', async () => {
+  let fired = false;
+  const t = longTimeout(40, () => { fired = true; }, 10);
+  await sleep(15);
+  t.clear();
+  await sleep(60);
+  assert.equal(fired, false);
+});
