@@ -15,6 +15,28 @@ after(async () => { await h?.stop(); });
 
 const engine = testEngine();
 
+/** Reads the live log until it matches (the task is running and got that far). */
+async function untilLiveLogHas(taskId: string, pattern: RegExp, harness: WorkerHarness = h): Promise<void> {
+  await harness.waitForRunning(taskId);
+  const url = harness.queue.buildSignedUrl(harness.queue.getArtifact, taskId, 0, 'public/logs/live.log') as string;
+  for (let i = 0; i < 200; i++) {
+    const res = await fetch(url);
+    if (res.ok && res.body) {
+      const reader = res.body.getReader();
+      const decoder = new TextDecoder();
+      let text = '';
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += decoder.decode(value, { stream: true });
+        if (pattern.test(text)) { await reader.cancel(); return; }
+      }
+    } else await res.body?.cancel();
+    await sleep(100);
+  }
+  throw new Error(`the live log of ${taskId} never matched ${pattern}`);
+}
+
 async function containersOf(taskId: string, workerId: string) {
   return (await engine.listOwnedContainers(workerId)).filter((c) => c.labels['taskcluster.task-id'] === taskId);
 }
@@ -46,9 +68,9 @@ test('cancelTask during a run: the container is killed, the log says so, the run
     maxRunTime: 120,
   });
   await h.waitForRunning(taskId);
-  // Wait until the container is actually running (its first line is in the live log).
-  for (let i = 0; i < 200 && (await containersOf(taskId, h.config.workerId)).length === 0; i++) await sleep(50);
-  await sleep(500);
+  // Wait until the container is actually running and has printed its first line (a cancel
+  // before the start stops the task before it runs: a test of its own).
+  await untilLiveLogHas(taskId, /^sleeping\r?$/m);
   const cancelledAt = Date.now();
   await h.queue.cancelTask(taskId);
   // The worker notices (status poll every task.cancelPollSeconds = 1), kills the container
