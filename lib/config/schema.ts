@@ -53,6 +53,7 @@ export const configSchema = {
     purgePollSeconds: { doc: 'How often (at most) the purge-cache service is asked for purge requests of this worker pool.', format: 'nat', default: 20 },
   },
   allowPrivileged: { doc: 'Allow privileged containers (tasks also need docker-worker:capability:privileged).', format: Boolean, default: false, env: 'WORKER_ALLOW_PRIVILEGED' },
+  allowDisableSeccomp: { doc: 'Allow containers without a seccomp profile, capabilities.disableSeccomp (tasks also need docker-worker:capability:disableSeccomp).', format: Boolean, default: false, env: 'WORKER_ALLOW_DISABLE_SECCOMP' },
   devices: {
     kvm: device('kvm', 'the KVM device', '/dev/kvm'),
     hostSharedMemory: device('hostSharedMemory', "the host's /dev/shm", '/dev/shm'),

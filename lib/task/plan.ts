@@ -81,7 +81,7 @@ export function planTask(input: PlanInput): ContainerPlan {
   }
   let unconfined = false;
   if (caps.disableSeccomp === true) {
-    if (!worker.allowDisableSeccomp) refuse(`payload.capabilities.disableSeccomp is true, but worker pool ${workerPool} does not allow containers without a seccomp profile; remove it`);
+    if (!worker.allowDisableSeccomp) refuse(`payload.capabilities.disableSeccomp is true, but worker pool ${workerPool} does not allow containers without a seccomp profile (worker configuration allowDisableSeccomp); run the task on a pool configured with allowDisableSeccomp, or remove it`);
     unconfined = worker.allowDisableSeccomp === true && granted('payload.capabilities.disableSeccomp');
   }
   const devices: PlannedDevice[] = [];

@@ -43,3 +43,9 @@ test('errors name the bad key', () => {
   assert.throws(() => loadConfig({ file: file('bad-reg.json', '{"registries": {"x": {"username": 1}}}'), env: {} }), /registries: entry "x"/);
   assert.throws(() => loadConfig({ file: path.join(dir, 'missing.yml'), env: {} }), /cannot read config file/);
 });
+
+test('allowDisableSeccomp is off by default and can be turned on (file, environment)', () => {
+  assert.equal(loadConfig({ env: {} }).allowDisableSeccomp, false);
+  assert.equal(loadConfig({ env: { WORKER_ALLOW_DISABLE_SECCOMP: 'true' } }).allowDisableSeccomp, true);
+  assert.equal(loadConfig({ file: file('seccomp.yml', 'allowDisableSeccomp: true\n'), env: {} }).allowDisableSeccomp, true);
+});

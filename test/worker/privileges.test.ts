@@ -8,6 +8,7 @@ import { TASKENV_PASS, testEngine, testWorkerId, removeOwnedBy } from '../suppor
 
 let allowing: WorkerHarness;
 let refusing: WorkerHarness;
+let seccompAllowing: WorkerHarness;
 /** Why this Docker daemon cannot start privileged containers at all, if it cannot. */
 let privilegedUnsupported: string | undefined;
 
@@ -28,13 +29,14 @@ async function probePrivileged(): Promise<string | undefined> {
 }
 
 before(async () => {
-  [allowing, refusing, privilegedUnsupported] = await Promise.all([
+  [allowing, refusing, seccompAllowing, privilegedUnsupported] = await Promise.all([
     WorkerHarness.start({ config: { capacity: 2, allowPrivileged: true } }),
     WorkerHarness.start({ config: { allowPrivileged: false } }),
+    WorkerHarness.start({ config: { capacity: 2, allowDisableSeccomp: true } }),
     probePrivileged(),
   ]);
 });
-after(async () => { await Promise.all([allowing?.stop(), refusing?.stop()]); });
+after(async () => { await Promise.all([allowing?.stop(), refusing?.stop(), seccompAllowing?.stop()]); });
 
 // Privileged: CAP_SYS_ADMIN (bit 21) among the effective capabilities, and mount allowed.
 const probe = ['/bin/sh', '-c', 'grep CapEff /proc/self/status; mkdir -p /mnt/t && mount -t tmpfs none /mnt/t && echo mounted tmpfs'];
@@ -88,4 +90,36 @@ test('privileged on a worker without allowPrivileged: exception/malformed-payloa
   const log = await refusing.taskLog(taskId);
   assert.match(log, new RegExp(`\\[taskcluster:error\\] payload\\.capabilities\\.privileged is true, but worker pool ${refusing.taskQueueId} does not allow privileged containers`));
   assert.doesNotMatch(log, /=== Task Starting ===/);
+});
+
+// capabilities.disableSeccomp: the kernel reports the seccomp mode in /proc/self/status
+// (2: a filter, Docker's default profile; 0: none).
+const seccompProbe = ['/bin/sh', '-c', 'grep Seccomp: /proc/self/status'];
+const seccompScope = 'docker-worker:capability:disableSeccomp';
+const seccompMode = (log: string) => /^Seccomp:\s+(\d)\r?$/m.exec(log)?.[1];
+
+test('disableSeccomp with the scope on a worker configured with allowDisableSeccomp runs without a seccomp filter', async (t) => {
+  const ordinary = await seccompAllowing.submit({ image: TASKENV_PASS, command: seccompProbe, maxRunTime: 60 });
+  const unconfined = await seccompAllowing.submit({ image: TASKENV_PASS, command: seccompProbe, maxRunTime: 60, capabilities: { disableSeccomp: true } }, { scopes: [seccompScope] });
+  assert.equal((await seccompAllowing.waitForResolution(ordinary)).state, 'completed');
+  assert.equal((await seccompAllowing.waitForResolution(unconfined)).state, 'completed', await seccompAllowing.taskLog(unconfined));
+  assert.equal(seccompMode(await seccompAllowing.taskLog(unconfined)), '0');
+  if (seccompMode(await seccompAllowing.taskLog(ordinary)) !== '2') {
+    t.skip('this Docker daemon runs containers without seccomp anyway, so the difference cannot be seen');
+    return;
+  }
+});
+
+test('disableSeccomp without the scope: exception/malformed-payload naming the scope', async () => {
+  const taskId = await seccompAllowing.submit({ image: TASKENV_PASS, command: ['true'], maxRunTime: 60, capabilities: { disableSeccomp: true } });
+  const status = await seccompAllowing.waitForResolution(taskId);
+  assert.equal(status.runs[0]!.reasonResolved, 'malformed-payload');
+  assert.match(await seccompAllowing.taskLog(taskId), /payload\.capabilities\.disableSeccomp needs the scope docker-worker:capability:disableSeccomp .*in task\.scopes/);
+});
+
+test('disableSeccomp on a worker without allowDisableSeccomp (the default): refused, naming the setting', async () => {
+  const taskId = await refusing.submit({ image: TASKENV_PASS, command: ['true'], maxRunTime: 60, capabilities: { disableSeccomp: true } }, { scopes: [seccompScope] });
+  const status = await refusing.waitForResolution(taskId);
+  assert.equal(status.runs[0]!.reasonResolved, 'malformed-payload');
+  assert.match(await refusing.taskLog(taskId), new RegExp(`payload\\.capabilities\\.disableSeccomp is true, but worker pool ${refusing.taskQueueId} does not allow containers without a seccomp profile \\(worker configuration allowDisableSeccomp\\)`));
 });
