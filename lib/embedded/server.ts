@@ -30,6 +30,7 @@ export interface EmbeddedDeployment {
   rootUrl: string;
   credentials: RootCredentials;
   credentialsFile: string;
+  /** Stops serving, lets long-polls answer and a running sweep finish, then closes the store. */
   close(): Promise<void>;
 }
 
@@ -111,15 +112,24 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedD
   const port = (server.address() as AddressInfo).port;
   rootUrl = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
 
-  let sweeping = false;
-  const timer = setInterval(async () => {
-    if (sweeping) return;
-    sweeping = true;
+  // The running sweep, if any: close() waits for it, so the database is never closed under
+  // a sweep that is still deleting blobs and rows.
+  let sweeping: Promise<void> | undefined;
+  let closing = false;
+  let closed: Promise<void> | undefined;
+  const sweep = async () => {
     try {
-      for (const p of Object.values(parts)) await p.sweep?.();
+      for (const p of Object.values(parts)) {
+        if (closing) break;
+        await p.sweep?.();
+      }
     } catch (err) {
       options.log.error('embedded sweep failed', { error: (err as Error).stack });
-    } finally { sweeping = false; }
+    }
+  };
+  const timer = setInterval(() => {
+    if (sweeping) return;
+    sweeping = sweep().finally(() => { sweeping = undefined; });
   }, settings.sweepIntervalSeconds * 1000);
   timer.unref();
 
@@ -131,11 +141,16 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedD
 
   return {
     rootUrl, credentials, credentialsFile,
-    async close() {
-      clearInterval(timer);
-      for (const p of Object.values(parts)) await p.close?.();
-      await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); });
-      db.close();
+    close() {
+      closed ??= (async () => {
+        closing = true;
+        clearInterval(timer);
+        for (const p of Object.values(parts)) await p.close?.();
+        await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); });
+        await sweeping;
+        db.close();
+      })();
+      return closed;
     },
   };
 }
