@@ -106,7 +106,10 @@ export function claimHandlers(ctx: EmbeddedContext, core: QueueCore, workers: Wo
       throw conflict(`Worker ${workerGroup}/${workerId} is quarantined and cannot claim tasks.`, { workerGroup, workerId });
     }
     const outcome = core.change((tx): Claimed | ApiError => {
-      const record = tx.load(taskId)!;
+      // The task was read above; should the sweep have deleted it (expired) since, answer 404,
+      // not a 500. (Not reachable today: nothing awaits between the read and this transaction.)
+      const record = tx.load(taskId);
+      if (!record) return notFound(`Task \`${taskId}\``);
       if (Date.parse(record.definition.deadline) <= tx.now) {
         return conflict(`Task \`${taskId}\` can't be claimed past its deadline of ${record.definition.deadline}.`, { taskId, deadline: record.definition.deadline });
       }
