@@ -3,13 +3,13 @@
 // down cleanly — running tasks are resolved worker-shutdown after their logs are uploaded.
 import os from 'node:os';
 import path from 'node:path';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import type { WorkerConfig } from './config/load.ts';
 import type { WorkerLog } from './log/worker-log.ts';
 import { Engine } from './docker/engine.ts';
 import { LiveLogServer } from './log/live-log-server.ts';
 import { ClaimLoop } from './queue/claim-loop.ts';
-import { queueClient, type ClaimResponse, type Deployment } from './queue/taskcluster.ts';
+import { queueClient, statusCodeOf, type ClaimResponse, type Deployment } from './queue/taskcluster.ts';
 import { TaskClaim } from './queue/task-claim.ts';
 import { TaskRun, type TaskRunDeps } from './task/run.ts';
 import { ImageStore } from './images/image-store.ts';
@@ -37,7 +37,7 @@ export function workerSettings(config: WorkerConfig, rootUrl: string): WorkerSet
   return {
     provisionerId: config.provisionerId, workerType: config.workerType, workerGroup: config.workerGroup, workerId: config.workerId,
     rootUrl, instanceType: config.host.instanceType, publicIp: config.host.publicIp, region: config.host.region || undefined,
-    allowPrivileged: config.allowPrivileged, devices, shmSizeBytes: config.shmSizeBytes,
+    allowPrivileged: config.allowPrivileged, allowDisableSeccomp: config.allowDisableSeccomp, devices, shmSizeBytes: config.shmSizeBytes,
     workerVersion: WORKER_VERSION, hostname: os.hostname(),
   };
 }
@@ -54,12 +54,29 @@ async function sweepLeftovers(engine: Engine, workerId: string, log: WorkerLog):
   }
 }
 
+/**
+ * Removes what an earlier process left in <stateDir>/tmp when it died mid-task: task log files
+ * (task-log-*) and artifact spools (artifact-*). Only this worker writes there.
+ */
+export function sweepTmpDir(tmpDir: string, log: WorkerLog): void {
+  for (const name of readdirSync(tmpDir)) {
+    if (!name.startsWith('task-log-') && !name.startsWith('artifact-')) continue;
+    try {
+      rmSync(path.join(tmpDir, name), { recursive: true, force: true });
+      log.info('removed leftover temporary file', { path: path.join(tmpDir, name) });
+    } catch (err) {
+      log.warn('could not remove leftover temporary file', { path: path.join(tmpDir, name), error: (err as Error).message });
+    }
+  }
+}
+
 export async function startWorker(config: WorkerConfig, deployment: Deployment, log: WorkerLog): Promise<RunningWorker> {
   const engine = new Engine({ socketPath: config.docker.socketPath });
   await engine.ping();
   await sweepLeftovers(engine, config.workerId, log);
   const tmpDir = path.join(config.stateDir, 'tmp');
   mkdirSync(tmpDir, { recursive: true });
+  sweepTmpDir(tmpDir, log);
   const liveLogs = await LiveLogServer.start({ host: config.liveLog.host, port: config.liveLog.port, publicUrl: config.liveLog.publicUrl || undefined, log });
   const workerQueue = queueClient(deployment);
   const claimQueue = queueClient(deployment, { keepAliveAgent: true, timeoutMs: 60_000, retries: 0 }); // the claim loop retries itself, and must not on shutdown
@@ -95,6 +112,16 @@ export async function startWorker(config: WorkerConfig, deployment: Deployment, 
       const run = new TaskRun(deps, claim);
       running.add(run);
       try { await run.run(); } finally { running.delete(run); }
+    },
+    runFailed: async (claim: ClaimResponse) => {
+      const c = new TaskClaim(deployment.rootUrl, claim);
+      try {
+        await c.queue().reportException(c.taskId, c.runId, { reason: 'internal-error' });
+        log.info('task resolved', { taskId: c.taskId, runId: c.runId, taskState: 'exception/internal-error' });
+      } catch (err) {
+        if (statusCodeOf(err) === 409) log.warn('task already resolved by the queue', { taskId: c.taskId, runId: c.runId, error: (err as Error).message });
+        else log.error('error resolving task', { taskId: c.taskId, runId: c.runId, error: (err as Error).message });
+      }
     },
     refuseTask: async (claim: ClaimResponse) => {
       const c = new TaskClaim(deployment.rootUrl, claim);

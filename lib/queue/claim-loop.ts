@@ -19,8 +19,10 @@ export interface ClaimLoopOptions {
   workerId: string;
   capacity: number;
   log: WorkerLog;
-  /** Runs one claimed task to resolution; must not throw. */
+  /** Runs one claimed task to resolution; should not throw (if it does, `runFailed` is called). */
   runTask(claim: ClaimResponse): Promise<void>;
+  /** runTask threw: the run may be unresolved, so resolve it (exception/internal-error). */
+  runFailed?(claim: ClaimResponse, error: Error): Promise<void>;
   /** A claim that arrives after stop() was called: resolve it without running it. */
   refuseTask(claim: ClaimResponse): Promise<void>;
   gate?: ClaimGate;
@@ -57,7 +59,13 @@ export class ClaimLoop {
     while (!this.stopping) {
       const free = this.options.capacity - this.running;
       if (free <= 0) { await this.untilSlotFree(); continue; }
-      const refusal = await this.options.gate?.(free);
+      let refusal: string | undefined;
+      try {
+        refusal = await this.options.gate?.(free);
+      } catch (err) {
+        // A gate that fails (disk check, purge poll) must not end the loop: wait and retry.
+        refusal = `the claim gate failed: ${(err as Error).message}`;
+      }
       if (refusal) {
         if (refusal !== this.lastRefusal) log.warn('not claiming', { reason: refusal });
         this.lastRefusal = refusal;
@@ -97,7 +105,10 @@ export class ClaimLoop {
         }
         log.info('claimed task', ids);
         this.options.onBusy?.();
-        void this.slots.add(() => this.options.runTask(claim));
+        void this.slots.add(() => this.options.runTask(claim)).catch(async (err: Error) => {
+          log.error('task run failed', { ...ids, error: err?.stack ?? String(err) });
+          await this.options.runFailed?.(claim, err).catch((e: Error) => log.error('error resolving task', { ...ids, error: e.message }));
+        });
       }
     }
   }

@@ -1,8 +1,10 @@
 // When the worker starts, it removes what an earlier life of the same workerId left behind
-// (containers, networks) — and nothing else on the host.
+// (containers, networks, temporary files) — and nothing else on the host.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { WorkerHarness } from '../support/worker.ts';
 import { TASKENV_PASS, dockerCli, removeOwnedBy, testEngine, testWorkerId } from '../support/docker.ts';
 
@@ -42,5 +44,24 @@ test('startup removes containers and networks labelled with this workerId, and l
     await removeOwnedBy(engine, workerId);
     await removeOwnedBy(engine, otherWorkerId);
     try { dockerCli(['rm', '-f', unlabelledName]); } catch { /* already gone */ }
+  }
+});
+
+test('startup removes task logs and artifact spools an earlier process left in <stateDir>/tmp', async () => {
+  const h = await WorkerHarness.start({ noWorker: true });
+  const tmp = path.join(h.stateDir, 'tmp');
+  try {
+    mkdirSync(path.join(tmp, 'task-log-AbC123'), { recursive: true });
+    writeFileSync(path.join(tmp, 'task-log-AbC123', 'live_backing.log'), 'a log nobody will upload\n');
+    mkdirSync(path.join(tmp, 'artifact-xyz'), { recursive: true });
+    writeFileSync(path.join(tmp, 'artifact-xyz', 'data'), 'half an upload');
+    writeFileSync(path.join(tmp, 'not-ours.txt'), 'left alone');
+
+    await h.startWorker();
+
+    assert.deepEqual(readdirSync(tmp).sort(), ['not-ours.txt']);
+    assert.deepEqual(h.events('removed leftover temporary file').map((e) => path.basename(String(e.path))).sort(), ['artifact-xyz', 'task-log-AbC123']);
+  } finally {
+    await h.stop();
   }
 });
