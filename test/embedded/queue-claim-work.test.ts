@@ -3,6 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import Hawk from '@hapi/hawk';
+import taskcluster from 'taskcluster-client';
 import { startQueue, newTaskQueueId, slugid, taskDef, outcome, assertSchema, claimOne, worker, type TestQueue } from './queue-fixtures.ts';
 
 const WAIT_SECONDS = 1;
@@ -99,6 +100,42 @@ test('claim credentials reclaim and resolve their run but cannot claim work', as
   assert.equal((await outcome(asTask.createTask(slugid(), taskDef(taskQueueId)))).statusCode, 403);
   assert.equal((await asTask.reclaimTask(taskId, 0)).runId, 0);
   assert.equal((await asTask.reportCompleted(taskId, 0)).status.state, 'completed');
+});
+
+test('claim credentials are named like the real queue\'s and carry the run\'s scopes plus the task\'s', async () => {
+  const taskQueueId = newTaskQueueId();
+  const taskId = slugid();
+  await tq.queue.createTask(taskId, taskDef(taskQueueId, { scopes: ['auth:current-scopes', 'secrets:get:x'] }));
+  const claim = await claimOne(tq.queue, taskQueueId, 'named-worker');
+  const until = (takenUntil: string) => `${Date.parse(takenUntil) / 1000}`;
+  assert.equal(claim.credentials.clientId, `task-client/${taskId}/0/on/wg/named-worker/until/${until(claim.takenUntil)}`);
+
+  const auth = new taskcluster.Auth({ rootUrl: tq.deployment.rootUrl, credentials: claim.credentials, retries: 0 });
+  const { scopes } = await auth.currentScopes();
+  assert.deepEqual(scopes, [
+    'auth:current-scopes', `queue:create-artifact:${taskId}/0`, `queue:reclaim-task:${taskId}/0`, `queue:resolve-task:${taskId}/0`, 'secrets:get:x',
+  ]);
+  // The service sees the named clientId (authenticateHawk reports who signed a request).
+  const resource = '/some/resource';
+  const { header } = Hawk.client.header(`http://service.example:80${resource}`, 'GET', {
+    credentials: { id: claim.credentials.clientId, key: claim.credentials.accessToken, algorithm: 'sha256' },
+    ext: Buffer.from(JSON.stringify({ certificate: JSON.parse(claim.credentials.certificate) })).toString('base64'),
+  });
+  const root = new taskcluster.Auth({ rootUrl: tq.deployment.rootUrl, credentials: tq.deployment.credentials, retries: 0 });
+  const who = await root.authenticateHawk({ method: 'get', resource, host: 'service.example', port: 80, authorization: header });
+  assert.equal(who.status, 'auth-success');
+  assert.equal(who.clientId, claim.credentials.clientId);
+  // A 403 names the claim's client.
+  const denied = await outcome(tq.client(claim.credentials).cancelTask(taskId));
+  assert.equal(denied.statusCode, 403);
+  assert.ok(denied.message.includes(claim.credentials.clientId), denied.message);
+
+  // reclaimTask issues fresh credentials named for the new takenUntil.
+  await new Promise((r) => setTimeout(r, 5));
+  const reclaim = await tq.client(claim.credentials).reclaimTask(taskId, 0);
+  assert.equal(reclaim.credentials.clientId, `task-client/${taskId}/0/on/wg/named-worker/until/${until(reclaim.takenUntil)}`);
+  assert.notEqual(reclaim.credentials.clientId, claim.credentials.clientId);
+  assert.equal((await tq.client(reclaim.credentials).reportCompleted(taskId, 0)).status.state, 'completed');
 });
 
 test('claimWork needs queue:claim-work and queue:worker-id scopes', async () => {

@@ -42,7 +42,8 @@ export function claimHandlers(ctx: EmbeddedContext, core: QueueCore, workers: Wo
       workerId: worker.workerId,
       takenUntil: withOffset(c.takenUntil),
       task: c.record.definition,
-      credentials: claimCredentials(ctx.serviceCredentials, c.record.taskId, c.runId, c.takenUntil, c.record.definition.scopes),
+      credentials: claimCredentials(ctx.serviceCredentials,
+        { taskId: c.record.taskId, runId: c.runId, ...worker, takenUntil: c.takenUntil }, c.record.definition.scopes),
     };
   }
 
@@ -159,7 +160,8 @@ export function claimHandlers(ctx: EmbeddedContext, core: QueueCore, workers: Wo
       workerGroup: run.workerGroup,
       workerId: run.workerId,
       takenUntil: new Date(takenUntil).toJSON(),
-      credentials: claimCredentials(ctx.serviceCredentials, taskId, runId, takenUntil, record.definition.scopes),
+      credentials: claimCredentials(ctx.serviceCredentials,
+        { taskId, runId, workerGroup: run.workerGroup!, workerId: run.workerId!, takenUntil }, record.definition.scopes),
     };
   };
 
