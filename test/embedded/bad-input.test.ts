@@ -13,7 +13,7 @@ let d: EmbeddedDeployment;
 let stateDir: string;
 before(async () => {
   stateDir = mkdtempSync(path.join(os.tmpdir(), 'bad-input-'));
-  d = await startEmbedded({ stateDir, port: 0, log: silentLog });
+  d = await startEmbedded({ stateDir, port: 0, log: silentLog, claimWorkWaitSeconds: 0.2 });
 });
 after(async () => { await d.close(); rmSync(stateDir, { recursive: true, force: true }); });
 
@@ -88,4 +88,41 @@ test('unknown routes, services and query parameters get Taskcluster error bodies
   const missing = await send('GET', '/api/queue/v1/task/fN1SbArXTPSVFNUvaOlinQ');
   assert.equal(missing.status, 404);
   assertErrorBody(missing, 'ResourceNotFound');
+});
+
+test('a malformed sub-path is 404 ResourceNotFound; only path parameters (artifact and object names) take raw slashes', async () => {
+  const taskId = 'fN1SbArXTPSVFNUvaOlinQ';
+  for (const route of [
+    `/api/queue/v1/task/${taskId}/nonsense`,
+    `/api/queue/v1/task/${taskId}/status/extra`,
+    `/api/queue/v1/task-group/${taskId}/list/more`,
+    `/api/queue/v1/provisioners/a/b`,
+    `/api/auth/v1/roles/a/b/c`,
+    `/api/index/v1/task/a.b/c`,
+    `/api/queue/v1/task-queues/prov/type`,
+  ]) {
+    const r = await send('GET', route);
+    assert.equal(r.status, 404, `${route}: ${r.text}`);
+    assertErrorBody(r, 'ResourceNotFound');
+  }
+  // An encoded slash is an ordinary parameter value.
+  const role = await send('GET', '/api/auth/v1/roles/a%2Fb%2Fc');
+  assert.equal(role.status, 404);
+  assert.match(role.json.message, /a\/b\/c/);
+
+  // Names are paths: raw slashes reach the handler (404 for the missing task, not for the route).
+  const artifact = await send('GET', `/api/queue/v1/task/${taskId}/runs/0/artifacts/public/logs/live.log`);
+  assert.equal(artifact.status, 404);
+  assert.match(artifact.json.message, new RegExp(taskId));
+  const object = await send('GET', '/api/object/v1/metadata/some/object/name');
+  assert.equal(object.status, 404);
+  assert.match(object.json.message, /some\/object\/name/);
+  // ...and so are the ids that used to be two path segments (claimWork's and purge-cache's).
+  const claim = await send('POST', '/api/queue/v1/claim-work/raw-prov/raw-type', JSON.stringify({ workerGroup: 'g', workerId: 'w', tasks: 1 }));
+  assert.equal(claim.status, 200, claim.text);
+  assert.deepEqual(claim.json, { tasks: [] });
+  const purge = await send('GET', '/api/purge-cache/v1/purge-cache/raw-prov/raw-type');
+  assert.equal(purge.status, 200, purge.text);
+  // The index's root namespace is the empty one.
+  assert.equal((await send('GET', '/api/index/v1/namespaces/')).status, 200);
 });

@@ -48,21 +48,42 @@ export interface ServiceOptions {
 
 interface CompiledRoute { entry: ReferenceEntry; regex: RegExp; params: string[]; literalLength: number }
 
-function compileRoute(entry: ReferenceEntry): CompiledRoute {
+/**
+ * Parameters that may hold raw slashes: those the real services declare as `:param(*)`
+ * (artifact and object names, and a few ids that used to be two path segments). Every
+ * other parameter is one path segment (clients send slashes in it as %2F), so a malformed
+ * sub-path is a 404, not a parameter that fails validation.
+ */
+const SLASHED_PARAMS: Record<string, string> = {
+  'queue.claimWork': 'taskQueueId',
+  'queue.pendingTasks': 'taskQueueId',
+  'purge-cache.purgeCache': 'workerPoolId',
+  'purge-cache.purgeRequests': 'workerPoolId',
+  'auth.awsS3Credentials': 'prefix',
+};
+/** Optional parameters (`:namespace?` in the real index: the root namespace is empty). */
+const OPTIONAL_PARAMS: Record<string, string> = {
+  'index.listNamespaces': 'namespace',
+  'index.listTasks': 'namespace',
+};
+
+function compileRoute(service: string, entry: ReferenceEntry): CompiledRoute {
   const params: string[] = [];
   const parts = entry.route.split(/(<[^<>]+>)/).filter((p) => p !== '');
+  const key = `${service}.${entry.name}`;
   let source = '';
-  parts.forEach((p, i) => {
+  for (const p of parts) {
     const m = /^<([^<>]+)>$/.exec(p);
     if (m) {
-      params.push(m[1]);
-      // The last parameter of a route may hold slashes (artifact names, index paths); an
-      // index namespace may also be empty (the root namespace).
-      source += i === parts.length - 1 ? (m[1] === 'namespace' ? '(.*)' : '(.+)') : '([^/]+)';
+      const param = m[1];
+      params.push(param);
+      const slashed = param === 'name' || SLASHED_PARAMS[key] === param;
+      const optional = OPTIONAL_PARAMS[key] === param;
+      source += `(${slashed ? '.' : '[^/]'}${optional ? '*' : '+'})`;
     } else {
       source += p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
     }
-  });
+  }
   const literalLength = parts.filter((p) => !p.startsWith('<')).join('').length;
   return { entry, regex: new RegExp(`^${source}$`), params, literalLength };
 }
@@ -78,7 +99,7 @@ export class EmbeddedService {
     this.options = options;
     this.name = options.name;
     const reference = apiReference(options.name);
-    this.routes = reference.entries.map(compileRoute).sort((a, b) => b.literalLength - a.literalLength);
+    this.routes = reference.entries.map((e) => compileRoute(options.name, e)).sort((a, b) => b.literalLength - a.literalLength);
   }
 
   /** Handles a request whose path (after /api/<service>/v1) is `path`. */
