@@ -1,7 +1,13 @@
 // Keeps a claim alive: reclaims before takenUntil (fresh credentials from then on) and
-// watches for cancellation. A 409 on reclaim, or a status showing the run is no longer
-// running, means the task was cancelled (or the claim was lost): `onCancelled` fires once.
-// Any other reclaim failure that lasts until takenUntil fires `onLost`.
+// watches for cancellation.
+//  - 409 on reclaim, or a status showing the run is no longer running: the run was resolved
+//    by someone else (cancelled, deadline exceeded, claim expired). `onCancelled` fires.
+//  - any other 4xx: the queue says the request is wrong; retrying cannot help (DESIGN: never
+//    retry a 4xx). `onLost` fires at once.
+//  - network errors and 5xx: retried with backoff, but only while there is still time to act
+//    on a lost claim: `onLost` fires at giveUpAt() at the latest, while the claim's credentials
+//    still work, so the run can upload its log and report exception/internal-error itself
+//    instead of the queue recording claim-expired.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { WorkerLog } from '../log/worker-log.ts';
 import { statusCodeOf, type QueueClient } from './taskcluster.ts';
@@ -18,6 +24,41 @@ export interface ReclaimerOptions {
   /** `reasonResolved` is the queue's reason (canceled, deadline-exceeded, ...) when known. */
   onCancelled(reason: string, reasonResolved?: string): void;
   onLost(error: Error): void;
+}
+
+/** Time a run needs, at most, between a lost claim and its report (cleanup, log upload). */
+export const LOST_CLAIM_GUARD_MS = 30_000;
+
+export type ReclaimErrorKind = 'cancelled' | 'lost' | 'transient';
+
+/** What a failed reclaim means (see the top of this file). */
+export function classifyReclaimError(err: unknown): ReclaimErrorKind {
+  const code = statusCodeOf(err);
+  if (code === 409) return 'cancelled';
+  if (code !== undefined && code >= 400 && code < 500) return 'lost';
+  return 'transient';
+}
+
+/**
+ * When to stop retrying a reclaim that keeps failing: LOST_CLAIM_GUARD_MS before takenUntil,
+ * but never less than half of the time that was left when reclaiming began (a short claim
+ * still gets retries and still leaves time to report).
+ */
+export function giveUpAt(takenUntilMs: number, reclaimStartedMs: number): number {
+  return takenUntilMs - Math.min(LOST_CLAIM_GUARD_MS, Math.max(0, takenUntilMs - reclaimStartedMs) / 2);
+}
+
+/** Delay before retry number `attempt` (1, 2, ...): 1 s doubling, at most 10 s. */
+export function retryDelayMs(attempt: number): number {
+  return Math.min(10_000, 1000 * 2 ** Math.max(0, attempt - 1));
+}
+
+/**
+ * `marginSeconds` before takenUntil, at the latest half way; but never sooner than a quarter
+ * of the way, so a margin as long as the claim itself does not reclaim in a busy loop.
+ */
+export function nextReclaimDelayMs(remainingMs: number, marginSeconds: number): number {
+  return Math.max(0, remainingMs / 4, Math.min(remainingMs - marginSeconds * 1000, remainingMs / 2));
 }
 
 export class Reclaimer {
@@ -46,38 +87,61 @@ export class Reclaimer {
     try { await sleep(Math.max(0, ms), undefined, { signal: this.abort.signal }); return true; } catch { return false; }
   }
 
-  /**
-   * `marginSeconds` before takenUntil, at the latest half way; but never sooner than a quarter
-   * of the way, so a margin as long as the claim itself does not reclaim in a busy loop.
-   */
-  private nextReclaimDelay(): number {
-    const remaining = this.options.claim.takenUntil.getTime() - Date.now();
-    return Math.max(0, remaining / 4, Math.min(remaining - this.options.marginSeconds * 1000, remaining / 2));
-  }
-
   private async reclaimLoop(): Promise<void> {
     const { claim, log } = this.options;
     const ids = { taskId: claim.taskId, runId: claim.runId };
-    while (await this.wait(this.nextReclaimDelay())) {
-      try {
-        const result = await claim.queue().reclaimTask(claim.taskId, claim.runId);
+    while (await this.wait(nextReclaimDelayMs(claim.takenUntil.getTime() - Date.now(), this.options.marginSeconds))) {
+      const takenUntil = claim.takenUntil.getTime();
+      const deadline = giveUpAt(takenUntil, Date.now());
+      let attempt = 0;
+      for (;;) {
+        attempt += 1;
+        const call = claim.queue().reclaimTask(claim.taskId, claim.runId).then(
+          (result) => ({ ok: true as const, result }), (error: unknown) => ({ ok: false as const, error }));
+        // A reclaim that hangs past the deadline counts as failed.
+        const timeout = new AbortController();
+        const expired = sleep(Math.max(0, deadline - Date.now()), undefined, { signal: AbortSignal.any([this.abort.signal, timeout.signal]) })
+          .then(() => undefined, () => undefined);
+        const outcome = await Promise.race([call, expired]);
+        timeout.abort();
         if (this.abort.signal.aborted) return;
-        claim.update(result);
-        log.info('reclaimed task', { ...ids, takenUntil: result.takenUntil });
-      } catch (err) {
-        if (this.abort.signal.aborted) return;
-        if (statusCodeOf(err) === 409) {
-          log.warn('cancel task', { ...ids, reason: 'reclaim answered 409: the task was cancelled or the claim was lost' });
-          this.fire('cancel', 'The task was cancelled (or its claim was lost): the queue refused to extend the claim.');
+        if (outcome?.ok) {
+          claim.update(outcome.result);
+          log.info('reclaimed task', { ...ids, takenUntil: outcome.result.takenUntil });
+          break;
+        }
+        const error = outcome ? outcome.error : new Error('the reclaim request did not answer in time');
+        const kind = outcome ? classifyReclaimError(error) : 'transient';
+        const message = (error as Error).message;
+        if (kind === 'cancelled') {
+          log.warn('cancel task', { ...ids, reason: 'reclaim answered 409: the run was resolved (cancelled, deadline exceeded, or claim expired)' });
+          this.fire('cancel', 'The queue refused to extend the claim: the run was resolved.', await this.reasonResolved());
           return;
         }
-        log.error('error reclaiming task', { ...ids, error: (err as Error).message });
-        if (Date.now() >= claim.takenUntil.getTime() - 1000) {
-          this.fire('lost', new Error(`could not reclaim the task before its claim expired: ${(err as Error).message}`));
+        log.error('error reclaiming task', { ...ids, error: message, statusCode: statusCodeOf(error), attempt });
+        if (kind === 'lost') {
+          this.fire('lost', new Error(`Could not reclaim task. The queue refused: ${message}`));
           return;
         }
-        if (!(await this.wait(Math.min(5000, (claim.takenUntil.getTime() - Date.now()) / 4)))) return;
+        const delay = retryDelayMs(attempt);
+        if (Date.now() + delay >= deadline) {
+          this.fire('lost', new Error(`Could not reclaim task before its claim ran out: ${message}`));
+          return;
+        }
+        if (!(await this.wait(delay))) return;
       }
+    }
+  }
+
+  /** The queue's reasonResolved for this run, if the status can be read. */
+  private async reasonResolved(): Promise<string | undefined> {
+    const { claim, statusQueue } = this.options;
+    if (!statusQueue) return undefined;
+    try {
+      const { status } = await statusQueue.status(claim.taskId);
+      return status.runs.find((r) => r.runId === claim.runId)?.reasonResolved;
+    } catch {
+      return undefined;
     }
   }
 
