@@ -1,10 +1,15 @@
-// `worker serve`: the embedded Taskcluster deployment on its own.
+// `worker serve`: the embedded Taskcluster deployment on its own. Prints the rootUrl on
+// stdout once DIR/credentials.json is written and the server accepts connections; on SIGINT
+// or SIGTERM it stops, answers waiting claimWork calls with no tasks, and exits 0.
 import { parseArgs } from 'node:util';
 import { startEmbedded } from '../embedded/server.ts';
 import { createWorkerLog } from '../log/worker-log.ts';
 import { untilSignal } from './signals.ts';
 
 export const usage = 'worker serve [--port N] [--state DIR] [--host 127.0.0.1] [--claim-timeout SECONDS]';
+
+/** A bad flag: main prints the message alone and exits 2. */
+const usageError = (message: string) => Object.assign(new Error(`${message}\nusage: ${usage}`), { name: 'ConfigError' });
 
 export async function serve(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -17,9 +22,12 @@ export async function serve(argv: string[]): Promise<number> {
     },
   });
   const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be a port number (0 picks a free one), not ${values.port}`);
-  const claimTimeout = values['claim-timeout'] === undefined ? undefined : Number(values['claim-timeout']);
-  if (claimTimeout !== undefined && !(claimTimeout > 0)) throw new Error('--claim-timeout must be a positive number of seconds');
+  if (!/^\d+$/.test(values.port!) || port > 65535) throw usageError(`--port must be a port number (0 picks a free one), not ${values.port}`);
+  const rawTimeout = values['claim-timeout'];
+  const claimTimeout = rawTimeout === undefined ? undefined : Number(rawTimeout);
+  if (claimTimeout !== undefined && !(/^\d+$/.test(rawTimeout!) && claimTimeout >= 1)) {
+    throw usageError(`--claim-timeout must be a whole number of seconds, at least 1 (a claim must last long enough to be reclaimed), not ${rawTimeout}`);
+  }
   const log = createWorkerLog();
   const deployment = await startEmbedded({ stateDir: values.state!, port, host: values.host, log, claimTimeoutSeconds: claimTimeout });
   process.stdout.write(`${deployment.rootUrl}\n`);
