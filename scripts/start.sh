@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make start`: run the worker on the embedded deployment, submit examples/hello-world.yml,
 # show its log, then keep the worker running (Ctrl-C stops it cleanly).
-# START_ONCE=1 stops the worker after the hello-world task (used to check this script).
+# START_ONCE=1 (`make start START_ONCE=1`) stops the worker after the hello-world task and exits
+# with the task's result (0: completed): a CI-safe check of this script (test/worker/cli.test.ts).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -24,6 +25,7 @@ status=0
 ./bin/worker submit examples/hello-world.yml --follow || status=$?
 if [ "${START_ONCE:-}" = 1 ]; then
   kill -TERM $worker; wait $worker || true
+  if [ $status -ne 0 ]; then echo "The hello-world task did not complete; the worker log ($log) ends with:" >&2; tail -20 "$log" >&2; fi
   exit $status
 fi
 cat <<MSG
