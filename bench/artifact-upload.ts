@@ -1,8 +1,8 @@
 // Artifact upload: a task leaves a file of N MiB (default 1 GiB), once compressible (text
 // lines) and once random, declared as a file artifact. The worker's time runs from the
-// container's exit (engine event) to 'task resolved': archive read out of the container to a
-// temp file, sha256 pass, createArtifact, object upload, finishArtifact, container removal,
-// task log upload, report. Floors, with the same bytes from the same container command:
+// container's exit (engine event) to 'task resolved': createArtifact, the archive read out of
+// the container streamed into the object upload (sha256 on the way), finishArtifact, container
+// removal, task log upload, report. Floors, with the same bytes from the same container command:
 //   raw PUT          createUpload (root credentials) -> HTTP PUT to the putUrl -> finishUpload
 //   raw archive      the engine's archive stream of the file, unpacked to a file
 // Worker peak RSS (VmHWM reset at submit) over the whole task.
@@ -110,6 +110,6 @@ export async function artifactUpload(ctx: BenchContext): Promise<BenchmarkResult
     );
     notes.push(`${kind.name}: raw archive read (engine → tar → file) ${round(archive, 0)} MB/s; raw archive + PUT ${round(pipelineMbps, 0)} MB/s; worker CPU per task ${round(median(w.map((s) => s.cpuMs)), 0)} ms; worker stages (medians, ms): ${describeStages(stageDurations(w.map((s) => s.stages)))}.`);
   }
-  notes.push(`The worker's time includes everything after the container exits: archive read to a temp file, sha256 pass, object upload, container removal, task log upload and report. Deployment: ${options.deployment === 'separate' ? 'a separate `worker serve` process' : 'embedded in the worker process (the object service receiving the upload shares its process and RSS)'}.`);
+  notes.push(`The worker's time includes everything after the container exits: archive read streamed into the object upload (hashed on the way), container removal, task log upload and report. Deployment: ${options.deployment === 'separate' ? 'a separate `worker serve` process' : 'embedded in the worker process (the object service receiving the upload shares its process and RSS)'}.`);
   return { name: 'artifact', title: 'Artifact upload', rows, details: { bytes, workerSamples, rawSamples, deployment: options.deployment }, notes };
 }

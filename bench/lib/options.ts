@@ -10,8 +10,10 @@
 //   BENCH_ARTIFACT_MB=N      artifact size (default 1024, quick 64)
 //   BENCH_IMAGE_MB=N         task-image size (default 200, quick 20)
 //   BENCH_TASK_IMAGE=name    image of the trivial tasks (default taskenv_pass:latest)
-//   BENCH_DEPLOYMENT=separate the embedded deployment runs in its own process (`worker serve`),
-//                            so the worker's RSS and CPU are its own (footprint always embeds it)
+//   BENCH_DEPLOYMENT=embedded the embedded deployment runs inside the worker process (`worker
+//                            start` with no rootUrl, as `make start` does). Default: separate, in
+//                            its own process (`worker serve`), as a real deployment is: the worker's
+//                            RSS and CPU are its own. Footprint measures both.
 //   BENCH_CPU_PROF=dir       run worker processes with --cpu-prof, profiles under dir/<benchmark>/
 //   BENCH_KEEP=1             keep the worker state directories (for inspection)
 //   BENCH_RESULTS=dir        where latest.md and latest.json go (default bench/results)
@@ -48,6 +50,12 @@ function int(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   return value;
 }
 
+function deploymentMode(raw: string | undefined): 'embedded' | 'separate' {
+  if (raw === undefined || raw === '' || raw === 'separate') return 'separate';
+  if (raw === 'embedded') return 'embedded';
+  throw new Error(`BENCH_DEPLOYMENT must be separate or embedded, not ${JSON.stringify(raw)}`);
+}
+
 export function benchOptions(env: NodeJS.ProcessEnv = process.env): BenchOptions {
   const quick = env.BENCH_QUICK === '1' || env.BENCH_QUICK === 'true';
   const only = (env.BENCH_ONLY ?? '').split(',').map((s) => s.trim()).filter(Boolean);
@@ -67,7 +75,7 @@ export function benchOptions(env: NodeJS.ProcessEnv = process.env): BenchOptions
     artifactBytes: int(env, 'BENCH_ARTIFACT_MB', quick ? 64 : 1024) * MIB,
     imageBytes: int(env, 'BENCH_IMAGE_MB', quick ? 20 : 200) * MIB,
     image: env.BENCH_TASK_IMAGE || 'taskenv_pass:latest',
-    deployment: env.BENCH_DEPLOYMENT === 'separate' ? 'separate' : 'embedded',
+    deployment: deploymentMode(env.BENCH_DEPLOYMENT),
     cpuProfDir: env.BENCH_CPU_PROF ? path.resolve(env.BENCH_CPU_PROF) : undefined,
     keep: env.BENCH_KEEP === '1',
     resultsDir: path.resolve(env.BENCH_RESULTS || path.join(benchDir, 'results')),
