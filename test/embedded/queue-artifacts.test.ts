@@ -320,3 +320,34 @@ test('a 50 MB object artifact streams to disk as it arrives and downloads intact
   for (let sent = 0; sent < size; sent += chunk.length) expected.update(chunk);
   assert.equal(hash.digest('hex'), expected.digest('hex'));
 });
+
+test('getLatestArtifact: 303 to the latest run\'s data, 424 for an error artifact, 403 for private without credentials', async () => {
+  const run = await runningRun({ retries: 1 });
+  await putS3(run, 'public/out.txt', Buffer.from('latest output'), 'text/plain');
+  await putS3(run, 'private/key.txt', Buffer.from('private output'), 'text/plain');
+  await run.worker.createArtifact(run.taskId, run.runId, 'public/gone.txt', {
+    storageType: 'error', reason: 'file-missing-on-worker', message: 'no such file /out/gone.txt', expires: fromNow('1 day'),
+  });
+  const latestUrl = (name: string) => q.queue.buildUrl(q.queue.getLatestArtifact, run.taskId, name);
+
+  const redirect = await fetch(latestUrl('public/out.txt'), { redirect: 'manual' });
+  assert.equal(redirect.status, 303);
+  assert.equal(redirect.headers.get('x-taskcluster-artifact-storage-type'), 's3');
+  assert.equal(await (await fetch(redirect.headers.get('location')!)).text(), 'latest output');
+
+  const error = await fetch(latestUrl('public/gone.txt'), { redirect: 'manual' });
+  assert.equal(error.status, 424);
+  assert.deepEqual(await error.json(), { reason: 'file-missing-on-worker', message: 'no such file /out/gone.txt' });
+
+  const anonymous = await fetch(latestUrl('private/key.txt'), { redirect: 'manual' });
+  assert.equal(anonymous.status, 403);
+  assert.equal((await anonymous.json()).code, 'InsufficientScopes');
+  const signed = await fetch(q.queue.buildSignedUrl(q.queue.getLatestArtifact, run.taskId, 'private/key.txt'), { redirect: 'manual' });
+  assert.equal(signed.status, 303);
+  assert.equal(await (await fetch(signed.headers.get('location')!)).text(), 'private output');
+
+  // "Latest" is the newest run: once a retry run exists, run 0's artifacts are not its artifacts.
+  await run.worker.reportException(run.taskId, run.runId, { reason: 'worker-shutdown' });
+  assert.equal((await fetch(latestUrl('public/out.txt'), { redirect: 'manual' })).status, 404);
+  assert.equal((await fetch(artifactUrl(q.queue, run.taskId, 0, 'public/out.txt'), { redirect: 'manual' })).status, 303);
+});
