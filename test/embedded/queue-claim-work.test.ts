@@ -159,6 +159,21 @@ test('the legacy claimTask claims a given pending run; another worker then gets 
   assert.equal(other.statusCode, 409);
 });
 
+test('concurrent claimTask calls on one run (and a claimWork): exactly one wins, the others get 409 or nothing', async () => {
+  const taskQueueId = newTaskQueueId();
+  const taskId = slugid();
+  await tq.queue.createTask(taskId, taskDef(taskQueueId));
+  const claims = Array.from({ length: 6 }, (_, i) => outcome(tq.queue.claimTask(taskId, 0, { workerGroup: 'wg', workerId: `racer-${i}` })));
+  const viaClaimWork = tq.queue.claimWork(taskQueueId, { workerGroup: 'wg', workerId: 'racer-cw', tasks: 1 });
+  const [results, work] = await Promise.all([Promise.all(claims), viaClaimWork]);
+  const wins = results.filter((r) => r.statusCode === 200).length + work.tasks.length;
+  assert.equal(wins, 1, `exactly one claim succeeds: ${JSON.stringify(results.map((r) => r.statusCode))}, claimWork ${work.tasks.length}`);
+  for (const r of results) if (r.statusCode !== 200) assert.deepEqual([r.statusCode, r.code], [409, 'RequestConflict']);
+  const { status } = await tq.queue.status(taskId);
+  assert.equal(status.runs.length, 1);
+  assert.equal(status.runs[0].state, 'running');
+});
+
 /** A claimWork request the test can abandon mid-wait (taskcluster-client cannot). */
 function abandonableClaimWork(taskQueueId: string, workerId: string): { abort(): void; done: Promise<unknown> } {
   const url = `${tq.deployment.rootUrl}/api/queue/v1/claim-work/${encodeURIComponent(taskQueueId)}`;
