@@ -97,3 +97,56 @@ test('--claim-timeout 0 and a bad --port are refused with a one-line reason and 
     rmSync(stateDir, { recursive: true, force: true });
   }
 });
+
+test('after SIGKILL, a restart on the same state keeps everything that was acknowledged', async () => {
+  const stateDir = mkdtempSync(path.join(os.tmpdir(), 'serve-cli-kill-'));
+  try {
+    const first = await runServe(['--port', '0', '--state', stateDir]);
+    const running = taskcluster.slugid();
+    const completed = taskcluster.slugid();
+    let claimCredentials: object;
+    try {
+      const credentials: CredentialsFile = JSON.parse(readFileSync(path.join(stateDir, 'credentials.json'), 'utf8'));
+      const opts = { rootUrl: first.rootUrl, credentials, retries: 0 };
+      const queue = new taskcluster.Queue(opts);
+      await queue.createTask(completed, taskDef('serve-kill/q'));
+      const [done] = (await queue.claimWork('serve-kill/q', { workerGroup: 'g', workerId: 'w', tasks: 1 })).tasks;
+      const doneWorker = new taskcluster.Queue({ ...opts, credentials: done.credentials });
+      const s3 = await doneWorker.createArtifact(completed, 0, 'public/result.txt', { storageType: 's3', contentType: 'text/plain', expires: taskcluster.fromNow('1 day') });
+      assert.equal((await fetch(s3.putUrl, { method: 'PUT', body: 'result', headers: { 'content-type': 'text/plain' } })).status, 200);
+      await doneWorker.reportCompleted(completed, 0);
+      await queue.createTask(running, taskDef('serve-kill/q'));
+      const [claim] = (await queue.claimWork('serve-kill/q', { workerGroup: 'g', workerId: 'w', tasks: 1 })).tasks;
+      claimCredentials = claim.credentials;
+      await new taskcluster.Auth(opts).createClient('kept/client', { description: 'made before the kill', expires: taskcluster.fromNow('1 day'), scopes: ['a:b'] });
+      await new taskcluster.Index(opts).insertTask('kill.kept', { taskId: completed, rank: 1, data: {}, expires: taskcluster.fromNow('1 day') });
+      await new taskcluster.PurgeCache(opts).purgeCache('kill-prov/kill-type', { cacheName: 'c' });
+      // The last answer is in: kill at once, no shutdown.
+      assert.deepEqual(await first.stop('SIGKILL'), { code: null, signal: 'SIGKILL' });
+    } finally {
+      await first.stop('SIGKILL');
+    }
+
+    const second = await runServe(['--port', '0', '--state', stateDir]);
+    try {
+      const credentials: CredentialsFile = JSON.parse(readFileSync(path.join(stateDir, 'credentials.json'), 'utf8'));
+      const opts = { rootUrl: second.rootUrl, credentials, retries: 0 };
+      const queue = new taskcluster.Queue(opts);
+      assert.equal((await queue.status(completed)).status.state, 'completed');
+      const location = (await fetch(queue.buildUrl(queue.getArtifact, completed, 0, 'public/result.txt'), { redirect: 'manual' })).headers.get('location')!;
+      assert.equal(await (await fetch(location)).text(), 'result');
+      assert.equal((await queue.status(running)).status.state, 'running');
+      const worker = new taskcluster.Queue({ ...opts, credentials: claimCredentials });
+      assert.equal((await worker.reportCompleted(running, 0)).status.state, 'completed', 'the claim survived');
+      assert.deepEqual((await new taskcluster.Auth(opts).client('kept/client')).scopes, ['a:b']);
+      assert.equal((await new taskcluster.Index(opts).findTask('kill.kept')).taskId, completed);
+      const purges = await new taskcluster.PurgeCache(opts).purgeRequests('kill-prov/kill-type');
+      assert.deepEqual(purges.requests.map((r: any) => r.cacheName), ['c']);
+      assert.equal((await second.stop('SIGTERM')).code, 0);
+    } finally {
+      await second.stop('SIGKILL');
+    }
+  } finally {
+    rmSync(stateDir, { recursive: true, force: true });
+  }
+});
