@@ -2,6 +2,8 @@
 // callers, priority order, claim credentials, and what happens when a caller goes away.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import path from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import Hawk from '@hapi/hawk';
 import taskcluster from 'taskcluster-client';
 import { startQueue, newTaskQueueId, slugid, taskDef, outcome, assertSchema, claimOne, worker, type TestQueue } from './queue-fixtures.ts';
@@ -172,6 +174,30 @@ test('concurrent claimTask calls on one run (and a claimWork): exactly one wins,
   const { status } = await tq.queue.status(taskId);
   assert.equal(status.runs.length, 1);
   assert.equal(status.runs[0].state, 'running');
+});
+
+test('a claim whose answer would break the schema is not made: 500, and the run stays pending', async () => {
+  const taskQueueId = newTaskQueueId();
+  const taskId = slugid();
+  await tq.queue.createTask(taskId, taskDef(taskQueueId));
+  // A stored definition the schema refuses (tag values are strings), as a bug might leave it.
+  const db = new DatabaseSync(path.join(tq.stateDir, 'embedded.sqlite'));
+  try {
+    db.exec('PRAGMA busy_timeout = 5000');
+    db.prepare(`UPDATE queue_tasks SET definition = json_set(definition, '$.tags.bad', 42) WHERE task_id = ?`).run(taskId);
+  } finally {
+    db.close();
+  }
+  for (const claiming of [
+    () => tq.queue.claimWork(taskQueueId, worker('schema-1')),
+    () => tq.queue.claimTask(taskId, 0, { workerGroup: 'wg', workerId: 'schema-2' }),
+  ]) {
+    const failed = await outcome(claiming());
+    assert.equal(failed.statusCode, 500);
+    assert.equal(failed.code, 'InternalServerError');
+    const { status } = await tq.queue.status(taskId);
+    assert.deepEqual(status.runs.map((r: any) => r.state), ['pending'], 'no worker holds a claim it was never told about');
+  }
 });
 
 /** A claimWork request the test can abandon mid-wait (taskcluster-client cannot). */

@@ -1,7 +1,8 @@
 // The worker interface for taking work: claimWork (long-poll), claimTask (legacy) and
 // reclaimTask. A claim marks the run running for `claimTimeoutSeconds` and hands out
 // temporary credentials for that run; claims happen inside one transaction, so concurrent
-// callers never get the same run.
+// callers never get the same run, and the answer is checked against the schema before the
+// transaction commits.
 import type { IncomingMessage } from 'node:http';
 import { ApiError, conflict, notFound } from '../api/errors.ts';
 import type { ApiRequest, Handler } from '../api/service.ts';
@@ -14,6 +15,10 @@ import { taskIdParam, runIdParam, taskQueueIdParam } from './request-params.ts';
 import { taskStatus, lastRun } from './task-status.ts';
 import { claimRun, reclaimRun } from './run-transitions.ts';
 import { claimCredentials } from './claim-credentials.ts';
+import { schemaId, validateAgainst } from '../api/references.ts';
+
+const CLAIM_WORK_RESPONSE = schemaId('queue', 'v1/claim-work-response.json#');
+const TASK_CLAIM_RESPONSE = schemaId('queue', 'v1/task-claim-response.json#');
 
 interface Worker { workerGroup: string; workerId: string }
 interface Claimed { record: TaskRecord; runId: number; takenUntil: number }
@@ -47,20 +52,34 @@ export function claimHandlers(ctx: EmbeddedContext, core: QueueCore, workers: Wo
     };
   }
 
-  function claimPending(taskQueueId: string, worker: Worker, count: number): Claimed[] {
+  /**
+   * The answer to a claim, checked against the official schema inside the claim's transaction:
+   * if it does not match, the transaction rolls back (a 500), so a run is never claimed by a
+   * worker that was not told about it.
+   */
+  function checkedResponse(schema: string, wrap: (r: ReturnType<typeof claimResponse>) => unknown, c: Claimed, worker: Worker) {
+    const response = claimResponse(c, worker);
+    const errors = validateAgainst(schema, wrap(response));
+    if (errors.length) {
+      throw new Error(`claim of ${c.record.taskId}/${c.runId} not made: its answer does not match ${schema}: ${errors.join('; ')}`);
+    }
+    return response;
+  }
+
+  function claimPending(taskQueueId: string, worker: Worker, count: number): ReturnType<typeof claimResponse>[] {
     return core.change((tx) => {
-      const claimed: Claimed[] = [];
+      const claimed: ReturnType<typeof claimResponse>[] = [];
       for (const taskId of core.tasks.pendingTaskIds(taskQueueId, count, tx.now)) {
         const record = tx.load(taskId);
         const run = record && lastRun(record);
         if (!record || !run || run.state !== 'pending') continue;
         const takenUntil = tx.now + claimTimeoutMs();
         if (!claimRun(record, run.runId, worker, takenUntil, tx.now)) continue;
+        claimed.push(checkedResponse(CLAIM_WORK_RESPONSE, (r) => ({ tasks: [r] }), { record, runId: run.runId, takenUntil }, worker));
         tx.save(record);
-        claimed.push({ record, runId: run.runId, takenUntil });
       }
       workers.workerSeen(taskQueueId, worker.workerGroup, worker.workerId, tx.now);
-      workers.tasksClaimed(taskQueueId, worker.workerGroup, worker.workerId, claimed.map((c) => ({ taskId: c.record.taskId, runId: c.runId })));
+      workers.tasksClaimed(taskQueueId, worker.workerGroup, worker.workerId, claimed.map((c) => ({ taskId: c.status.taskId, runId: c.runId })));
       return claimed;
     });
   }
@@ -84,7 +103,7 @@ export function claimHandlers(ctx: EmbeddedContext, core: QueueCore, workers: Wo
       for (;;) {
         if (closed.signal.aborted || core.waiters.isClosed) return { tasks: [] };
         const claimed = claimPending(taskQueueId, worker, count);
-        if (claimed.length > 0) return { tasks: claimed.map((c) => claimResponse(c, worker)) };
+        if (claimed.length > 0) return { tasks: claimed };
         const remaining = until - Date.now();
         if (remaining <= 0) return { tasks: [] };
         if (await core.waiters.wait(taskQueueId, remaining, closed.signal) !== 'woken') return { tasks: [] };
@@ -106,7 +125,7 @@ export function claimHandlers(ctx: EmbeddedContext, core: QueueCore, workers: Wo
     if (workers.isQuarantined(taskQueueId, workerGroup, workerId, Date.now())) {
       throw conflict(`Worker ${workerGroup}/${workerId} is quarantined and cannot claim tasks.`, { workerGroup, workerId });
     }
-    const outcome = core.change((tx): Claimed | ApiError => {
+    const outcome = core.change((tx): ReturnType<typeof claimResponse> | ApiError => {
       // The task was read above; should the sweep have deleted it (expired) since, answer 404,
       // not a 500. (Not reachable today: nothing awaits between the read and this transaction.)
       const record = tx.load(taskId);
@@ -119,18 +138,19 @@ export function claimHandlers(ctx: EmbeddedContext, core: QueueCore, workers: Wo
       workers.workerSeen(taskQueueId, workerGroup, workerId, tx.now);
       const isLatest = runId === record.runs.length - 1;
       if (isLatest && run.state === 'running' && run.workerGroup === workerGroup && run.workerId === workerId) {
-        return { record, runId, takenUntil: Date.parse(run.takenUntil!) };
+        return claimResponse({ record, runId, takenUntil: Date.parse(run.takenUntil!) }, { workerGroup, workerId });
       }
       const takenUntil = tx.now + claimTimeoutMs();
       if (!claimRun(record, runId, { workerGroup, workerId }, takenUntil, tx.now)) {
         return conflict(`Run ${runId} was already claimed by another worker, or is not pending.`, { taskId, runId });
       }
+      const response = checkedResponse(TASK_CLAIM_RESPONSE, (r) => r, { record, runId, takenUntil }, { workerGroup, workerId });
       tx.save(record);
       workers.tasksClaimed(taskQueueId, workerGroup, workerId, [{ taskId, runId }]);
-      return { record, runId, takenUntil };
+      return response;
     });
     if (outcome instanceof ApiError) throw outcome;
-    return claimResponse(outcome, { workerGroup, workerId });
+    return outcome;
   };
 
   const reclaimTask: Handler = (req) => {
