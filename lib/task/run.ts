@@ -362,22 +362,27 @@ export class TaskRun {
 
   /**
    * Stage 7: remove the container (with its anonymous volumes) whatever happened, then give
-   * back the cache instances (only once the container is gone) and the image lease. Never throws.
+   * back the cache instances (only once the container is gone; abandoned when it could not be
+   * removed) and the image lease. Never throws.
    */
   private async cleanup(): Promise<void> {
     const ids = { taskId: this.taskId, runId: this.runId };
     const id = this.containerId;
     this.containerId = undefined;
+    let containerGone = true;
     if (id) {
       try {
         await this.deps.engine.removeContainer(id);
       } catch (err) {
+        containerGone = false;
         this.deps.log.error('could not remove task container', { ...ids, containerId: id, error: (err as Error).message });
       }
     }
     const lease = this.cacheLease;
     this.cacheLease = undefined;
-    await lease?.release(this.purgeCaches).catch((err: Error) =>
+    // A container that could not be removed may still write to its cache instances: they are
+    // given up for good rather than handed to the next task.
+    await (containerGone ? lease?.release(this.purgeCaches) : lease?.abandon())?.catch((err: Error) =>
       this.deps.log.error('could not release cache instances', { ...ids, error: err.message }));
     try { this.imageRelease?.(); } catch (err) {
       this.deps.log.error('could not release the image lease', { ...ids, error: (err as Error).message });
