@@ -23,6 +23,8 @@ export interface ContainerRunOptions {
   maxRunTimeSeconds: number;
   /** Aborted when the run is interrupted (cancel, shutdown, lost claim): the container is killed. */
   signal: AbortSignal;
+  /** Called the moment the container's exit is known (before the remaining output drains). */
+  onExited?(interrupted: boolean): void;
 }
 
 const OUTPUT_STALL_MS = 10_000;
@@ -101,6 +103,7 @@ export async function runContainer(engine: Engine, containerId: string, taskLog:
     timer.clear();
     options.signal.removeEventListener('abort', onAbort);
     const interrupted = options.signal.aborted && !timedOut;
+    options.onExited?.(interrupted);
     if (output && !output.readableEnded && !output.destroyed) {
       // The engine may still be delivering output the container wrote before it stopped (a
       // fast writer is far ahead of the log reader): wait for all of it, giving up only when

@@ -320,6 +320,8 @@ export class TaskRun {
     taskLog.info(TASK_STARTING);
     const result = await runContainer(deps.engine, this.containerId, taskLog, {
       maxRunTimeSeconds: plan.maxRunTimeSeconds, signal: this.interrupted.signal,
+      // From the exit on, a shutdown no longer changes the result (see interrupt()).
+      onExited: (interrupted) => { this.exitedOnItsOwn = !interrupted; },
     });
     this.exitedOnItsOwn = !result.interrupted;
     if (result.startError) {
