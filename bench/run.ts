@@ -3,11 +3,13 @@
 // on timing (the exit code is non-zero only when the harness itself could not run).
 // Knobs: see lib/options.ts (BENCH_QUICK=1 for a quick run, BENCH_ONLY=overhead,... ).
 import os from 'node:os';
-import { benchOptions, type BenchmarkName } from './lib/options.ts';
+import { benchOptions, BENCHMARKS, type BenchmarkName } from './lib/options.ts';
+import path from 'node:path';
 import { makeContext, type BenchContext } from './lib/context.ts';
 import { ContainerEvents } from './lib/docker-events.ts';
 import { docker, removeRawLeftovers } from './lib/raw-engine.ts';
-import { describeMachine, markdownTable, writeResults, type BenchmarkResult } from './lib/report.ts';
+import { describeMachine, markdownTable, updateReadme, writeResults, type BenchmarkResult } from './lib/report.ts';
+import { REPO_ROOT } from './lib/worker-process.ts';
 import { footprint } from './footprint.ts';
 import { overhead } from './overhead.ts';
 import { throughput } from './throughput.ts';
@@ -65,6 +67,12 @@ async function main(): Promise<number> {
   events.close();
   const files = writeResults(options.resultsDir, machine, options, results);
   process.stdout.write(`\n${markdownTable(results)}\n\n${files.md}\n${files.json}\n`);
+  // Only a full run of every benchmark, into the default results directory, is the README's table.
+  const complete = !options.quick && BENCHMARKS.every((b) => options.only.includes(b)) && results.every((r) => !r.error);
+  if (complete && !process.env.BENCH_RESULTS) {
+    const readme = path.join(REPO_ROOT, 'README.md');
+    if (updateReadme(readme, machine, results)) process.stdout.write(`${readme}: benchmark table updated\n`);
+  }
   return 0;
 }
 

@@ -2,7 +2,7 @@
 // whether it was met), each benchmark's details, and the machine they were measured on.
 // Written as bench/results/latest.json and latest.md; the table is also printed.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type Dockerode from 'dockerode';
@@ -103,12 +103,16 @@ export function markdownTable(results: BenchmarkResult[]): string {
   return lines.join('\n');
 }
 
+function machineLine(machine: Machine): string {
+  return `${machine.date} · ${machine.nproc} CPUs (${machine.cpuModel}) · ${machine.memoryGb} GB · Linux ${machine.kernel} · ` +
+    `Docker ${machine.docker} (API ${machine.dockerApi}, ${machine.storageDriver}) · Node ${machine.node} · commit ${machine.gitCommit}${machine.gitDirty ? ' (+ local changes)' : ''}`;
+}
+
 export function markdownReport(machine: Machine, options: BenchOptions, results: BenchmarkResult[]): string {
   const out: string[] = [];
   out.push(`# Benchmarks: the worker against the Docker engine's floor`);
   out.push('');
-  out.push(`${machine.date} · ${machine.nproc} CPUs (${machine.cpuModel}) · ${machine.memoryGb} GB · Linux ${machine.kernel} · ` +
-    `Docker ${machine.docker} (API ${machine.dockerApi}, ${machine.storageDriver}) · Node ${machine.node} · commit ${machine.gitCommit}${machine.gitDirty ? ' (+ local changes)' : ''}`);
+  out.push(machineLine(machine));
   out.push('');
   out.push(`Run: ${options.quick ? '**quick** (BENCH_QUICK=1: small sizes, not comparable with full runs)' : 'full'}, ` +
     `${options.repeats} repeat(s) per figure (medians), load average ${machine.loadAverageAtStart.join(' / ')} at start` +
@@ -136,4 +140,23 @@ export function writeResults(dir: string, machine: Machine, options: BenchOption
   writeFileSync(json, JSON.stringify({ machine, options, results }, null, 2) + '\n');
   writeFileSync(md, markdownReport(machine, options, results));
   return { json, md };
+}
+
+export const README_START = '<!-- bench-table -->';
+export const README_END = '<!-- /bench-table -->';
+
+/**
+ * Puts the table of a full run into the README between its bench-table markers (a quick or
+ * partial run never replaces it). Returns whether the README changed.
+ */
+export function updateReadme(readmePath: string, machine: Machine, results: BenchmarkResult[]): boolean {
+  const text = readFileSync(readmePath, 'utf8');
+  const start = text.indexOf(README_START);
+  const end = text.indexOf(README_END);
+  if (start < 0 || end < start) return false;
+  const block = [README_START, '', machineLine(machine), '', markdownTable(results), '', README_END].join('\n');
+  const next = text.slice(0, start) + block + text.slice(end + README_END.length);
+  if (next === text) return false;
+  writeFileSync(readmePath, next);
+  return true;
 }
