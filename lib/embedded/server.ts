@@ -30,6 +30,8 @@ export interface EmbeddedDeployment {
   rootUrl: string;
   credentials: RootCredentials;
   credentialsFile: string;
+  /** The HTTP server (to observe requests, e.g. the tests' schema checks; not to be closed directly). */
+  server: http.Server;
   /** Stops serving, lets long-polls answer and a running sweep finish, then closes the store. */
   close(): Promise<void>;
 }
@@ -140,7 +142,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedD
   options.log.info('embedded deployment listening', { rootUrl, stateDir: options.stateDir });
 
   return {
-    rootUrl, credentials, credentialsFile,
+    rootUrl, credentials, credentialsFile, server,
     close() {
       closed ??= (async () => {
         closing = true;

@@ -7,19 +7,18 @@ import os from 'node:os';
 import path from 'node:path';
 import Hawk from '@hapi/hawk';
 import taskcluster from 'taskcluster-client';
-import { startEmbedded, type EmbeddedDeployment } from '../../lib/embedded/server.ts';
-import { validateAgainst } from '../../lib/embedded/api/references.ts';
+import { startCheckedEmbedded, schemaErrors, type CheckedDeployment } from './schema-check.ts';
 import { silentLog } from '../../lib/log/worker-log.ts';
 
 interface Credentials { clientId: string; accessToken: string; certificate?: string }
 
 let stateDir: string;
-let deployment: EmbeddedDeployment;
+let deployment: CheckedDeployment;
 let root: any;
 let issuer: Credentials;
 
 const assertSchema = (name: string, body: unknown) =>
-  assert.deepEqual(validateAgainst(`/schemas/auth/v1/${name}.json#`, body), [], `${name} response`);
+  assert.deepEqual(schemaErrors(`/schemas/auth/v1/${name}.json#`, body), [], `${name} response`);
 const authAs = (credentials?: Credentials, extra: Record<string, unknown> = {}) =>
   new taskcluster.Auth({ rootUrl: deployment.rootUrl, credentials, retries: 0, ...extra });
 const fails = (status: number, code: string, message?: RegExp) => (err: any) => {
@@ -34,7 +33,7 @@ const temporary = (options: Record<string, unknown>): Credentials => taskcluster
 
 before(async () => {
   stateDir = mkdtempSync(path.join(os.tmpdir(), 'auth-authn-'));
-  deployment = await startEmbedded({ stateDir, port: 0, log: silentLog });
+  deployment = await startCheckedEmbedded({ stateDir, port: 0, log: silentLog });
   root = authAs(deployment.credentials);
   await root.createRole('temp-role', { description: 'granted through a temporary credential', scopes: ['from:role'] });
   const created = await root.createClient('issuer/main', {

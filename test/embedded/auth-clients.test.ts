@@ -5,16 +5,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import taskcluster from 'taskcluster-client';
-import { startEmbedded, type EmbeddedDeployment } from '../../lib/embedded/server.ts';
-import { validateAgainst } from '../../lib/embedded/api/references.ts';
+import { startCheckedEmbedded, schemaErrors, type CheckedDeployment } from './schema-check.ts';
 import { silentLog } from '../../lib/log/worker-log.ts';
 
 let stateDir: string;
-let deployment: EmbeddedDeployment;
+let deployment: CheckedDeployment;
 let root: any;
 
 const schema = (name: string) => `/schemas/auth/v1/${name}.json#`;
-const assertSchema = (name: string, body: unknown) => assert.deepEqual(validateAgainst(schema(name), body), [], `${name} response`);
+const assertSchema = (name: string, body: unknown) => assert.deepEqual(schemaErrors(schema(name), body), [], `${name} response`);
 const authAs = (credentials: { clientId: string; accessToken: string }, extra: Record<string, unknown> = {}) =>
   new taskcluster.Auth({ rootUrl: deployment.rootUrl, credentials, retries: 0, ...extra });
 const fails = (status: number, code: string, message?: RegExp) => (err: any) => {
@@ -27,7 +26,7 @@ const expiresIn = (spec: string) => taskcluster.fromNow(spec).toJSON();
 
 before(async () => {
   stateDir = mkdtempSync(path.join(os.tmpdir(), 'auth-clients-'));
-  deployment = await startEmbedded({ stateDir, port: 0, log: silentLog, sweepIntervalSeconds: 1 });
+  deployment = await startCheckedEmbedded({ stateDir, port: 0, log: silentLog, sweepIntervalSeconds: 1 });
   root = authAs(deployment.credentials);
 });
 after(async () => {
@@ -197,7 +196,7 @@ test('clients and roles survive a restart with the same state directory', async 
   const created = await root.createClient('project/durable', { description: 'd', expires: expiresIn('1 hour'), scopes: ['assume:durable-role'] });
   await root.createRole('durable-role', { description: 'd', scopes: ['auth:current-scopes', 'durable:scope'] });
   await deployment.close();
-  deployment = await startEmbedded({ stateDir, port: 0, log: silentLog, sweepIntervalSeconds: 1 });
+  deployment = await startCheckedEmbedded({ stateDir, port: 0, log: silentLog, sweepIntervalSeconds: 1 });
   root = authAs(deployment.credentials);
   const current = await authAs(created).currentScopes();
   assert.deepEqual(current.scopes, ['assume:durable-role', 'auth:current-scopes', 'durable:scope']);

@@ -5,16 +5,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import taskcluster from 'taskcluster-client';
-import { startEmbedded, type EmbeddedDeployment } from '../../lib/embedded/server.ts';
-import { validateAgainst } from '../../lib/embedded/api/references.ts';
+import { startCheckedEmbedded, schemaErrors, type CheckedDeployment } from './schema-check.ts';
 import { silentLog } from '../../lib/log/worker-log.ts';
 
 let stateDir: string;
-let deployment: EmbeddedDeployment;
+let deployment: CheckedDeployment;
 let root: any;
 
 const assertSchema = (name: string, body: unknown) =>
-  assert.deepEqual(validateAgainst(`/schemas/auth/v1/${name}.json#`, body), [], `${name} response`);
+  assert.deepEqual(schemaErrors(`/schemas/auth/v1/${name}.json#`, body), [], `${name} response`);
 const authAs = (credentials?: { clientId: string; accessToken: string }) =>
   new taskcluster.Auth({ rootUrl: deployment.rootUrl, credentials, retries: 0 });
 const fails = (status: number, code: string, message?: RegExp) => (err: any) => {
@@ -31,7 +30,7 @@ async function clientWith(clientId: string, scopes: string[]) {
 
 before(async () => {
   stateDir = mkdtempSync(path.join(os.tmpdir(), 'auth-roles-'));
-  deployment = await startEmbedded({ stateDir, port: 0, log: silentLog });
+  deployment = await startCheckedEmbedded({ stateDir, port: 0, log: silentLog });
   root = authAs(deployment.credentials);
 });
 after(async () => {

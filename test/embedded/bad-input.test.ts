@@ -6,14 +6,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Hawk from '@hapi/hawk';
-import { startEmbedded, type EmbeddedDeployment } from '../../lib/embedded/server.ts';
+import { startCheckedEmbedded, type CheckedDeployment } from './schema-check.ts';
 import { silentLog } from '../../lib/log/worker-log.ts';
 
-let d: EmbeddedDeployment;
+let d: CheckedDeployment;
 let stateDir: string;
 before(async () => {
   stateDir = mkdtempSync(path.join(os.tmpdir(), 'bad-input-'));
-  d = await startEmbedded({ stateDir, port: 0, log: silentLog, claimWorkWaitSeconds: 0.2 });
+  d = await startCheckedEmbedded({ stateDir, port: 0, log: silentLog, claimWorkWaitSeconds: 0.2 });
 });
 after(async () => { await d.close(); rmSync(stateDir, { recursive: true, force: true }); });
 

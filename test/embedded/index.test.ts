@@ -5,17 +5,16 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import taskcluster from 'taskcluster-client';
-import { startEmbedded, type EmbeddedDeployment } from '../../lib/embedded/server.ts';
-import { validateAgainst } from '../../lib/embedded/api/references.ts';
+import { startCheckedEmbedded, schemaErrors, type CheckedDeployment } from './schema-check.ts';
 import { silentLog } from '../../lib/log/worker-log.ts';
 
-let deployment: EmbeddedDeployment;
+let deployment: CheckedDeployment;
 let stateDir: string;
 let index: any;
 
 before(async () => {
   stateDir = mkdtempSync(path.join(os.tmpdir(), 'index-test-'));
-  deployment = await startEmbedded({ stateDir, port: 0, log: silentLog, sweepIntervalSeconds: 0.2 });
+  deployment = await startCheckedEmbedded({ stateDir, port: 0, log: silentLog, sweepIntervalSeconds: 0.2 });
   index = new taskcluster.Index({ rootUrl: deployment.rootUrl, credentials: deployment.credentials, retries: 0 });
 });
 
@@ -34,9 +33,9 @@ async function statusOf(promise: Promise<unknown>): Promise<number> {
 test('insertTask then findTask returns the indexed task; an unknown path is 404', async () => {
   const taskId = taskcluster.slugid();
   const inserted = await index.insertTask('project.app.latest', entry(taskId, 5, { rev: 'abc' }));
-  assert.deepEqual(validateAgainst('/schemas/index/v1/indexed-task-response.json#', inserted), []);
+  assert.deepEqual(schemaErrors('/schemas/index/v1/indexed-task-response.json#', inserted), []);
   const found = await index.findTask('project.app.latest');
-  assert.deepEqual(validateAgainst('/schemas/index/v1/indexed-task-response.json#', found), []);
+  assert.deepEqual(schemaErrors('/schemas/index/v1/indexed-task-response.json#', found), []);
   assert.equal(found.namespace, 'project.app.latest');
   assert.equal(found.taskId, taskId);
   assert.equal(found.rank, 5);
@@ -69,7 +68,7 @@ test('listNamespaces and listTasks page with limit and continuationToken', async
   await index.insertTask('list.other.sub.x', entry(taskcluster.slugid()));
 
   const namespaces = await index.listNamespaces('list');
-  assert.deepEqual(validateAgainst('/schemas/index/v1/list-namespaces-response.json#', namespaces), []);
+  assert.deepEqual(schemaErrors('/schemas/index/v1/list-namespaces-response.json#', namespaces), []);
   assert.deepEqual(namespaces.namespaces.map((n: any) => n.namespace), ['list.other', 'list.tasks']);
 
   const seen: string[] = [];
@@ -77,7 +76,7 @@ test('listNamespaces and listTasks page with limit and continuationToken', async
   let pages = 0;
   for (;;) {
     const page = await index.listTasks('list.tasks', query);
-    assert.deepEqual(validateAgainst('/schemas/index/v1/list-tasks-response.json#', page), []);
+    assert.deepEqual(schemaErrors('/schemas/index/v1/list-tasks-response.json#', page), []);
     assert.ok(page.tasks.length <= 2);
     seen.push(...page.tasks.map((t: any) => t.taskId));
     pages++;
@@ -95,7 +94,7 @@ test('findTasksAtIndex returns the tasks present at the given paths, skipping ab
   await index.insertTask('many.x', entry(x));
   await index.insertTask('many.y', entry(y));
   const all = await index.findTasksAtIndex({ indexes: ['many.x', 'many.absent', 'many.y'] });
-  assert.deepEqual(validateAgainst('/schemas/index/v1/list-tasks-response.json#', all), []);
+  assert.deepEqual(schemaErrors('/schemas/index/v1/list-tasks-response.json#', all), []);
   assert.deepEqual(all.tasks.map((t: any) => t.taskId), [x, y]);
   const first = await index.findTasksAtIndex({ indexes: ['many.x', 'many.absent', 'many.y'] }, { limit: 1 });
   assert.deepEqual(first.tasks.map((t: any) => t.taskId), [x]);
@@ -147,7 +146,7 @@ test('the root namespace lists the top-level namespaces and tasks', async () => 
   await index.insertTask('rootlisting.x', entry(taskcluster.slugid()));
   const top = await index.listNamespaces('');
   assert.ok(top.namespaces.some((n: { namespace: string }) => n.namespace === 'rootlisting'));
-  assert.deepEqual(validateAgainst('/schemas/index/v1/list-namespaces-response.json#', top), []);
+  assert.deepEqual(schemaErrors('/schemas/index/v1/list-namespaces-response.json#', top), []);
   const id = taskcluster.slugid();
   await index.insertTask('toplevel', entry(id));
   const tasks = await index.listTasks('');

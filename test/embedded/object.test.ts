@@ -7,17 +7,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import taskcluster from 'taskcluster-client';
-import { startEmbedded, type EmbeddedDeployment } from '../../lib/embedded/server.ts';
-import { validateAgainst } from '../../lib/embedded/api/references.ts';
+import { startCheckedEmbedded, schemaErrors, type CheckedDeployment } from './schema-check.ts';
 import { silentLog } from '../../lib/log/worker-log.ts';
 
-let deployment: EmbeddedDeployment;
+let deployment: CheckedDeployment;
 let stateDir: string;
 let object: any;
 
 before(async () => {
   stateDir = mkdtempSync(path.join(os.tmpdir(), 'object-test-'));
-  deployment = await startEmbedded({ stateDir, port: 0, log: silentLog, sweepIntervalSeconds: 0.2 });
+  deployment = await startCheckedEmbedded({ stateDir, port: 0, log: silentLog, sweepIntervalSeconds: 0.2 });
   object = new taskcluster.Object({ rootUrl: deployment.rootUrl, credentials: deployment.credentials, retries: 0 });
 });
 
@@ -65,7 +64,7 @@ test('upload() and download() round-trip a small object (dataInline) and a large
   assert.ok(gotLarge.data.equals(large));
 
   const meta = await object.object('test/large.bin');
-  assert.deepEqual(validateAgainst('/schemas/object/v1/get-object-response.json#', meta), []);
+  assert.deepEqual(schemaErrors('/schemas/object/v1/get-object-response.json#', meta), []);
   assert.equal(meta.projectId, 'proj');
   assert.equal(meta.hashes.sha256, sha256(large));
 });
@@ -74,7 +73,7 @@ test('startDownload offers getUrl with hashes, and simple; download redirects to
   const bytes = Buffer.from('download me');
   await uploadBytes('test/dl.txt', bytes, 'text/plain');
   const viaGetUrl = await object.startDownload('test/dl.txt', { acceptDownloadMethods: { getUrl: true } });
-  assert.deepEqual(validateAgainst('/schemas/object/v1/download-object-response.json#', viaGetUrl), []);
+  assert.deepEqual(schemaErrors('/schemas/object/v1/download-object-response.json#', viaGetUrl), []);
   assert.equal(viaGetUrl.method, 'getUrl');
   assert.equal(viaGetUrl.hashes.sha256, sha256(bytes));
   assert.equal(await (await fetch(viaGetUrl.url)).text(), 'download me');
@@ -100,7 +99,7 @@ test('a putUrl upload must send exactly the signed Content-Type and Content-Leng
     projectId: 'proj', uploadId, expires: inAnHour(),
     proposedUploadMethods: { putUrl: { contentType: 'application/x-test', contentLength: bytes.length } },
   });
-  assert.deepEqual(validateAgainst('/schemas/object/v1/create-upload-response.json#', res), []);
+  assert.deepEqual(schemaErrors('/schemas/object/v1/create-upload-response.json#', res), []);
   const { url, headers } = res.uploadMethod.putUrl;
   assert.equal(headers['Content-Type'], 'application/x-test');
   assert.equal(headers['Content-Length'], '10');

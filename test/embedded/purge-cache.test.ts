@@ -5,17 +5,16 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import taskcluster from 'taskcluster-client';
-import { startEmbedded, type EmbeddedDeployment } from '../../lib/embedded/server.ts';
-import { validateAgainst } from '../../lib/embedded/api/references.ts';
+import { startCheckedEmbedded, schemaErrors, type CheckedDeployment } from './schema-check.ts';
 import { silentLog } from '../../lib/log/worker-log.ts';
 
-let deployment: EmbeddedDeployment;
+let deployment: CheckedDeployment;
 let stateDir: string;
 let purgeCache: any;
 
 before(async () => {
   stateDir = mkdtempSync(path.join(os.tmpdir(), 'purge-cache-test-'));
-  deployment = await startEmbedded({ stateDir, port: 0, log: silentLog, sweepIntervalSeconds: 0.2 });
+  deployment = await startCheckedEmbedded({ stateDir, port: 0, log: silentLog, sweepIntervalSeconds: 0.2 });
   purgeCache = new taskcluster.PurgeCache({ rootUrl: deployment.rootUrl, credentials: deployment.credentials, retries: 0 });
 });
 
@@ -32,7 +31,7 @@ test('a purge request is listed for its worker pool with before = when it was ma
   const made = Date.now();
   await purgeCache.purgeCache('prov/worker-a', { cacheName: 'level-3-checkouts' });
   const listed = await purgeCache.purgeRequests('prov/worker-a');
-  assert.deepEqual(validateAgainst('/schemas/purge-cache/v1/purge-cache-request-list.json#', listed), []);
+  assert.deepEqual(schemaErrors('/schemas/purge-cache/v1/purge-cache-request-list.json#', listed), []);
   assert.equal(listed.requests.length, 1);
   const [request] = listed.requests;
   assert.equal(request.provisionerId, 'prov');
@@ -64,7 +63,7 @@ test('allPurgeRequests lists every open request, page by page', async () => {
   let query: Record<string, unknown> = { limit: 2 };
   for (;;) {
     const page = await purgeCache.allPurgeRequests(query);
-    assert.deepEqual(validateAgainst('/schemas/purge-cache/v1/all-purge-cache-request-list.json#', page), []);
+    assert.deepEqual(schemaErrors('/schemas/purge-cache/v1/all-purge-cache-request-list.json#', page), []);
     assert.ok(page.requests.length <= 2);
     seen.push(...page.requests.map((r: any) => `${r.provisionerId}/${r.workerType}:${r.cacheName}`));
     if (!page.continuationToken) break;

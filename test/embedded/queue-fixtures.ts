@@ -1,4 +1,5 @@
-// Shared set-up for the embedded queue tests: a deployment on loopback with short timings,
+// Shared set-up for the embedded queue tests: a deployment on loopback with short timings
+// whose every request and answer is checked against the official schemas (schema-check.ts),
 // queue clients, task definitions, and schema checks of responses.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -6,12 +7,12 @@ import crypto from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import taskcluster from 'taskcluster-client';
-import { startEmbedded, type EmbeddedDeployment } from '../../lib/embedded/server.ts';
-import { validateAgainst } from '../../lib/embedded/api/references.ts';
+import { startCheckedEmbedded, schemaErrors, type CheckedDeployment } from './schema-check.ts';
 import { silentLog } from '../../lib/log/worker-log.ts';
 
 export interface TestQueue {
-  deployment: EmbeddedDeployment;
+  /** Every API exchange with it is checked against the official schemas (close() fails on a problem). */
+  deployment: CheckedDeployment;
   stateDir: string;
   /** A queue client with the root credentials. */
   queue: any;
@@ -24,7 +25,7 @@ export interface Timings { claimTimeoutSeconds?: number; claimWorkWaitSeconds?: 
 
 export async function startQueue(timings: Timings = {}, stateDir?: string): Promise<TestQueue> {
   const dir = stateDir ?? mkdtempSync(path.join(os.tmpdir(), 'queue-test-'));
-  const deployment = await startEmbedded({
+  const deployment = await startCheckedEmbedded({
     stateDir: dir, port: 0, log: silentLog,
     claimTimeoutSeconds: timings.claimTimeoutSeconds ?? 60,
     claimWorkWaitSeconds: timings.claimWorkWaitSeconds ?? 1,
@@ -36,8 +37,11 @@ export async function startQueue(timings: Timings = {}, stateDir?: string): Prom
     deployment, stateDir: dir, client,
     queue: client(deployment.credentials),
     async close() {
-      await deployment.close();
-      if (!stateDir) rmSync(dir, { recursive: true, force: true });
+      try {
+        await deployment.close();
+      } finally {
+        if (!stateDir) rmSync(dir, { recursive: true, force: true });
+      }
     },
   };
 }
@@ -75,7 +79,7 @@ export async function outcome(promise: Promise<unknown>): Promise<{ statusCode: 
 
 /** Asserts a response matches the official queue schema `file` (e.g. 'task-status-response'). */
 export function assertSchema(file: string, value: unknown): void {
-  assert.deepEqual(validateAgainst(`/schemas/queue/v1/${file}.json#`, value), [], `response does not match ${file}.json`);
+  assert.deepEqual(schemaErrors(`/schemas/queue/v1/${file}.json#`, value), [], `response does not match ${file}.json`);
 }
 
 export const worker = (workerId = 'w1') => ({ workerGroup: 'wg', workerId, tasks: 1 });
