@@ -14,7 +14,7 @@ import type { Engine } from '../docker/engine.ts';
 import { EngineError } from '../docker/engine-error.ts';
 import { LABEL_TASK_ID } from '../docker/labels.ts';
 import type { WorkerLog } from '../log/worker-log.ts';
-import type { BroughtImage, ImageRecords } from './image-records.ts';
+import type { BroughtImage, ImageRecords } from './image-store-records.ts';
 import type { VolumeCaches } from './volume-cache.ts';
 
 export type BudgetEngine = Pick<Engine, 'listOwnedVolumes' | 'removeVolume' | 'removeImage' | 'inspectImage'>;
@@ -190,11 +190,20 @@ export class DiskBudget {
   /**
    * Removes the references the worker brought the image as (only those still pointing at it),
    * then the image itself if nothing else names it. An image another program also tagged keeps
-   * that tag and stays. A container using the image (even a stopped one) keeps it.
+   * that tag and stays. A container using the image (even a stopped one) keeps it. All of it
+   * under the image store's lock for the image: a task acquiring the image meanwhile either
+   * pinned it first (and it is kept) or waits and finds it gone (and loads it again).
    */
-  private async removeImage(image: BroughtImage, reason: string): Promise<boolean> {
+  private removeImage(image: BroughtImage, reason: string): Promise<boolean> {
+    return this.options.images.exclusive(image.imageId, () => this.removeImageNow(image, reason));
+  }
+
+  private async removeImageNow(image: BroughtImage, reason: string): Promise<boolean> {
     const { engine, images, log } = this.options;
-    if (images.inUse(image.imageId)) return false;
+    if (images.inUse(image.imageId)) {
+      log.debug('image kept: a task uses it', { imageId: image.imageId, names: image.names, reason });
+      return false;
+    }
     try {
       for (const name of image.names) {
         if (images.inUse(image.imageId)) return false;

@@ -1,14 +1,35 @@
 // The disk budget's view of the worker's images, over the ImageStore (lib/images/image-store.ts):
-// the image artifacts it loaded (task-image / indexed-image) with their leases and last use,
-// and the registry images it pulled when no copy was on the host (only images the worker
-// brought may be removed), plus, optionally, another record of pulled images.
+// the image artifacts it loaded (task-image / indexed-image) and the registry images it pulled
+// onto the host (only images the worker brought may be removed), with their leases and last
+// use, and the store's per-image lock, under which the budget removes an image so that no task
+// can be acquiring it meanwhile.
 import type { LoadedImageRecord } from '../images/loaded-images.ts';
-import type { BroughtImage, ImageRecords } from './image-records.ts';
+
+export interface BroughtImage {
+  imageId: string;
+  /** The references the worker pulled or loaded it as ("repo:tag", "repo@sha256:…"). */
+  names: string[];
+  /** Milliseconds since the epoch. */
+  lastUsed: number;
+  inUse: boolean;
+}
+
+/** The images the worker brought; the disk budget evicts only these. */
+export interface ImageRecords {
+  list(): BroughtImage[] | Promise<BroughtImage[]>;
+  /** Checked again, inside exclusive(), right before an image is removed. */
+  inUse(imageId: string): boolean;
+  /** Runs the removal of `imageId` so that no task acquires the image meanwhile. */
+  exclusive<T>(imageId: string, fn: () => Promise<T>): Promise<T>;
+  /** The image is gone (or no longer the worker's to remove). */
+  forget(imageId: string): void | Promise<void>;
+}
 
 /** What this adapter uses of ImageStore. */
 export interface ImageStoreView {
   inUse(imageId: string): boolean;
   lastUsed(imageId: string): number | undefined;
+  exclusive<T>(imageId: string, fn: () => Promise<T>): Promise<T>;
   loadedArtifacts(): LoadedImageRecord[];
   pulledImages(): { imageId: string; name: string }[];
   forget(imageId: string): void;
@@ -16,35 +37,34 @@ export interface ImageStoreView {
 
 export class ImageStoreRecords implements ImageRecords {
   private readonly store: ImageStoreView;
-  private readonly pulled: ImageRecords | undefined;
 
-  /** `pulled`: registry images the worker pulled (e.g. a RecordedImages fed by stage 3), if recorded. */
-  constructor(store: ImageStoreView, pulled?: ImageRecords) {
+  constructor(store: ImageStoreView) {
     this.store = store;
-    this.pulled = pulled;
   }
 
-  async list(): Promise<BroughtImage[]> {
+  list(): BroughtImage[] {
     const byId = new Map<string, BroughtImage>();
-    const add = (imageId: string, names: string[], lastUsed: number) => {
+    const add = (imageId: string, name: string, lastUsed: number) => {
       const entry = byId.get(imageId) ?? { imageId, names: [], lastUsed: 0, inUse: false };
-      for (const n of names) if (!entry.names.includes(n)) entry.names.push(n);
+      if (!entry.names.includes(name)) entry.names.push(name);
       entry.lastUsed = Math.max(entry.lastUsed, lastUsed, this.store.lastUsed(imageId) ?? 0);
-      entry.inUse = this.inUse(imageId);
+      entry.inUse = this.store.inUse(imageId);
       byId.set(imageId, entry);
     };
-    for (const r of this.store.loadedArtifacts()) add(r.imageId, [r.name], Date.parse(r.loadedAt) || 0);
-    for (const p of this.store.pulledImages()) add(p.imageId, [p.name], 0);
-    for (const p of (await this.pulled?.list()) ?? []) add(p.imageId, p.names, p.lastUsed);
+    for (const r of this.store.loadedArtifacts()) add(r.imageId, r.name, Date.parse(r.loadedAt) || 0);
+    for (const p of this.store.pulledImages()) add(p.imageId, p.name, 0);
     return [...byId.values()];
   }
 
   inUse(imageId: string): boolean {
-    return this.store.inUse(imageId) || (this.pulled?.inUse(imageId) ?? false);
+    return this.store.inUse(imageId);
   }
 
-  async forget(imageId: string): Promise<void> {
+  exclusive<T>(imageId: string, fn: () => Promise<T>): Promise<T> {
+    return this.store.exclusive(imageId, fn);
+  }
+
+  forget(imageId: string): void {
     this.store.forget(imageId);
-    await this.pulled?.forget(imageId);
   }
 }

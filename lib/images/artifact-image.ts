@@ -8,7 +8,8 @@
 // Reads anonymous callers may make (status, findTask, artifacts under public/) go without
 // credentials first, then with the claim's; private artifacts use the claim's credentials,
 // which change after each reclaim (hence a function). A task may use an artifact outside
-// public/ only with queue:get-artifact:<path> in its scopes: checked here before any request.
+// public/ only with queue:get-artifact:<path> in its scopes — as given, or as the auth service
+// expands them (roles count) when the given ones fall short: checked here before any request.
 import { Readable } from 'node:stream';
 import taskcluster from 'taskcluster-client';
 import type { Credentials } from '../queue/taskcluster.ts';
@@ -22,6 +23,8 @@ export type ArtifactImageRef = Exclude<ImageRef, { kind: 'registry' }>;
 export interface ArtifactAccess {
   rootUrl: string;
   scopes: readonly string[];
+  /** Expands `scopes` with the roles they assume (auth.expandScopes); used only when they fall short. */
+  expandScopes?: (scopes: string[]) => Promise<string[]>;
   credentials: () => Credentials;
   /** Retries of each API call on network errors and 5xx (taskcluster-client's own). */
   apiRetries?: number;
@@ -54,13 +57,26 @@ export function describeArtifact(a: { taskId: string; path: string; namespace?: 
   return a.namespace ? `${a.path} of task ${a.taskId} (indexed at ${a.namespace})` : `${a.path} of task ${a.taskId}`;
 }
 
-/** The scope check for artifacts outside public/; throws the message the task owner sees. */
-export function checkArtifactScope(ref: ArtifactImageRef, scopes: readonly string[]): void {
+/**
+ * The scope check for artifacts outside public/ (the task's scopes, then, when those fall
+ * short and an expander is given, the scopes its roles grant); throws the message the task
+ * owner sees.
+ */
+export async function checkArtifactScope(ref: ArtifactImageRef, access: Pick<ArtifactAccess, 'scopes' | 'expandScopes'>): Promise<void> {
   const requirement = imageArtifactRequirement(ref);
-  if (!requirement || isSatisfied(scopes, requirement)) return;
+  if (!requirement || isSatisfied(access.scopes, requirement)) return;
+  if (access.expandScopes && access.scopes.length) {
+    let expanded: string[];
+    try {
+      expanded = await access.expandScopes([...access.scopes]);
+    } catch (err) {
+      throw new ImageFailure('transient', `Could not expand the task's scopes to check access to the image artifact ${ref.path}: ${firstLine(err)}`, err);
+    }
+    if (isSatisfied(expanded, requirement)) return;
+  }
   const where = ref.kind === 'task-image' ? `of task ${ref.taskId}` : `indexed at ${ref.namespace}`;
   throw new ImageFailure('unauthorized',
-    `Not authorized to use the image artifact ${ref.path} ${where}: artifacts outside public/ need the scope ${requirement.anyOf[0]} in task.scopes; add it to the task.`);
+    `Not authorized to use the image artifact ${ref.path} ${where}: artifacts outside public/ need the scope ${requirement.anyOf[0]} in task.scopes (directly or through a role); add it to the task.`);
 }
 
 type Client = Record<string, (...args: unknown[]) => Promise<any>>;
@@ -94,7 +110,7 @@ async function anonymousFirst<T>(call: (withCredentials: boolean) => Promise<T>)
 }
 
 export async function resolveArtifact(ref: ArtifactImageRef, access: ArtifactAccess): Promise<ResolvedArtifact> {
-  checkArtifactScope(ref, access.scopes);
+  await checkArtifactScope(ref, access);
   const clients = new Clients(access);
   let taskId: string;
   let namespace: string | undefined;
@@ -179,7 +195,7 @@ export async function openArtifact(artifact: ResolvedArtifact, signal: AbortSign
     throw new ImageFailure('transient', `Could not download the image artifact ${what}: ${describeNetworkError(err)}`, err);
   }
   if (!res.ok || !res.body) {
-    const text = await res.text().catch(() => '');
+    const text = await readStart(res, ERROR_BODY_LIMIT);
     const detail = `HTTP ${res.status}${text ? `: ${text.slice(0, 200).trim()}` : ''}`;
     throw failureFromHttp({ statusCode: res.status }, {
       notFound: `The data of the image artifact ${what} was not found in storage (${detail}).`,
@@ -191,6 +207,30 @@ export async function openArtifact(artifact: ResolvedArtifact, signal: AbortSign
   const lengthHeader = res.headers.get('content-length');
   const length = !encoding || encoding === 'identity' ? (lengthHeader ? Number(lengthHeader) : undefined) : undefined;
   return { body: Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), length, contentEncoding: encoding };
+}
+
+/** How much of an error answer's body is read for the message; the rest is dropped unread. */
+export const ERROR_BODY_LIMIT = 4096;
+
+/** The first `limit` bytes of a response body as text (never the whole of a large body). */
+export async function readStart(res: Response, limit: number): Promise<string> {
+  if (!res.body) return '';
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    while (size < limit) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      size += value.length;
+    }
+  } catch {
+    // a body that breaks off: what arrived is enough for a message
+  } finally {
+    reader.cancel().catch(() => {});
+  }
+  return Buffer.concat(chunks).subarray(0, limit).toString('utf8');
 }
 
 /** fetch() hides the reason in `cause`: "fetch failed (connect ECONNREFUSED ...)". */

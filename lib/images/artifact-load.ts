@@ -2,8 +2,9 @@
 //   download (fetch) -> count + sha256 -> decompress -> image tarball (names rewritten) -> engine load
 // Nothing is written to disk by the worker. The archive is committed to the engine only when
 // the download is complete, its hash matches the object service's, and it holds exactly one
-// image; otherwise the engine gets a broken archive and loads nothing. A tag that still made
-// it in is removed, so a failed load never leaves a half-loaded image behind.
+// image; otherwise the engine gets a broken archive and loads nothing (it unpacks the whole
+// archive before loading any of it, and the names are written only on commit), so a failed
+// load never leaves a half-loaded or tagged image behind.
 import { pipeline } from 'node:stream/promises';
 import { EngineError } from '../docker/engine-error.ts';
 import type { Engine } from '../docker/engine.ts';

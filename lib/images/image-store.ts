@@ -2,13 +2,26 @@
 //  - registry images: lib/docker/registry-image.ts, with the worker's registry credentials only
 //    for tasks holding docker-worker:image:<name>;
 //  - task-image / indexed-image: the artifact is found (artifact-image.ts), streamed into the
-//    engine (artifact-load.ts) under a deterministic name, and remembered by identity and
-//    digest (loaded-images.ts) so the next task using it neither downloads nor loads again;
-//  - single flight: concurrent tasks asking for the same image share one pull or download;
+//    engine (artifact-load.ts) under a deterministic name, and remembered by identity and by
+//    content digest (loaded-images.ts), so the next task using it — or an artifact of another
+//    task with the same bytes, when the object service tells the digest before the download —
+//    neither downloads nor loads again;
+//  - single flight: concurrent tasks asking for the same image share one pull or download; a
+//    retry of a shared download uses the access (credentials) of a task still waiting for it;
 //  - leases: acquire/release per image id, so the garbage collector can ask inUse() and
 //    lastUsed() before removing an image.
+//
+// Acquisition and eviction never interleave. A flight checks that an image is present and
+// pins it for its callers under that image's lock (keyed-lock.ts), and the disk budget removes
+// an image under the same lock through exclusive(), after asking inUse(). A pin lasts until
+// the last caller of the flight has taken its own lease (or given up), so an image is in use
+// from the moment a flight finds it until the task releases it. A registry flight pins the
+// copy already on the host before it pulls, so a re-pull (or the fallback to the local copy)
+// never finds it removed underneath.
+//
 // Worker-log events: `image download started`, `image loaded` (digest, bytes, ms) and
-// `image reused` (digest; `shared` when it joined a download under way).
+// `image reused` (digest; `shared` when it joined a download under way, `sameContentAs` when
+// an artifact of another task had the same bytes).
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Engine } from '../docker/engine.ts';
@@ -20,9 +33,13 @@ import type { ImageRef } from '../task/types.ts';
 import { resolveArtifact, describeArtifact, type ArtifactAccess, type ArtifactImageRef, type ResolvedArtifact } from './artifact-image.ts';
 import { loadArtifactImage } from './artifact-load.ts';
 import { ImageFailure, type ImageFailureKind } from './errors.ts';
+import { KeyedLock } from './keyed-lock.ts';
 import { LoadedImages, type LoadedImageRecord } from './loaded-images.ts';
-import { digestHex, identityKey } from './local-name.ts';
+import { digestHex, identityKey, localImageName } from './local-name.ts';
 import { SingleFlight, type FlightContext } from './single-flight.ts';
+
+/** `sha256:<64 hex>`: the digest of an image artifact's bytes (chain of trust's imageArtifactHash). */
+export type ArtifactHash = `sha256:${string}`;
 
 export interface ImageStoreOptions {
   engine: Engine;
@@ -39,6 +56,8 @@ export interface ImageStoreOptions {
   downloadBaseDelayMs?: number;
   /** Least time between two download progress lines (default 5000 ms). */
   progressIntervalMs?: number;
+  /** The clock for last-use times (epoch ms; default Date.now). */
+  now?: () => number;
 }
 
 /** Lines for the task log (TaskLog fits). */
@@ -49,6 +68,11 @@ export interface EnsureContext {
   taskId?: string;
   /** The task's scopes (private artifacts and registry credentials depend on them). */
   scopes: readonly string[];
+  /**
+   * Expands scopes with the roles they assume (the auth service's expandScopes), asked only
+   * when `scopes` fall short of what a private artifact or registry credentials need.
+   */
+  expandScopes?: (scopes: string[]) => Promise<string[]>;
   /** The run's current temporary credentials (they change after each reclaim). */
   credentials: () => Credentials;
   taskLog: TaskLines;
@@ -62,8 +86,8 @@ export interface EnsuredImage {
   name: string;
   /** For the task log: a registry digest or the artifact it came from. */
   description: string;
-  /** `sha256:<hex>` of the image artifact, for chain of trust (artifact images only). */
-  artifactHash?: string;
+  /** sha256 of the image artifact's bytes, for chain of trust (artifact images only). */
+  artifactHash?: ArtifactHash;
   /** Ends this task's use of the image (for the garbage collector); idempotent. */
   release(): void;
 }
@@ -75,23 +99,31 @@ export class ImageStore {
   private readonly memory: LoadedImages;
   private readonly flights = new SingleFlight<Ready>();
   private readonly leases = new Map<string, number>();
+  private readonly now: () => number;
+  /** Per image id: presence checks with pins, and removals by the disk budget. */
+  private readonly locks = new KeyedLock();
+  /** Per flight key: callers still waiting (or about to take their lease). */
+  private readonly callers = new Map<string, number>();
+  /** Per flight key: image ids its flight found present and keeps for its callers. */
+  private readonly pins = new Map<string, Set<string>>();
+  /** Per flight key: the artifact access of each caller still waiting, latest last. */
+  private readonly accesses = new Map<string, ArtifactAccess[]>();
 
   constructor(options: ImageStoreOptions) {
     this.options = options;
+    this.now = options.now ?? Date.now;
     this.memory = LoadedImages.open(path.join(options.stateDir, 'images'));
   }
 
   /** Makes the image ready for a task and takes a lease on it; throws ImageFailure for the task log. */
   async ensure(ref: ImageRef, ctx: EnsureContext): Promise<EnsuredImage> {
-    const ready = ref.kind === 'registry' ? await this.ensureRegistry(ref.name, ctx) : await this.ensureArtifact(ref, ctx);
-    this.memory.touch(ready.imageId);
-    const release = this.acquire(ready.imageId);
-    return { ...ready, release };
+    return ref.kind === 'registry' ? this.ensureRegistry(ref.name, ctx) : this.ensureArtifact(ref, ctx);
   }
 
   /** Takes a lease on an image; the returned function gives it back (once). */
   acquire(imageId: string): () => void {
     this.leases.set(imageId, (this.leases.get(imageId) ?? 0) + 1);
+    this.memory.touch(imageId, this.now());
     let released = false;
     return () => {
       if (released) return;
@@ -100,18 +132,30 @@ export class ImageStore {
     };
   }
 
+  /** Gives a lease back; the image's last use is now (expiry counts from the end of use). */
   release(imageId: string): void {
     const n = (this.leases.get(imageId) ?? 0) - 1;
     if (n > 0) this.leases.set(imageId, n);
     else this.leases.delete(imageId);
+    this.memory.touch(imageId, this.now());
   }
 
-  /** Whether a task holds the image, or is being given it. */
+  /** Whether a task holds the image, or a flight found it and is handing it to tasks. */
   inUse(imageId: string): boolean {
-    return (this.leases.get(imageId) ?? 0) > 0;
+    if ((this.leases.get(imageId) ?? 0) > 0) return true;
+    for (const ids of this.pins.values()) if (ids.has(imageId)) return true;
+    return false;
   }
 
-  /** When a task was last given the image (epoch ms), if this worker ever gave it out. */
+  /**
+   * Runs `fn` (the garbage collector's removal of `imageId`) under the image's lock: no flight
+   * can find the image present and pin it meanwhile. `fn` should ask inUse() first.
+   */
+  exclusive<T>(imageId: string, fn: () => Promise<T>): Promise<T> {
+    return this.locks.run(imageId, fn);
+  }
+
+  /** When a task was last given the image or gave it back (epoch ms), if this worker ever gave it out. */
   lastUsed(imageId: string): number | undefined {
     return this.memory.lastUsed(imageId);
   }
@@ -131,23 +175,84 @@ export class ImageStore {
     this.memory.forgetImage(imageId);
   }
 
+  // --- flights, pins and leases ---------------------------------------------------------------
+
+  /**
+   * Joins (or starts) the flight for `key` and leases its image for the caller. The caller
+   * counts for `key` from before the flight starts until its lease is taken, so the flight's
+   * pins hold until then.
+   */
+  private async join(key: string, work: (flight: FlightContext) => Promise<Ready>, ctx: EnsureContext, access?: ArtifactAccess): Promise<{ ready: Ready; shared: boolean; release: () => void }> {
+    this.callers.set(key, (this.callers.get(key) ?? 0) + 1);
+    if (access) this.accesses.set(key, [...(this.accesses.get(key) ?? []), access]);
+    try {
+      const { value, shared } = await this.flights.run(key, work, { signal: ctx.signal, emit: (line) => ctx.taskLog.info(line) });
+      return { ready: value, shared, release: this.acquire(value.imageId) };
+    } finally {
+      const left = (this.callers.get(key) ?? 1) - 1;
+      if (access) {
+        const others = (this.accesses.get(key) ?? []).filter((a) => a !== access);
+        if (others.length) this.accesses.set(key, others); else this.accesses.delete(key);
+      }
+      if (left > 0) {
+        this.callers.set(key, left);
+      } else {
+        this.callers.delete(key);
+        this.pins.delete(key);
+      }
+    }
+  }
+
+  /**
+   * Under the image's lock: whether `imageId` is present (as `name`, when given), and if so
+   * pins it for the callers of `key`. False when it is gone (or `name` now means another image).
+   */
+  private pin(key: string, imageId: string, name?: string): Promise<boolean> {
+    return this.locks.run(imageId, async () => {
+      const present = await this.options.engine.inspectImage(name ?? imageId);
+      if (present?.Id !== imageId) return false;
+      if (this.callers.has(key)) this.pins.set(key, (this.pins.get(key) ?? new Set()).add(imageId));
+      return true;
+    });
+  }
+
+  /** Whether the scopes (or, when they fall short, the roles they assume) satisfy `check`. */
+  private async scopesAllow(ctx: EnsureContext, check: (scopes: string[]) => boolean): Promise<boolean> {
+    if (check([...ctx.scopes])) return true;
+    if (!ctx.expandScopes || ctx.scopes.length === 0) return false;
+    try {
+      return check(await ctx.expandScopes([...ctx.scopes]));
+    } catch (err) {
+      throw new ImageFailure('transient', `Could not expand the task's scopes: ${(err as Error).message}`, err);
+    }
+  }
+
   // --- registry images ----------------------------------------------------------------------
 
-  private async ensureRegistry(name: string, ctx: EnsureContext): Promise<Ready> {
+  private async ensureRegistry(name: string, ctx: EnsureContext): Promise<EnsuredImage> {
     const { options } = this;
     const available = registryCredentialsFor(name, options.registries);
-    const allowed = available !== undefined && mayUseCredentials([...ctx.scopes], name);
+    const allowed = available !== undefined && await this.scopesAllow(ctx, (scopes) => mayUseCredentials(scopes, name));
     const key = `registry:${name}:${allowed ? 'credentials' : 'anonymous'}`;
     if (this.flights.has(key)) ctx.taskLog.info(`Waiting for image ${name}, which another task is pulling`);
-    const { value } = await this.flights.run(key, async (flight) => {
+    const work = async (flight: FlightContext): Promise<Ready> => {
       try {
-        const existed = await options.engine.imageExists(name);
-        const ensured = await ensureRegistryImage(options.engine, name, {
-          credentials: allowed ? available : undefined, retries: options.pullRetries, baseDelayMs: options.pullBaseDelayMs,
-          onProgress: flight.emit, signal: flight.signal,
-        });
-        if (!existed && ensured.source === 'registry') this.memory.recordPull(ensured.imageId, ensured.image.reference);
-        return { imageId: ensured.imageId, name, description: ensured.repoDigest ?? name };
+        // The copy on the host (if any) is kept for the flight: the budget must not remove it
+        // while it is pulled again or fallen back to.
+        let before = await options.engine.inspectImage(name);
+        if (before && !(await this.pin(key, before.Id, name))) before = undefined;
+        for (let attempt = 1; ; attempt++) {
+          const ensured = await ensureRegistryImage(options.engine, name, {
+            credentials: allowed ? available : undefined, retries: options.pullRetries, baseDelayMs: options.pullBaseDelayMs,
+            onProgress: flight.emit, signal: flight.signal,
+          });
+          if (await this.pin(key, ensured.imageId)) {
+            // Brought here by this pull: nothing was there, or the tag moved to another image.
+            if (ensured.source === 'registry' && before?.Id !== ensured.imageId) this.memory.recordPull(ensured.imageId, ensured.image.reference);
+            return { imageId: ensured.imageId, name, description: ensured.repoDigest ?? name };
+          }
+          if (attempt >= 2) throw new ImageFailure('transient', `Image ${name} was removed from the host while it was being made ready; try the task again.`);
+        }
       } catch (err) {
         if (!(err instanceof ImageError)) throw err;
         const hint = available && !allowed && err.kind === 'auth'
@@ -155,52 +260,84 @@ export class ImageStore {
           : '';
         throw new ImageFailure(registryFailureKind(err.kind), err.message + hint, err);
       }
-    }, { signal: ctx.signal, emit: (line) => ctx.taskLog.info(line) });
-    return value;
+    };
+    const { ready, release } = await this.join(key, work, ctx);
+    return { ...ready, release };
   }
 
   // --- image artifacts ------------------------------------------------------------------------
 
   private access(ctx: EnsureContext): ArtifactAccess {
-    return { rootUrl: this.options.rootUrl, scopes: ctx.scopes, credentials: ctx.credentials };
+    return { rootUrl: this.options.rootUrl, scopes: ctx.scopes, expandScopes: ctx.expandScopes, credentials: ctx.credentials };
   }
 
-  private async ensureArtifact(ref: ArtifactImageRef, ctx: EnsureContext): Promise<Ready> {
+  /** The access of a caller still waiting for `key` (the latest to join), else `fallback`. */
+  private waitingAccess(key: string, fallback: ArtifactAccess): ArtifactAccess {
+    return this.accesses.get(key)?.at(-1) ?? fallback;
+  }
+
+  private async ensureArtifact(ref: ArtifactImageRef, ctx: EnsureContext): Promise<EnsuredImage> {
     const access = this.access(ctx);
     const resolved = await resolveArtifact(ref, access);
     ctx.signal.throwIfAborted();
     const key = `artifact:${identityKey(resolved)}`;
     const what = describeArtifact(resolved);
     if (this.flights.has(key)) ctx.taskLog.info(`Waiting for image artifact ${what}, which another task is downloading`);
-    const { value, shared } = await this.flights.run(key, (flight) => this.loadOrReuse(ref, resolved, access, flight, ctx.taskId),
-      { signal: ctx.signal, emit: (line) => ctx.taskLog.info(line) });
+    const { ready, shared, release } = await this.join(key, (flight) => this.loadOrReuse(key, ref, resolved, access, flight, ctx.taskId), ctx, access);
     if (shared) {
-      this.options.log.info('image reused', { taskId: ctx.taskId, digest: value.artifactHash, name: value.name, imageId: value.imageId, shared: true });
+      this.options.log.info('image reused', { taskId: ctx.taskId, digest: ready.artifactHash, name: ready.name, imageId: ready.imageId, shared: true });
     }
-    return value;
+    return { ...ready, release };
   }
 
-  /** The remembered image for this artifact, if its content is known unchanged and it is still there. */
-  private async remembered(resolved: ResolvedArtifact): Promise<LoadedImageRecord | undefined> {
-    const record = this.memory.get(identityKey(resolved));
-    if (!record) return undefined;
-    const sameContent = resolved.sha256 !== undefined ? digestHex(record.digest) === resolved.sha256 : resolved.runResolved;
-    if (!sameContent) return undefined;
-    const present = await this.options.engine.inspectImage(record.name);
-    if (present?.Id === record.imageId) return record;
-    this.memory.delete(record.key);
+  /**
+   * A remembered image with this artifact's content that is still there, pinned for `key`:
+   * the artifact's own record when its content is known unchanged, else (when the object
+   * service told the digest) one of another artifact with the same bytes.
+   */
+  private async remembered(key: string, resolved: ResolvedArtifact): Promise<{ record: LoadedImageRecord; sameContentAs?: LoadedImageRecord } | undefined> {
+    const own = this.memory.get(identityKey(resolved));
+    if (own) {
+      const sameContent = resolved.sha256 !== undefined ? digestHex(own.digest) === resolved.sha256 : resolved.runResolved;
+      if (sameContent) {
+        if (await this.pin(key, own.imageId, own.name)) return { record: own };
+        this.memory.delete(own.key);
+      }
+    }
+    if (resolved.sha256 === undefined) return undefined;
+    for (const other of this.memory.withDigest(`sha256:${resolved.sha256}`)) {
+      if (other.key === own?.key) continue;
+      if (await this.pin(key, other.imageId, other.name)) return { record: other, sameContentAs: other };
+      this.memory.delete(other.key);
+    }
     return undefined;
   }
 
-  private async loadOrReuse(ref: ArtifactImageRef, first: ResolvedArtifact, access: ArtifactAccess, flight: FlightContext, taskId: string | undefined): Promise<Ready> {
+  private async loadOrReuse(key: string, ref: ArtifactImageRef, first: ResolvedArtifact, firstAccess: ArtifactAccess, flight: FlightContext, taskId: string | undefined): Promise<Ready> {
     const { options } = this;
     const { log } = options;
     const what = describeArtifact(first);
-    const record = await this.remembered(first);
-    if (record) {
+    const found = await this.remembered(key, first);
+    if (found && !found.sameContentAs) {
+      const { record } = found;
       log.info('image reused', { taskId, digest: record.digest, name: record.name, imageId: record.imageId, sourceTaskId: record.taskId, path: record.path });
       flight.emit(`Using image ${record.name} (${record.digest}), loaded earlier from the artifact ${what}`);
-      return { imageId: record.imageId, name: record.name, description: `${what}, ${record.digest}`, artifactHash: record.digest };
+      return { imageId: record.imageId, name: record.name, description: `${what}, ${record.digest}`, artifactHash: record.digest as ArtifactHash };
+    }
+    if (found?.sameContentAs) {
+      // The same bytes came before as another artifact: give the image this artifact's own name too.
+      const other = found.sameContentAs;
+      const name = localImageName(first, other.digest);
+      await options.engine.tagImage(other.imageId, name.repository, name.tag);
+      this.memory.put({
+        key: identityKey(first), taskId: first.taskId, runId: first.runId, path: first.path, digest: other.digest,
+        name: name.name, imageId: other.imageId, bytes: other.bytes, loadedAt: new Date(this.now()).toISOString(),
+      });
+      log.info('image reused', {
+        taskId, digest: other.digest, name: name.name, imageId: other.imageId, sourceTaskId: first.taskId, path: first.path, sameContentAs: other.key,
+      });
+      flight.emit(`Using image ${name.name} (${other.digest}): the artifact ${what} has the same content as ${describeArtifact(other)}, loaded earlier`);
+      return { imageId: other.imageId, name: name.name, description: `${what}, ${other.digest}`, artifactHash: other.digest as ArtifactHash };
     }
 
     const retries = Math.max(0, options.downloadRetries ?? 5);
@@ -210,16 +347,19 @@ export class ImageStore {
     for (let attempt = 1; ; attempt++) {
       try {
         const loaded = await loadArtifactImage(options.engine, current, { emit: flight.emit, signal: flight.signal, progressIntervalMs: options.progressIntervalMs });
+        if (!(await this.pin(key, loaded.imageId, loaded.name))) {
+          throw new ImageFailure('transient', `The image loaded from the artifact ${what} was removed from the host before a task could use it.`);
+        }
         this.memory.put({
           key: identityKey(current), taskId: current.taskId, runId: current.runId, path: current.path, digest: loaded.digest,
-          name: loaded.name, imageId: loaded.imageId, bytes: loaded.bytes, loadedAt: new Date().toISOString(),
+          name: loaded.name, imageId: loaded.imageId, bytes: loaded.bytes, loadedAt: new Date(this.now()).toISOString(),
         });
         log.info('image loaded', {
           taskId, sourceTaskId: current.taskId, runId: current.runId, path: current.path, digest: loaded.digest, bytes: loaded.bytes,
           ms: loaded.ms, name: loaded.name, imageId: loaded.imageId, format: loaded.format,
         });
         flight.emit(`Loaded image ${loaded.name} (${loaded.imageId.slice(0, 19)}) from the artifact ${what}`);
-        return { imageId: loaded.imageId, name: loaded.name, description: `${what}, ${loaded.digest}`, artifactHash: loaded.digest };
+        return { imageId: loaded.imageId, name: loaded.name, description: `${what}, ${loaded.digest}`, artifactHash: loaded.digest as ArtifactHash };
       } catch (err) {
         flight.signal.throwIfAborted();
         const failure = err instanceof ImageFailure ? err : new ImageFailure('engine', `Could not load the image artifact ${what}: ${(err as Error).message}`, err);
@@ -231,7 +371,8 @@ export class ImageStore {
         const delayMs = baseDelayMs * 2 ** (attempt - 1);
         flight.emit(`${failure.message} Retrying in ${(delayMs / 1000).toFixed(1)} s (attempt ${attempt + 1} of ${retries + 1}).`);
         await sleep(delayMs, undefined, { signal: flight.signal });
-        current = await resolveArtifact(ref, access);
+        // The task that started the download may be gone by now (its credentials with it).
+        current = await resolveArtifact(ref, this.waitingAccess(key, firstAccess));
       }
     }
   }

@@ -1,7 +1,8 @@
 // The worker's memory of the image artifacts it loaded, kept in a small JSON file under its
 // state directory so it survives a restart: artifact identity (taskId/runId/path) -> content
-// digest, local name and image id. Also when each image was last used. The engine stays the
-// judge of what is present: a remembered image that is gone is simply loaded again.
+// digest, local name and image id, also found by content digest (an artifact of another task
+// with the same bytes is the same image). Also when each image was last used. The engine stays
+// the judge of what is present: a remembered image that is gone is simply loaded again.
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
@@ -65,6 +66,11 @@ export class LoadedImages {
     if (!(key in this.contents.artifacts)) return;
     delete this.contents.artifacts[key];
     this.save();
+  }
+
+  /** The records of artifacts whose bytes hash to `digest` (`sha256:<hex>`), newest first. */
+  withDigest(digest: string): LoadedImageRecord[] {
+    return this.records().filter((r) => r.digest === digest).sort((a, b) => (a.loadedAt < b.loadedAt ? 1 : -1));
   }
 
   records(): LoadedImageRecord[] {

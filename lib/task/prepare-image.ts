@@ -5,15 +5,21 @@
 import type { Credentials } from '../queue/taskcluster.ts';
 import type { TaskLog } from '../log/task-log.ts';
 import { ImageFailure } from '../images/errors.ts';
-import type { ImageStore } from '../images/image-store.ts';
+import type { ArtifactHash, ImageStore } from '../images/image-store.ts';
 import type { ImageRef } from './types.ts';
 
-export type { ImageStore };
+export type { ArtifactHash, ImageStore };
 
 export interface ImageRequest {
   taskId: string;
   /** task.scopes */
   scopes: readonly string[];
+  /**
+   * The auth service's expandScopes (TaskRunDeps.expandScopes): asked only when `scopes` fall
+   * short of what the image needs (queue:get-artifact:<path> for a private image artifact,
+   * docker-worker:image:<name> for the worker's registry credentials), so roles count.
+   */
+  expandScopes?: (scopes: string[]) => Promise<string[]>;
   /** The run's current temporary credentials (they change after each reclaim). */
   credentials: () => Credentials;
 }
@@ -21,8 +27,12 @@ export interface ImageRequest {
 export interface PreparedImage {
   imageId: string;
   description: string;
-  /** `sha256:<hex>` of the image artifact (task-image / indexed-image), for chain of trust. */
-  artifactHash?: string;
+  /**
+   * `sha256:<hex>` of the image artifact's bytes (task-image / indexed-image; undefined for a
+   * registry image), the same whether it was downloaded now or remembered from an earlier
+   * task. Kept on the run for chain of trust (the certificate's `imageArtifactHash`).
+   */
+  artifactHash: ArtifactHash | undefined;
   /** Ends the task's lease on the image (the garbage collector keeps leased images). */
   release(): void;
 }
@@ -35,7 +45,7 @@ export async function prepareImage(
 ): Promise<PreparedImage> {
   try {
     const ensured = await images.ensure(image, {
-      taskId: request.taskId, scopes: request.scopes, credentials: request.credentials, taskLog, signal,
+      taskId: request.taskId, scopes: request.scopes, expandScopes: request.expandScopes, credentials: request.credentials, taskLog, signal,
     });
     return { imageId: ensured.imageId, description: ensured.description, artifactHash: ensured.artifactHash, release: ensured.release };
   } catch (err) {
