@@ -9,6 +9,7 @@
 // the disk budget like everything else the worker made.
 import path from 'node:path';
 import { PassThrough, Readable, type Duplex } from 'node:stream';
+import './lean-dockerode.ts'; // before dockerode: keeps its unused ssh2 and gRPC out
 import Dockerode from 'dockerode';
 import { EngineError, toEngineError } from './engine-error.ts';
 import { LABEL_ANONYMOUS_VOLUME, isOwned, ownerLabelFilters, ownerLabels, type Owner } from './labels.ts';
