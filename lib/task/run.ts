@@ -26,7 +26,7 @@ import { Reclaimer } from '../queue/reclaimer.ts';
 import { queueClient, type ClaimResponse, type QueueClient } from '../queue/taskcluster.ts';
 import { validatePayload } from './validate.ts';
 import { planTask, DEFAULT_LOG_NAME, backingLogName, type WorkerSettings } from './plan.ts';
-import { prepareImage, ImageUnavailable, type ImageStore } from './prepare-image.ts';
+import { prepareImage, ImageUnavailable, type ArtifactHash, type ImageStore } from './prepare-image.ts';
 import { runContainer } from './container-run.ts';
 import { collectArtifacts } from './collect.ts';
 import { uploadBulkLog } from './bulk-log.ts';
@@ -88,6 +88,8 @@ export class TaskRun {
   private containerId: string | undefined;
   private cacheLease: CacheLease | undefined;
   private imageRelease: (() => void) | undefined;
+  /** sha256 of the image artifact's bytes (task-image / indexed-image), for chain of trust. */
+  imageArtifactHash: ArtifactHash | undefined;
   private purgeCaches = false;
   private bulkLog = false;
   private footerWritten = false;
@@ -284,9 +286,12 @@ export class TaskRun {
     if (absent.length) return abortRun(absent.join('\n'), { kind: 'exception', reason: 'malformed-payload' });
     let imageId: string;
     try {
-      const prepared = await prepareImage(deps.images, plan.image, { taskId: this.taskId, scopes, credentials: () => claim.credentials }, taskLog, this.interrupted.signal);
+      const prepared = await prepareImage(deps.images, plan.image, {
+        taskId: this.taskId, scopes, expandScopes: deps.expandScopes, credentials: () => claim.credentials,
+      }, taskLog, this.interrupted.signal);
       this.imageRelease = prepared.release;
       imageId = prepared.imageId;
+      this.imageArtifactHash = prepared.artifactHash;
       this.mark('imageReady');
     } catch (err) {
       if (this.interrupted.signal.aborted) return interrupted();
