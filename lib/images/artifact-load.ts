@@ -106,7 +106,10 @@ function toFailure(failure: { stage: Stage; error: unknown }, what: string): Ima
   if (error instanceof ImageFailure) return error;
   const message = error instanceof Error ? error.message : String(error);
   if (error instanceof UnsupportedFormat) return new ImageFailure('invalid', `The image artifact ${what} cannot be loaded: ${message}.`, error);
-  if (error instanceof TarballContentError) return new ImageFailure('invalid', `The image artifact ${what} cannot be loaded. ${message}`, error);
+  if (error instanceof TarballContentError) {
+    // One sentence: "The image artifact X cannot be loaded: the artifact is a tar archive without ..."
+    return new ImageFailure('invalid', `The image artifact ${what} cannot be loaded: ${message.charAt(0).toLowerCase()}${message.slice(1)}`, error);
+  }
   switch (stage) {
     case 'download':
       return new ImageFailure('transient', `The download of the image artifact ${what} broke off: ${describeNetworkError(error)}.`, error);

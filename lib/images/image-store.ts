@@ -19,7 +19,8 @@
 // copy already on the host before it pulls, so a re-pull (or the fallback to the local copy)
 // never finds it removed underneath.
 //
-// Worker-log events: `image download started`, `image loaded` (digest, bytes, ms) and
+// Worker-log events: `image download started`, `image loaded` (digest, bytes, ms),
+// `waiting for shared image` (debug: a task joined a pull or download under way) and
 // `image reused` (digest; `shared` when it joined a download under way, `sameContentAs` when
 // an artifact of another task had the same bytes).
 import path from 'node:path';
@@ -234,7 +235,10 @@ export class ImageStore {
     const available = registryCredentialsFor(name, options.registries);
     const allowed = available !== undefined && await this.scopesAllow(ctx, (scopes) => mayUseCredentials(scopes, name));
     const key = `registry:${name}:${allowed ? 'credentials' : 'anonymous'}`;
-    if (this.flights.has(key)) ctx.taskLog.info(`Waiting for image ${name}, which another task is pulling`);
+    if (this.flights.has(key)) {
+      ctx.taskLog.info(`Waiting for image ${name}, which another task is pulling`);
+      options.log.debug('waiting for shared image', { taskId: ctx.taskId, image: name });
+    }
     const work = async (flight: FlightContext): Promise<Ready> => {
       try {
         // The copy on the host (if any) is kept for the flight: the budget must not remove it
@@ -282,7 +286,10 @@ export class ImageStore {
     ctx.signal.throwIfAborted();
     const key = `artifact:${identityKey(resolved)}`;
     const what = describeArtifact(resolved);
-    if (this.flights.has(key)) ctx.taskLog.info(`Waiting for image artifact ${what}, which another task is downloading`);
+    if (this.flights.has(key)) {
+      ctx.taskLog.info(`Waiting for image artifact ${what}, which another task is downloading`);
+      this.options.log.debug('waiting for shared image', { taskId: ctx.taskId, image: what, sourceTaskId: resolved.taskId, path: resolved.path });
+    }
     const { ready, shared, release } = await this.join(key, (flight) => this.loadOrReuse(key, ref, resolved, access, flight, ctx.taskId), ctx, access);
     if (shared) {
       this.options.log.info('image reused', { taskId: ctx.taskId, digest: ready.artifactHash, name: ready.name, imageId: ready.imageId, shared: true });

@@ -23,6 +23,8 @@ export interface ImageFiles {
   legacy: string;
   twoImages: string;
   truncatedGz: string;
+  /** The layers and config of a docker save, without manifest.json or repositories. */
+  noManifest: string;
   remove(): void;
 }
 
@@ -36,13 +38,18 @@ async function save(images: string[], file: string): Promise<void> {
 
 /** Docker's legacy save format: the current one without manifest.json and the image config. */
 async function legacyFrom(current: string, file: string): Promise<void> {
+  await copyTarWithout(current, file, (name) => name === 'manifest.json' || /^[0-9a-f]{64}\.json$/.test(name));
+}
+
+/** A copy of the tar archive `source` without the entries `drop` picks. */
+async function copyTarWithout(source: string, file: string, drop: (name: string) => boolean): Promise<void> {
   const extract = tarStream.extract();
   const pack = tarStream.pack();
   const writing = pipeline(pack as unknown as NodeJS.ReadableStream, createWriteStream(file));
-  const reading = pipeline(createReadStream(current), extract as unknown as NodeJS.WritableStream);
+  const reading = pipeline(createReadStream(source), extract as unknown as NodeJS.WritableStream);
   for await (const entry of extract) {
     const name = entry.header.name.replace(/^\.\//, '');
-    if (name === 'manifest.json' || /^[0-9a-f]{64}\.json$/.test(name)) { entry.resume(); continue; }
+    if (drop(name)) { entry.resume(); continue; }
     const chunks: Buffer[] = [];
     for await (const c of entry) chunks.push(c as Buffer);
     await new Promise<void>((resolve, reject) => pack.entry(entry.header, Buffer.concat(chunks), (err) => (err ? reject(err) : resolve())));
@@ -63,9 +70,10 @@ export async function buildImageFiles(): Promise<ImageFiles> {
   await save([TASKENV_PASS, TASKENV_FAIL], f('two-images.tar'));
   writeFileSync(f('truncated.tar.gz'), readFileSync(f('image.tar.gz')));
   truncateSync(f('truncated.tar.gz'), Math.floor(statSync(f('image.tar.gz')).size / 2));
+  await copyTarWithout(f('image.tar'), f('no-manifest.tar'), (name) => name === 'manifest.json' || name === 'repositories');
   return {
     dir, tar: f('image.tar'), gz: f('image.tar.gz'), zst: f('image.tar.zst'), lz4: f('image.tar.lz4'),
-    legacy: f('legacy.tar'), twoImages: f('two-images.tar'), truncatedGz: f('truncated.tar.gz'),
+    legacy: f('legacy.tar'), twoImages: f('two-images.tar'), truncatedGz: f('truncated.tar.gz'), noManifest: f('no-manifest.tar'),
     remove: () => rmSync(dir, { recursive: true, force: true }),
   };
 }
@@ -76,8 +84,9 @@ export interface Upload { name: string; file?: string; storageType?: StorageType
 /**
  * Creates a task in a queue of its own, claims it with the root client, uploads `uploads` as
  * artifacts of run 0 with the claim's credentials, and reports it completed. Returns its taskId.
+ * With `routes` (e.g. `index.<namespace>`), the queue's completion indexes it as a real build would.
  */
-export async function publishProducerTask(rootUrl: string, credentials: { clientId: string; accessToken: string }, uploads: Upload[]): Promise<string> {
+export async function publishProducerTask(rootUrl: string, credentials: { clientId: string; accessToken: string }, uploads: Upload[], options: { routes?: string[] } = {}): Promise<string> {
   const queue = new taskcluster.Queue({ rootUrl, credentials });
   const taskQueueId = `test-prov/producer-${randomBytes(4).toString('hex')}`;
   const taskId = taskcluster.slugid();
@@ -85,6 +94,7 @@ export async function publishProducerTask(rootUrl: string, credentials: { client
     taskQueueId, created: new Date().toISOString(), deadline: taskcluster.fromNow('1 hour').toISOString(),
     metadata: { name: 'image producer', description: 'publishes image tarballs', owner: 'test@localhost.localdomain', source: 'https://localhost/test' },
     payload: {},
+    ...(options.routes ? { routes: options.routes } : {}),
   });
   const { tasks } = await queue.claimWork(taskQueueId, { workerGroup: 'producers', workerId: 'producer-1', tasks: 1 }) as
     { tasks: { runId: number; credentials: { clientId: string; accessToken: string; certificate?: string } }[] };
