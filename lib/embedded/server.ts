@@ -58,6 +58,11 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedD
     claimWorkWaitSeconds: options.claimWorkWaitSeconds ?? 20,
     sweepIntervalSeconds: options.sweepIntervalSeconds ?? 1,
   };
+  for (const key of ['claimTimeoutSeconds', 'claimWorkWaitSeconds', 'sweepIntervalSeconds'] as const) {
+    const value = settings[key];
+    const least = key === 'claimTimeoutSeconds' ? 1 : 0.01;
+    if (!(Number.isFinite(value) && value >= least)) throw new RangeError(`embedded deployment: ${key} must be at least ${least} s, not ${value}`);
+  }
   const db: Database = openStore(options.stateDir);
   const secrets = loadSecrets(options.stateDir);
   const auth = new AuthState(db);

@@ -126,3 +126,15 @@ test('a malformed sub-path is 404 ResourceNotFound; only path parameters (artifa
   // The index's root namespace is the empty one.
   assert.equal((await send('GET', '/api/index/v1/namespaces/')).status, 200);
 });
+
+test('a deployment refuses timings that would break it: a claim timeout under 1 s, no claimWork wait, no sweep interval', async () => {
+  for (const [setting, value] of [['claimTimeoutSeconds', 0], ['claimTimeoutSeconds', 0.5], ['claimWorkWaitSeconds', 0], ['sweepIntervalSeconds', -1]] as const) {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'bad-settings-'));
+    try {
+      await assert.rejects(startCheckedEmbedded({ stateDir: dir, port: 0, log: silentLog, [setting]: value }),
+        (err: Error) => err instanceof RangeError && err.message.includes(`${setting} must be at least`));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+});
