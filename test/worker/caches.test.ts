@@ -1,14 +1,18 @@
-// Volume caches as a task owner sees them: data persists between tasks, scopes (direct or
-// through a role) are required, concurrent tasks get their own instances, and
-// onExitStatus.purgeCaches throws an instance away.
+// Volume caches as a task owner sees them: data persists between tasks and across a worker
+// restart, scopes (direct or through a role) are required, bad names are refused, concurrent
+// tasks get their own instances, a purge request through the purge-cache service and
+// onExitStatus.purgeCaches throw instances away.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import taskcluster from 'taskcluster-client';
 import { WorkerHarness } from '../support/worker.ts';
 import { TASKENV_PASS } from '../support/docker.ts';
 
 let h: WorkerHarness;
-before(async () => { h = await WorkerHarness.start({ config: { capacity: 2 } }); });
+before(async () => { h = await WorkerHarness.start({ config: { capacity: 2, 'cache.purgePollSeconds': 1 } }); });
 after(async () => { await h?.stop(); });
 
 const cacheTask = (name: string, script: string, extra: Record<string, unknown> = {}) => ({
@@ -44,13 +48,74 @@ test('a cache scope granted through a role is honoured', async () => {
   assert.equal((await h.waitForResolution(taskId)).state, 'completed');
 });
 
+const instancesOf = (name: string) => readdirSync(path.join(h.stateDir, 'caches', name)).filter((e) => !e.startsWith('.')).sort();
+
 test('two tasks at once get distinct instances of the same cache', async () => {
-  const script = 'if [ -e /cache/busy ]; then echo SHARED; exit 1; fi; touch /cache/busy; sleep 2; rm /cache/busy';
+  // Each task says when its container started and ended (epoch seconds).
+  const script = 'echo "start $(date +%s)"; if [ -e /cache/busy ]; then echo SHARED; exit 1; fi; touch /cache/busy; '
+    + 'sleep 3; rm /cache/busy; echo "end $(date +%s)"';
   const a = await h.submit(cacheTask('parallel', script), { scopes: ['docker-worker:cache:parallel'] });
   const b = await h.submit(cacheTask('parallel', script), { scopes: ['docker-worker:cache:parallel'] });
   const [sa, sb] = await Promise.all([h.waitForResolution(a), h.waitForResolution(b)]);
-  assert.equal(sa.state, 'completed');
-  assert.equal(sb.state, 'completed');
+  const [la, lb] = await Promise.all([h.taskLog(a), h.taskLog(b)]);
+  assert.equal(sa.state, 'completed', la);
+  assert.equal(sb.state, 'completed', lb);
+  const times = (log: string) => ({ start: Number(/^start (\d+)\r?$/m.exec(log)?.[1]), end: Number(/^end (\d+)\r?$/m.exec(log)?.[1]) });
+  const ta = times(la);
+  const tb = times(lb);
+  assert.ok(ta.start < tb.end && tb.start < ta.end, `the two containers ran at the same time: ${JSON.stringify({ ta, tb })}`);
+  const instance = (taskId: string) => (h.events('volume caches attached', taskId)[0]?.caches as { instanceId: string }[] | undefined)?.[0]?.instanceId;
+  assert.ok(instance(a) && instance(b));
+  assert.notEqual(instance(a), instance(b), 'each had its own instance');
+  assert.equal(instancesOf('parallel').length, 2, 'two instances on disk');
+});
+
+test('cache names with "/" or "::" are refused: malformed-payload, nothing created', async () => {
+  for (const name of ['a/b', 'a::b']) {
+    const taskId = await h.submit(cacheTask(name, 'true'), { scopes: ['docker-worker:cache:*'] });
+    const status = await h.waitForResolution(taskId);
+    assert.equal(status.state, 'exception');
+    assert.equal(status.runs[0].reasonResolved, 'malformed-payload');
+    const log = await h.taskLog(taskId);
+    assert.ok(log.includes(`payload.cache has a cache named ${JSON.stringify(name)}; cache names cannot be empty or contain "/" or "::"`), log);
+    assert.doesNotMatch(log, /=== Task Starting ===/);
+  }
+  assert.deepEqual(readdirSync(path.join(h.stateDir, 'caches')).filter((e) => e.startsWith('a')), []);
+});
+
+test('a purge request through the purge-cache service gives the next task a fresh instance', async () => {
+  const scopes = ['docker-worker:cache:to-purge'];
+  const first = await h.submit(cacheTask('to-purge', 'echo old > /cache/f'), { scopes });
+  assert.equal((await h.waitForResolution(first)).state, 'completed');
+  const [before] = instancesOf('to-purge');
+  await sleep(1100); // later than the instance's creation, and past cache.purgePollSeconds
+  const purgeCache = new taskcluster.PurgeCache({ rootUrl: h.embedded.rootUrl, credentials: h.embedded.credentials });
+  await purgeCache.purgeCache(h.taskQueueId, { cacheName: 'to-purge' });
+  // The worker asks for purge requests before it claims: a task without caches lets it claim again.
+  const nudge = await h.submit({ image: TASKENV_PASS, command: ['true'], maxRunTime: 30 });
+  await h.waitForResolution(nudge);
+  for (let i = 0; i < 200 && !h.events('purging volume cache').some((e) => e.cacheName === 'to-purge'); i++) await sleep(50);
+  assert.ok(h.events('purging volume cache').some((e) => e.cacheName === 'to-purge'), 'the worker saw the purge request');
+  const second = await h.submit(cacheTask('to-purge', 'test ! -e /cache/f'), { scopes });
+  assert.equal((await h.waitForResolution(second)).state, 'completed', await h.taskLog(second));
+  assert.match(await h.taskLog(second), /Creating new cache instance for "to-purge"/);
+  assert.ok(!instancesOf('to-purge').includes(before!), 'the old instance is gone');
+});
+
+test('a restarted worker on the same state directory keeps its caches', async () => {
+  const scopes = ['docker-worker:cache:survives'];
+  const first = await h.submit(cacheTask('survives', 'echo "written before the restart" > /cache/note'), { scopes });
+  assert.equal((await h.waitForResolution(first)).state, 'completed');
+  await h.worker!.shutdown('restart test');
+  await h.startWorker();
+  const adopted = h.events('adopted volume cache instances').at(-1);
+  assert.ok(adopted && (adopted.caches as string[]).includes('survives'), 'the new process adopted the instance');
+  const second = await h.submit(cacheTask('survives', 'cat /cache/note'), { scopes });
+  const status = await h.waitForResolution(second);
+  const log = await h.taskLog(second);
+  assert.equal(status.state, 'completed', log);
+  assert.match(log, /Using existing cache instance for "survives"/);
+  assert.match(log, /^written before the restart\r?$/m);
 });
 
 test('an exit code listed in onExitStatus.purgeCaches throws the instance away', async () => {
