@@ -26,6 +26,7 @@
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Engine } from '../docker/engine.ts';
+import { ImageNameError } from '../docker/image-name.ts';
 import { ensureRegistryImage, ImageError } from '../docker/registry-image.ts';
 import { registryCredentialsFor, mayUseCredentials, type RegistryCredentialsConfig } from '../docker/registry-credentials.ts';
 import type { WorkerLog } from '../log/worker-log.ts';
@@ -232,7 +233,13 @@ export class ImageStore {
 
   private async ensureRegistry(name: string, ctx: EnsureContext): Promise<EnsuredImage> {
     const { options } = this;
-    const available = registryCredentialsFor(name, options.registries);
+    let available: ReturnType<typeof registryCredentialsFor>;
+    try {
+      available = registryCredentialsFor(name, options.registries);
+    } catch (err) {
+      if (err instanceof ImageNameError) throw new ImageFailure('invalid', err.message, err);
+      throw err;
+    }
     const allowed = available !== undefined && await this.scopesAllow(ctx, (scopes) => mayUseCredentials(scopes, name));
     const key = `registry:${name}:${allowed ? 'credentials' : 'anonymous'}`;
     if (this.flights.has(key)) {
@@ -243,7 +250,8 @@ export class ImageStore {
       try {
         // The copy on the host (if any) is kept for the flight: the budget must not remove it
         // while it is pulled again or fallen back to.
-        let before = await options.engine.inspectImage(name);
+        // (A name the engine cannot even look up is ensureRegistryImage's to explain.)
+        let before = await options.engine.inspectImage(name).catch(() => undefined);
         if (before && !(await this.pin(key, before.Id, name))) before = undefined;
         for (let attempt = 1; ; attempt++) {
           const ensured = await ensureRegistryImage(options.engine, name, {

@@ -515,3 +515,12 @@ test('an eviction while a pulled tag is pulled again does not remove the copy on
   assert.equal(await engine.inspectImage(remote), undefined);
   assert.equal(await engine.inspectImage(first.imageId), undefined, 'the image the tag moved away from is gone too');
 });
+
+test('a registry name the engine cannot look up fails as the task\'s error, not the worker\'s', async () => {
+  const { images } = freshStore();
+  await assert.rejects(images.ensure({ kind: 'registry', name: 'Not A/Valid::Name' }, context('t')), (err: Error) => {
+    assert.ok(err instanceof ImageFailure, `${err.name}: ${err.message}`);
+    assert.equal(err.kind, 'invalid');
+    return true;
+  });
+});
