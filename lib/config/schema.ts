@@ -15,6 +15,11 @@ export function registriesFormat(value: unknown): void {
   }
 }
 
+/** A whole number of at least 1 (convict's 'nat' takes 0, which makes no sense for these keys). */
+export function positiveInteger(value: unknown): void {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) throw new Error('must be a whole number, at least 1');
+}
+
 const device = (name: string, doc: string, devicePath: string) => ({
   enabled: { doc: `Allow tasks (with the scope docker-worker:capability:device:${name}) to use ${doc}.`, format: Boolean, default: false, env: `WORKER_DEVICE_${name.toUpperCase()}` },
   path: { doc: `Host path of the ${name} device.`, format: String, default: devicePath },
@@ -31,13 +36,13 @@ export const configSchema = {
   workerType: { doc: 'Worker type: the second half of the task queue id.', format: String, default: 'docker-worker', env: 'WORKER_TYPE' },
   workerGroup: { doc: 'Worker group.', format: String, default: 'local', env: 'WORKER_GROUP' },
   workerId: { doc: 'Worker id (default: the host name).', format: String, default: os.hostname().slice(0, 38), env: 'WORKER_ID' },
-  capacity: { doc: 'How many tasks run at once.', format: 'nat', default: 1, env: 'WORKER_CAPACITY' },
+  capacity: { doc: 'How many tasks run at once.', format: positiveInteger, default: 1, env: 'WORKER_CAPACITY' },
   stateDir: { doc: 'Where the worker keeps its state (embedded deployment, caches index, logs).', format: String, default: defaultStateDir, env: 'WORKER_STATE_DIR' },
   logLevel: { doc: 'Worker log level (error, warn, info, debug).', format: ['error', 'warn', 'info', 'debug'], default: 'info', env: 'WORKER_LOG_LEVEL' },
   embedded: {
     host: { doc: 'Address the embedded deployment listens on.', format: String, default: '127.0.0.1', env: 'WORKER_EMBEDDED_HOST' },
     port: { doc: 'Port of the embedded deployment (0: pick a free one).', format: 'port', default: 0, env: 'WORKER_EMBEDDED_PORT' },
-    claimTimeoutSeconds: { doc: 'How long a claim lasts before it must be reclaimed.', format: 'nat', default: 1200 },
+    claimTimeoutSeconds: { doc: 'How long a claim lasts before it must be reclaimed.', format: positiveInteger, default: 1200 },
   },
   docker: {
     socketPath: { doc: 'Docker Engine API socket.', format: String, default: '/var/run/docker.sock', env: 'DOCKER_SOCKET' },

@@ -38,6 +38,12 @@ test('registry credentials keyed by hosts with dots and ports load from a file a
 test('errors name the bad key', () => {
   assert.throws(() => loadConfig({ env: {}, overrides: { capcity: 1 } }), (e: Error) => e instanceof ConfigError && /capcity/.test(e.message));
   assert.throws(() => loadConfig({ env: {}, overrides: { capacity: -1 } }), /capacity/);
+  for (const key of ['capacity', 'embedded.claimTimeoutSeconds']) {
+    for (const bad of [0, 1.5]) {
+      assert.throws(() => loadConfig({ env: {}, overrides: { [key]: bad } }), (e: Error) => e instanceof ConfigError && e.message.includes(key) && /at least 1/.test(e.message), `${key}: ${bad}`);
+    }
+  }
+  assert.equal(loadConfig({ env: { WORKER_CAPACITY: '3' } }).capacity, 3);
   assert.throws(() => loadConfig({ file: file('unknown.json', '{"nope": 1}'), env: {} }), /nope/);
   assert.throws(() => loadConfig({ file: file('list.json', '[1,2]'), env: {} }), /must hold an object/);
   assert.throws(() => loadConfig({ file: file('bad-reg.json', '{"registries": {"x": {"username": 1}}}'), env: {} }), /registries: entry "x"/);
