@@ -305,10 +305,7 @@ test('a slow artifact download shows progress lines in the task log', async () =
   assert.match(log, line('Downloaded \\d+\\.\\d MiB in \\d+\\.\\d s \\(.*/s\\), tar data, sha256:[0-9a-f]{64}; loading it into Docker'));
 });
 
-// TODO(run.ts): a todo until TaskRun passes `expandScopes: deps.expandScopes` to prepareImage
-// (lib/task/run.ts has another owner); then drop the todo. The ImageStore side is tested in
-// test/images/image-store.test.ts.
-test('a private image artifact may be granted through a role', { todo: 'TaskRun does not pass expandScopes to prepareImage yet' }, async () => {
+test('a private image artifact may be granted through a role', async () => {
   const auth = new taskcluster.Auth({ rootUrl: h.embedded.rootUrl, credentials: h.embedded.credentials });
   await auth.createRole('project:image-readers', { description: 'reads private images', scopes: ['queue:get-artifact:private/role/*'] });
   const taskId = await run({ type: 'task-image', taskId: producer, path: 'private/role/image.tar.gz' }, { scopes: ['assume:project:image-readers'] });
