@@ -242,3 +242,21 @@ test('uploadStream: data shorter or longer than declared fails at once, not retr
     await assert.rejects(downloadArtifact(d.queue, run.taskId, name));
   }
 });
+
+test('a small artifact travels inside createUpload (dataInline): no storage PUT', async () => {
+  const proxy = await startFlakyProxy(d.rootUrl, 0, 503);
+  try {
+    const run = await claimedRun(d);
+    const publisher = publisherFor(proxy.url, run);
+    const text = 'a small log\n'.repeat(100);
+    const result = await publisher.uploadFile(await fileWith('small.log', text), { name: 'public/logs/small.log', expires: run.expires });
+    assert.equal(proxy.putAttempts, 0);
+    assert.equal(result.sha256, sha256(text));
+    assert.equal((await downloadArtifact(d.queue, run.taskId, 'public/logs/small.log')).text, text);
+    const big = crypto.randomBytes(8192);
+    await publisher.uploadFile(await fileWith('edge.bin', big), { name: 'public/edge.bin', expires: run.expires });
+    assert.equal(proxy.putAttempts, 1, '8 KiB and more go by PUT');
+  } finally {
+    await proxy.close();
+  }
+});
