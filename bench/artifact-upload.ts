@@ -47,7 +47,7 @@ async function rawArchive(engine: Dockerode, image: string, command: string[], f
     const tar = await container.getArchive({ path: file }) as unknown as Readable;
     const extract = tarStream.extract();
     const piping = pipeline(tar, extract);
-    for await (const entry of extract) await pipeline(entry, createWriteStream(filePath));
+    for await (const entry of extract) await pipeline(entry, createWriteStream(filePath, { highWaterMark: 1 << 20 }));
     await piping;
     return { filePath, ms: performance.now() - t0 };
   } finally {

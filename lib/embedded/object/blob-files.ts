@@ -27,6 +27,7 @@ export class LengthMismatch extends Error {
 }
 
 class HashingCounter extends Transform {
+  constructor() { super({ highWaterMark: 1 << 20 }); }
   readonly sha256 = crypto.createHash('sha256');
   size = 0;
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null, data?: Buffer) => void): void {
@@ -54,7 +55,8 @@ export class BlobFiles {
     const tmp = path.join(this.tmpDir, id);
     const counter = new HashingCounter();
     try {
-      await pipeline(source, counter, createWriteStream(tmp, { mode: 0o600 }));
+      // Large buffers: chunks that arrive while a write is under way go out together in one writev.
+      await pipeline(source, counter, createWriteStream(tmp, { mode: 0o600, highWaterMark: 1 << 20 }));
       if (expectedLength !== undefined && counter.size !== expectedLength) throw new LengthMismatch(expectedLength, counter.size);
       const file = path.join(id.slice(0, 2), id);
       await mkdir(path.join(this.dir, id.slice(0, 2)), { recursive: true, mode: 0o700 });
