@@ -87,8 +87,7 @@ export class ArtifactPublisher {
     const expires = isoTime(request.expires);
     if (this.storageType === 's3') return this.#uploadS3(filePath, request, contentType, expires);
     const { size } = await stat(filePath);
-    const open = () => createReadStream(filePath, { highWaterMark: 1024 * 1024 });
-    const sha256 = await this.#uploadObject(open, size, request.name, contentType, expires);
+    const sha256 = await this.#uploadObject({ file: filePath }, size, request.name, contentType, expires);
     return { name: request.name, storageType: 'object', contentType, contentEncoding: 'identity', size, sha256 };
   }
 
@@ -139,13 +138,15 @@ export class ArtifactPublisher {
   }
 
   /** The object upload protocol; returns the sha256 of the bytes sent. */
-  async #uploadObject(open: OpenSource, size: number, name: string, contentType: string, expires: string): Promise<string> {
+  /** A file is sent from disk (putFile, buffers reused); a stream source is opened per attempt. */
+  async #uploadObject(source: OpenSource | { file: string }, size: number, name: string, contentType: string, expires: string): Promise<string> {
+    const open: OpenSource = typeof source === 'function' ? source : () => createReadStream(source.file);
     const created = await (await this.#queue()).createArtifact(this.taskId, this.runId, name, {
       storageType: 'object', expires, contentType, contentLength: size,
     }) as { name: string; projectId: string; uploadId: string; expires: string; credentials: Credentials };
     const object = new taskcluster.Object({ rootUrl: this.#options.rootUrl, credentials: created.credentials, ...this.#clientRetry() });
     const { projectId, uploadId } = created;
-    let body = open;
+    let body: OpenSource | undefined = typeof source === 'function' ? source : undefined;
     if (size < DATA_INLINE_MAX) {
       // Small (a trivial task's log): the data rides in createUpload itself, one call less.
       const data = await readSmall(await open(1), size);
@@ -170,7 +171,9 @@ export class ArtifactPublisher {
       const put = offer.uploadMethod.putUrl;
       if (!put) throw Object.assign(new Error(`the object service did not accept a putUrl upload of ${name}`), { retriable: false });
       const hash = createHash('sha256');
-      await putStream(put.url, await body(attempt), { headers: put.headers, length: size, onData: (chunk) => hash.update(chunk) });
+      const options = { headers: put.headers, length: size, onData: (chunk: Buffer) => hash.update(chunk) };
+      if (body) await putStream(put.url, await body(attempt), options);
+      else await putFile(put.url, (source as { file: string }).file, options);
       return hash.digest('hex');
     }, this.#options.retry);
     await object.finishUpload(created.name, { projectId, uploadId, hashes: { sha256 } });
