@@ -76,3 +76,25 @@ test('a large output is written completely without holding it in memory', async 
     await log.release();
   }
 });
+
+test('output in many small pieces is written in few file writes, and a lone line still shows up at once', async () => {
+  const log = await TaskLog.create();
+  try {
+    let grows = 0;
+    log.on('grow', () => grows++);
+    const piece = 'x'.repeat(100) + '\n';
+    await pipeline(Readable.from(Array.from({ length: 5000 }, () => piece)), log, { end: false });
+    await log.changed();
+    while (log.bytesOnDisk < 5000 * piece.length) await log.changed();
+    assert.ok(grows <= 20, `${grows} file writes for 5000 pieces`);
+
+    const before = log.bytesOnDisk;
+    log.info('one more line');
+    await log.changed(); // no further writes or close needed: it is flushed after a short delay
+    assert.ok(log.bytesOnDisk > before);
+    assert.match((await readFile(log.path, 'utf8')).slice(before), /one more line\n$/);
+  } finally {
+    await log.close();
+    await log.release();
+  }
+});
