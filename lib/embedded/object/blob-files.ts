@@ -76,7 +76,7 @@ export class BlobFiles {
   }
 
   open(file: string): Readable {
-    return createReadStream(this.resolve(file));
+    return createReadStream(this.resolve(file), { highWaterMark: 1 << 20 }); // large reads: fewer socket writes per byte served
   }
 
   async remove(file: string): Promise<void> {
