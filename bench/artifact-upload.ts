@@ -14,7 +14,8 @@ import { pipeline } from 'node:stream/promises';
 import tarStream from 'tar-stream';
 import type Dockerode from 'dockerode';
 import type { BenchContext } from './lib/context.ts';
-import { rawObjectPut } from './lib/object-put.ts';
+import { objectPutUrl, putBody, rawObjectPut } from './lib/object-put.ts';
+import type { RootCredentials } from './lib/worker-process.ts';
 import { MemorySampler, readCpuMs } from './lib/proc.ts';
 import { rawCreateOptions } from './lib/raw-engine.ts';
 import type { BenchmarkResult, Row } from './lib/report.ts';
@@ -34,7 +35,7 @@ const KINDS: Kind[] = [
 ];
 
 interface WorkerSample { stages?: Record<string, number>; mbps: number; ms: number; peakRssMb: number; cpuMs: number }
-interface RawSample { putMbps: number; archiveMbps: number; pipelineMbps: number }
+interface RawSample { putMbps: number; archiveMbps: number; pipelineMbps: number; streamedMbps: number }
 
 /** Runs the command in a raw container and unpacks `file` from its archive into `dir`. */
 async function rawArchive(engine: Dockerode, image: string, command: string[], file: string, dir: string): Promise<{ filePath: string; ms: number }> {
@@ -55,6 +56,31 @@ async function rawArchive(engine: Dockerode, image: string, command: string[], f
   }
 }
 
+/**
+ * The same work as the worker's with nothing of the worker's: the file streamed out of the
+ * container's archive straight into a PUT to the object service (root credentials, no hash).
+ */
+async function rawStreamedPut(engine: Dockerode, image: string, command: string[], file: string, credentials: RootCredentials, contentType: string): Promise<number> {
+  const container = await engine.createContainer(rawCreateOptions(image, command));
+  try {
+    await container.start();
+    await container.wait();
+    const t0 = performance.now();
+    const tar = await container.getArchive({ path: file }) as unknown as Readable;
+    const extract = tarStream.extract();
+    const piping = pipeline(tar, extract);
+    for await (const entry of extract) {
+      const put = await objectPutUrl(credentials, contentType, entry.header.size ?? 0);
+      await putBody(put.url, put.headers, entry as unknown as Readable);
+      await put.finish();
+    }
+    await piping;
+    return performance.now() - t0;
+  } finally {
+    await container.remove({ force: true, v: true }).catch(() => undefined);
+  }
+}
+
 export async function artifactUpload(ctx: BenchContext): Promise<BenchmarkResult> {
   const { options, engine } = ctx;
   const mib = Math.ceil(options.artifactBytes / MIB);
@@ -69,9 +95,10 @@ export async function artifactUpload(ctx: BenchContext): Promise<BenchmarkResult
         const archived = await rawArchive(engine, options.image, kind.command(mib), kind.path, tmp);
         const put = await rawObjectPut(worker.credentials, archived.filePath, kind.contentType);
         rmSync(archived.filePath, { force: true });
+        const streamedMs = await rawStreamedPut(engine, options.image, kind.command(mib), kind.path, worker.credentials, kind.contentType);
         rawSamples[kind.name]!.push({
           putMbps: mbPerSecond(bytes, put.putMs), archiveMbps: mbPerSecond(bytes, archived.ms),
-          pipelineMbps: mbPerSecond(bytes, archived.ms + put.totalMs),
+          pipelineMbps: mbPerSecond(bytes, archived.ms + put.totalMs), streamedMbps: mbPerSecond(bytes, streamedMs),
         });
 
         const sampler = new MemorySampler(worker.pid).start();
@@ -102,13 +129,14 @@ export async function artifactUpload(ctx: BenchContext): Promise<BenchmarkResult
     const put = median(raw.map((s) => s.putMbps));
     const archive = median(raw.map((s) => s.archiveMbps));
     const pipelineMbps = median(raw.map((s) => s.pipelineMbps));
+    const streamedMbps = median(raw.map((s) => s.streamedMbps));
     const peak = median(w.map((s) => s.peakRssMb));
     rows.push(
       { benchmark: 'Artifact upload', figure: `${mib} MiB ${kind.name} file: container exit → resolved`, worker: round(mbps, 0), floor: round(put, 0), unit: 'MB/s',
-        comparison: `${round((mbps / put) * 100, 0)} % of raw PUT (${round((mbps / pipelineMbps) * 100, 0)} % of raw archive + PUT)`, target: '≥ 80 % of raw PUT', met: mbps / put >= 0.8 },
+        comparison: `${round((mbps / put) * 100, 0)} % of raw PUT; ${round((mbps / streamedMbps) * 100, 0)} % of raw archive → PUT streamed (${round(streamedMbps, 0)} MB/s)`, target: '≥ 80 % of raw PUT', met: mbps / put >= 0.8 },
       { benchmark: 'Artifact upload', figure: `worker peak RSS, ${kind.name}`, worker: round(peak, 0), unit: 'MB', target: '≤ 150 MB', met: peak <= 150 },
     );
-    notes.push(`${kind.name}: raw archive read (engine → tar → file) ${round(archive, 0)} MB/s; raw archive + PUT ${round(pipelineMbps, 0)} MB/s; worker CPU per task ${round(median(w.map((s) => s.cpuMs)), 0)} ms; worker stages (medians, ms): ${describeStages(stageDurations(w.map((s) => s.stages)))}.`);
+    notes.push(`${kind.name}: raw archive read (engine → tar → file) ${round(archive, 0)} MB/s; raw archive then PUT ${round(pipelineMbps, 0)} MB/s; raw archive streamed into a PUT ${round(streamedMbps, 0)} MB/s; worker CPU per task ${round(median(w.map((s) => s.cpuMs)), 0)} ms; worker stages (medians, ms): ${describeStages(stageDurations(w.map((s) => s.stages)))}.`);
   }
   notes.push(`The worker's time includes everything after the container exits: archive read streamed into the object upload (hashed on the way), container removal, task log upload and report. Deployment: ${options.deployment === 'separate' ? 'a separate `worker serve` process' : 'embedded in the worker process (the object service receiving the upload shares its process and RSS)'}.`);
   return { name: 'artifact', title: 'Artifact upload', rows, details: { bytes, workerSamples, rawSamples, deployment: options.deployment }, notes };

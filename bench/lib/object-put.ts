@@ -49,3 +49,38 @@ function putFile(url: string, filePath: string, headers: Record<string, string>)
     source.pipe(req);
   });
 }
+
+/** A signed putUrl for a new object of `size` bytes, and the call that finishes it. */
+export async function objectPutUrl(credentials: RootCredentials, contentType: string, size: number): Promise<{ url: string; headers: Record<string, string>; finish(): Promise<void> }> {
+  const object = new taskcluster.Object({ rootUrl: credentials.rootUrl, credentials: { clientId: credentials.clientId, accessToken: credentials.accessToken } });
+  const name = `bench/raw-put/${taskcluster.slugid()}`;
+  const uploadId = taskcluster.slugid() as string;
+  const projectId = 'none';
+  const created = await object.createUpload(name, {
+    projectId, uploadId, expires: taskcluster.fromNow('1 hour').toISOString(),
+    proposedUploadMethods: { putUrl: { contentType, contentLength: size } },
+  }) as { uploadMethod: { putUrl?: { url: string; headers: Record<string, string> } } };
+  const put = created.uploadMethod.putUrl;
+  if (!put) throw new Error('the object service offered no putUrl upload');
+  return { ...put, finish: async () => { await object.finishUpload(name, { projectId, uploadId }); } };
+}
+
+/** One PUT of a stream. */
+export function putBody(url: string, headers: Record<string, string>, body: NodeJS.ReadableStream): Promise<void> {
+  const target = new URL(url);
+  const transport = target.protocol === 'https:' ? https : http;
+  return new Promise((resolve, reject) => {
+    const req = transport.request(target, { method: 'PUT', headers });
+    req.on('error', reject);
+    req.on('response', (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        if ((res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 300) resolve();
+        else reject(new Error(`PUT answered ${res.statusCode}: ${Buffer.concat(chunks).toString('utf8').slice(0, 300)}`));
+      });
+    });
+    body.on('error', reject);
+    body.pipe(req);
+  });
+}
