@@ -1,13 +1,10 @@
 // Image tarballs come as `.tar`, `.tar.gz`, `.tar.zst` or `.tar.lz4`. The format is decided
 // by the first bytes of the data (magic numbers), the path's suffix only breaking a tie
-// (a tar without the ustar magic). Decompression streams: gzip with node's zlib; zstd with
-// the `zstd` program when it is installed (in its own process, beside the event loop), else
-// node's zlib; lz4 by piping through the `lz4` program (Debian's `lz4` package), which reads
-// the lz4 frame format as a stream; no npm package does that both well-kept and without
-// native build steps.
+// (a tar without the ustar magic). Decompression streams: gzip and zstd with node's zlib,
+// lz4 by piping through the `lz4` program (Debian's `lz4` package), which reads the lz4
+// frame format as a stream; no npm package does that both well-kept and without native
+// build steps.
 import { spawn } from 'node:child_process';
-import { accessSync, constants as fsConstants } from 'node:fs';
-import path from 'node:path';
 import { Duplex, PassThrough, Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream';
 import zlib from 'node:zlib';
@@ -70,43 +67,29 @@ export function describe(format: TarballFormat): string {
   return { tar: 'tar', gzip: 'gzip', zstd: 'zstd', lz4: 'lz4' }[format];
 }
 
-/**
- * A decompressing program (`lz4 -d`, `zstd -d`) as a stream; fails with the program's last
- * message on bad input, and with `missing` when the program is not installed.
- */
-function programDecompressor(program: string, missing: string): Duplex {
-  const child = spawn(program, ['-d', '-c', '-q'], { stdio: ['pipe', 'pipe', 'pipe'] });
+/** An lz4 decompressor: the `lz4` program as a stream; fails with its message on bad input. */
+function lz4Decompressor(): Duplex {
+  const child = spawn('lz4', ['-d', '-c', '-q'], { stdio: ['pipe', 'pipe', 'pipe'] });
   const out = new PassThrough();
   let stderr = '';
   let spawnError: Error | undefined;
   child.stderr.setEncoding('utf8').on('data', (s: string) => { stderr = (stderr + s).slice(-2000); });
   child.on('error', (err: NodeJS.ErrnoException) => {
-    spawnError = err.code === 'ENOENT' ? new UnsupportedFormat(missing) : err;
+    spawnError = err.code === 'ENOENT'
+      ? new UnsupportedFormat('this worker cannot read .tar.lz4 images: the lz4 program is not installed (Debian package lz4)')
+      : err;
     out.destroy(spawnError);
   });
   child.stdout.pipe(out, { end: false });
   child.on('close', (code, signal) => {
     if (spawnError) return;
     if (code === 0) out.end();
-    else out.destroy(new Error(`${program}: ${stderr.trim().split('\n').pop() || `exited with ${signal ?? code}`}`));
+    else out.destroy(new Error(`lz4: ${stderr.trim().split('\n').pop() || `exited with ${signal ?? code}`}`));
   });
-  child.stdin.on('error', () => { /* the close handler reports why the program stopped reading */ });
+  child.stdin.on('error', () => { /* the close handler reports why lz4 stopped reading */ });
   const duplex = Duplex.from({ writable: child.stdin, readable: out });
   duplex.on('close', () => { if (child.exitCode === null) child.kill('SIGKILL'); });
   return duplex;
-}
-
-/** Whether `program` is on the PATH (asked once per program). */
-const onPath = new Map<string, boolean>();
-function installed(program: string): boolean {
-  let found = onPath.get(program);
-  if (found === undefined) {
-    found = (process.env.PATH ?? '').split(path.delimiter).some((dir) => {
-      try { accessSync(path.join(dir || '.', program), fsConstants.X_OK); return true; } catch { return false; }
-    });
-    onPath.set(program, found);
-  }
-  return found;
 }
 
 const CHUNK = 1 << 20;
@@ -117,10 +100,8 @@ function decompressorFor(format: TarballFormat): Duplex | Transform | undefined 
     // 1 MiB output chunks: zlib's 16 KiB default made a 200 MB image cost ~5x the CPU (GC,
     // and as many tar-stream and engine writes).
     case 'gzip': return zlib.createGunzip({ chunkSize: CHUNK });
-    // The zstd program, when installed, decompresses in its own process, beside the worker's
-    // event loop: a 200 MB image loads ~0.3 s sooner than through node's zlib.
-    case 'zstd': return installed('zstd') ? programDecompressor('zstd', 'the zstd program is not installed') : zlib.createZstdDecompress({ chunkSize: CHUNK });
-    case 'lz4': return programDecompressor('lz4', 'this worker cannot read .tar.lz4 images: the lz4 program is not installed (Debian package lz4)');
+    case 'zstd': return zlib.createZstdDecompress({ chunkSize: CHUNK });
+    case 'lz4': return lz4Decompressor();
   }
 }
 

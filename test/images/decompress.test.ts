@@ -71,8 +71,7 @@ test('a truncated compressed stream fails with the decompressor\'s message', asy
   const gz = zlib.gzipSync(tar);
   await assert.rejects(through('i.tar.gz', gz.subarray(0, gz.length - 20)), /unexpected end of file/);
   const zst = zlib.zstdCompressSync(tar);
-  // The zstd program when installed (as the setup does), else node's zlib.
-  await assert.rejects(through('i.tar.zst', zst.subarray(0, zst.length - 20)), /^Error: zstd: .*premature end|unexpected end of file/);
+  await assert.rejects(through('i.tar.zst', zst.subarray(0, zst.length - 20)), /unexpected end of file/);
   const lz4 = execFileSync('lz4', ['-q', '-c'], { input: tar });
   await assert.rejects(through('i.tar.lz4', lz4.subarray(0, lz4.length - 20)), /^Error: lz4: /);
 });
