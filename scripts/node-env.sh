@@ -15,7 +15,8 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 tools="${DOCKER_WORKER_TOOLS_DIR:-$root/.tools}"
 want=24
-major() { "$1" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
+# `node --version` answers before the engine starts (a few ms; bin/worker asks on every start).
+major() { local v; v="$("$1" --version 2>/dev/null)" || { echo 0; return; }; v="${v#v}"; echo "${v%%.*}"; }
 usable() { [ -x "$1/node" ] && [ "$(major "$1/node")" -ge "$want" ]; }
 
 if [ -z "${DOCKER_WORKER_NODE_FROM_NPM:-}" ] && command -v node >/dev/null 2>&1 && [ "$(major node)" -ge "$want" ]; then
