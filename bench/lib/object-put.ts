@@ -13,41 +13,12 @@ export interface PutTimes { bytes: number; putMs: number; totalMs: number }
 export async function rawObjectPut(credentials: RootCredentials, filePath: string, contentType: string): Promise<PutTimes> {
   const t0 = performance.now();
   const { size } = await stat(filePath);
-  const object = new taskcluster.Object({ rootUrl: credentials.rootUrl, credentials: { clientId: credentials.clientId, accessToken: credentials.accessToken } });
-  const name = `bench/raw-put/${taskcluster.slugid()}`;
-  const uploadId = taskcluster.slugid() as string;
-  const projectId = 'none';
-  const created = await object.createUpload(name, {
-    projectId, uploadId, expires: taskcluster.fromNow('1 hour').toISOString(),
-    proposedUploadMethods: { putUrl: { contentType, contentLength: size } },
-  }) as { uploadMethod: { putUrl?: { url: string; headers: Record<string, string> } } };
-  const put = created.uploadMethod.putUrl;
-  if (!put) throw new Error('the object service offered no putUrl upload');
+  const put = await objectPutUrl(credentials, contentType, size);
   const t1 = performance.now();
-  await putFile(put.url, filePath, put.headers);
+  await putBody(put.url, put.headers, createReadStream(filePath, { highWaterMark: 1024 * 1024 }));
   const t2 = performance.now();
-  await object.finishUpload(name, { projectId, uploadId });
+  await put.finish();
   return { bytes: size, putMs: t2 - t1, totalMs: performance.now() - t0 };
-}
-
-function putFile(url: string, filePath: string, headers: Record<string, string>): Promise<void> {
-  const target = new URL(url);
-  const transport = target.protocol === 'https:' ? https : http;
-  return new Promise((resolve, reject) => {
-    const req = transport.request(target, { method: 'PUT', headers });
-    req.on('error', reject);
-    req.on('response', (res) => {
-      const body: Buffer[] = [];
-      res.on('data', (c: Buffer) => body.push(c));
-      res.on('end', () => {
-        if ((res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 300) resolve();
-        else reject(new Error(`PUT answered ${res.statusCode}: ${Buffer.concat(body).toString('utf8').slice(0, 300)}`));
-      });
-    });
-    const source = createReadStream(filePath, { highWaterMark: 1024 * 1024 });
-    source.on('error', reject);
-    source.pipe(req);
-  });
 }
 
 /** A signed putUrl for a new object of `size` bytes, and the call that finishes it. */
