@@ -4,8 +4,7 @@
 // The worker's time is split with its log events and the engine's container events:
 //   queue       createTask called -> 'claimed task'
 //   prepare     'claimed task' -> container created (live log artifact, header, validate, plan, image)
-//   create→start, run (start -> die), collect+upload+report (die -> 'task resolved'), and the
-//   container's removal after the report ('task resolved' -> destroy; the slot frees after it)
+//   create→start, run (start -> die), collect/remove (die -> destroy), upload+report (destroy -> 'task resolved')
 import type { BenchContext } from './lib/context.ts';
 import { sleep } from './lib/context.ts';
 import { rawLifecycle } from './lib/raw-engine.ts';
@@ -22,8 +21,8 @@ export interface TaskTimes {
   prepareMs: number;
   createToStartMs: number;
   runMs: number;
-  collectReportMs: number;
-  removeAfterMs: number;
+  collectRemoveMs: number;
+  uploadReportMs: number;
   /** The worker's own 'task timings' (ms since claim at the end of each stage). */
   stages?: Record<string, number>;
 }
@@ -43,8 +42,8 @@ export async function timedTask(ctx: BenchContext, worker: WorkerProcess, comman
     prepareMs: c.create! - claimed.time,
     createToStartMs: c.start! - c.create!,
     runMs: c.die! - c.start!,
-    collectReportMs: resolved.time - c.die!,
-    removeAfterMs: c.destroy! - resolved.time,
+    collectRemoveMs: c.destroy! - c.die!,
+    uploadReportMs: resolved.time - c.destroy!,
   };
 }
 
@@ -78,7 +77,7 @@ export async function overhead(ctx: BenchContext): Promise<BenchmarkResult> {
   const breakdown = {
     queue: round(median(pick('queueMs'))), prepare: round(median(pick('prepareMs'))),
     createToStart: round(median(pick('createToStartMs'))), run: round(median(pick('runMs'))),
-    collectReport: round(median(pick('collectReportMs'))), removeAfter: round(median(pick('removeAfterMs'))),
+    collectRemove: round(median(pick('collectRemoveMs'))), uploadReport: round(median(pick('uploadReportMs'))),
   };
   const rawBreakdown = {
     create: round(median(raw.map((r) => r.createMs))), start: round(median(raw.map((r) => r.startMs))),
@@ -107,8 +106,8 @@ export async function overhead(ctx: BenchContext): Promise<BenchmarkResult> {
     },
     notes: [
       `Worker breakdown (medians, ms): createTask → claimed ${breakdown.queue}; claimed → container created ${breakdown.prepare}; ` +
-        `created → started ${breakdown.createToStart}; started → exited ${breakdown.run}; exited → resolved (collect, log upload, report) ${breakdown.collectReport}; ` +
-        `resolved → container removed (before the slot takes the next task) ${breakdown.removeAfter}.`,
+        `created → started ${breakdown.createToStart}; started → exited ${breakdown.run}; exited → removed ${breakdown.collectRemove}; ` +
+        `removed → resolved (log upload, report) ${breakdown.uploadReport}.`,
       `Worker's own stage timings (medians of each stage's duration, ms, from claim): ${describeStages(stages)}.`,
       `Raw breakdown (medians, ms): create ${rawBreakdown.create}; start ${rawBreakdown.start}; wait ${rawBreakdown.wait}; remove ${rawBreakdown.remove}.`,
       `Worker CPU time per task: ${round(cpuPerTask, 0)} ms; idle RSS after the tasks: ${idleRss === undefined ? '?' : round(idleRss)} MB.`,

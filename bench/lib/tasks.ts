@@ -59,7 +59,7 @@ export async function pool<T, R>(items: T[], concurrency: number, fn: (item: T, 
 /**
  * The worker's own breakdown of a run (the 'task timings' event, logged just after 'task
  * resolved'): ms since the claim at the end of each stage, e.g. liveLogPublished, imageReady,
- * containerCreated, containerExited, artifactsCollected, logUploaded, resolved, cleanedUp.
+ * containerCreated, containerExited, artifactsCollected, cleanedUp, logUploaded, resolved.
  * Undefined when this worker build does not log it.
  */
 export async function stageTimings(worker: WorkerProcess, taskId: string): Promise<Record<string, number> | undefined> {
@@ -71,7 +71,7 @@ export async function stageTimings(worker: WorkerProcess, taskId: string): Promi
   }
 }
 
-const STAGE_ORDER = ['liveLogPublished', 'imageReady', 'containerCreated', 'containerExited', 'artifactsCollected', 'logUploaded', 'resolved', 'cleanedUp'];
+const STAGE_ORDER = ['liveLogPublished', 'imageReady', 'containerCreated', 'containerExited', 'artifactsCollected', 'cleanedUp', 'logUploaded', 'resolved'];
 
 /** Medians of each stage's duration (its mark minus the previous mark), in mark order. */
 export function stageDurations(timings: Array<Record<string, number> | undefined>): Record<string, number> {

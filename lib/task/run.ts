@@ -173,8 +173,11 @@ export class TaskRun {
         taskLog?.error(`Worker error: ${(err as Error).message}`);
         if (!this.footerWritten) taskLog?.footer(false, -1, startedAt);
         outcome = INTERNAL_ERROR;
+      } finally {
+        this.finishing = true;
+        await this.boundedCleanup();
+        this.mark('cleanedUp');
       }
-      this.finishing = true;
       outcome = this.applyInterrupt(outcome);
       // A cancelled run's log is uploaded too: the queue accepts artifacts of a run resolved
       // exception for a while, and the owner wants to see where the task was when it stopped.
@@ -212,11 +215,6 @@ export class TaskRun {
           deps.log.error('error resolving task', { ...ids, error: e.message }));
       }
     } finally {
-      // Stage 7 after the report: the result does not wait for the container's removal (a
-      // container with a large filesystem takes most of a second), the slot does.
-      this.finishing = true;
-      await this.boundedCleanup();
-      this.mark('cleanedUp');
       reclaimer?.stop();
       await taskLog?.close().catch(() => undefined);
       await taskLog?.release().catch(() => undefined);
