@@ -85,7 +85,7 @@ export async function logPath(ctx: BenchContext): Promise<BenchmarkResult> {
     notes: [
       `Output: \`${command[2]}\` with a TTY (as the worker runs tasks); the engine delivers ${rawBytes} bytes; MB/s are of the ${bytes} bytes the task wrote.`,
       `Live log: from the container's start (engine event) until the reader of public/logs/live.log saw '=== Task Finished ==='; it read ${samples[0]?.bytesRead ?? '?'} bytes in all. To resolution includes uploading the backing log.`,
-      `Worker's own stage timings (medians, ms): ${describeStages(stageDurations(samples.map((s) => s.stages)))}.`,
+      `Worker's own stage marks (median ms since the claim): ${describeStages(stageDurations(samples.map((s) => s.stages)))}.`,
       `Worker CPU during a run: ${round(median(samples.map((s) => s.cpuMs)), 0)} ms.`,
     ],
   };

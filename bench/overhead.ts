@@ -108,7 +108,7 @@ export async function overhead(ctx: BenchContext): Promise<BenchmarkResult> {
       `Worker breakdown (medians, ms): createTask → claimed ${breakdown.queue}; claimed → container created ${breakdown.prepare}; ` +
         `created → started ${breakdown.createToStart}; started → exited ${breakdown.run}; exited → removed ${breakdown.collectRemove}; ` +
         `removed → resolved (log upload, report) ${breakdown.uploadReport}.`,
-      `Worker's own stage timings (medians of each stage's duration, ms, from claim): ${describeStages(stages)}.`,
+      `Worker's own stage marks (median ms since the claim at the end of each stage; the live log publication overlaps the image, the cleanup the log upload): ${describeStages(stages)}.`,
       `Raw breakdown (medians, ms): create ${rawBreakdown.create}; start ${rawBreakdown.start}; wait ${rawBreakdown.wait}; remove ${rawBreakdown.remove}.`,
       `Worker CPU time per task: ${round(cpuPerTask, 0)} ms; idle RSS after the tasks: ${idleRss === undefined ? '?' : round(idleRss)} MB.`,
     ],

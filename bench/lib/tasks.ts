@@ -73,25 +73,27 @@ export async function stageTimings(worker: WorkerProcess, taskId: string): Promi
 
 const STAGE_ORDER = ['liveLogPublished', 'imageReady', 'containerCreated', 'containerExited', 'artifactsCollected', 'cleanedUp', 'logUploaded', 'resolved'];
 
-/** Medians of each stage's duration (its mark minus the previous mark), in mark order. */
+/**
+ * Medians of the time (ms since the claim) at which each stage ended, earliest first. Marks,
+ * not durations: the live log publication overlaps stage 3 and the cleanup overlaps the log
+ * upload, so the difference of two neighbouring marks is not a stage's cost.
+ */
 export function stageDurations(timings: Array<Record<string, number> | undefined>): Record<string, number> {
   const present = timings.filter((t): t is Record<string, number> => t !== undefined);
   if (!present.length) return {};
-  // The worker log's JSON sorts keys: put the stages back in the order TaskRun marks them.
-  const known = STAGE_ORDER.filter((k) => k in present[0]!);
-  const others = Object.keys(present[0]!).filter((k) => !STAGE_ORDER.includes(k)).sort((a, b) => present[0]![a]! - present[0]![b]!);
-  const keys = [...known, ...others];
-  const out: Record<string, number> = {};
-  for (const [i, key] of keys.entries()) {
-    const values = present.flatMap((t) => t[key] === undefined ? [] : [t[key]! - (i === 0 ? 0 : (t[keys[i - 1]!] ?? 0))]);
-    const sorted = values.sort((a, b) => a - b);
-    out[key] = sorted.length % 2 ? sorted[(sorted.length - 1) / 2]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
-  }
-  return out;
+  const keys = [...new Set(present.flatMap((t) => Object.keys(t)))];
+  const medians = keys.map((key) => {
+    const sorted = present.flatMap((t) => t[key] === undefined ? [] : [t[key]!]).sort((a, b) => a - b);
+    const mid = sorted.length % 2 ? sorted[(sorted.length - 1) / 2]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
+    return [key, mid] as const;
+  });
+  // Ties (two marks in the same millisecond) keep the order TaskRun marks them in.
+  const rank = (key: string) => { const i = STAGE_ORDER.indexOf(key); return i < 0 ? STAGE_ORDER.length : i; };
+  return Object.fromEntries(medians.sort((a, b) => a[1] - b[1] || rank(a[0]) - rank(b[0])));
 }
 
 export function describeStages(durations: Record<string, number>): string {
   const entries = Object.entries(durations);
   if (!entries.length) return '(no \'task timings\' event from this worker)';
-  return entries.map(([k, v]) => `${k} +${Math.round(v)}`).join(', ');
+  return entries.map(([k, v]) => `${k} ${Math.round(v)}`).join(', ');
 }

@@ -127,6 +127,9 @@ export class TaskRun {
     let taskLog: TaskLog | undefined;
     let outcome: Outcome = INTERNAL_ERROR;
     let reported = false;
+    // Stage 7 runs alongside the log upload; the report waits for both (a cache instance is
+    // free for the next claim only once the run that used it is resolved).
+    let cleanedUp: Promise<void> | undefined;
     try {
       claim = new TaskClaim(deps.rootUrl, this.claimResponse);
       const task = this.claimResponse.task as unknown as TaskDefinition;
@@ -148,16 +151,19 @@ export class TaskRun {
       const payload = task.payload as { log?: unknown; features?: unknown; cache?: Record<string, string> } | undefined;
       const live = typeof payload?.log === 'string' && payload.log ? payload.log : DEFAULT_LOG_NAME;
       const logNames = { live, backing: backingLogName(live) };
+      // The live log's reference artifact is created while the task is prepared; the backing
+      // log replaces it only after it exists.
+      let liveLogPublished: Promise<void> = Promise.resolve();
       try {
         taskLog = await TaskLog.create({ dir: deps.tmpDir, log: deps.log });
         // features.localLiveLog false: no live log while the task runs; the complete log is
         // still uploaded at the end (live.log then links to it, as always).
         if (featureRequested(payload?.features, 'localLiveLog')) {
           const liveUrl = deps.liveLogs.publish(taskLog);
-          await publishLiveLog(publisher, liveUrl, expires, logNames).catch((err: Error) =>
-            deps.log.warn('could not publish the live log artifact', { ...ids, error: err.message }));
+          liveLogPublished = publishLiveLog(publisher, liveUrl, expires, logNames).then(
+            () => this.mark('liveLogPublished'),
+            (err: Error) => { deps.log.warn('could not publish the live log artifact', { ...ids, error: err.message }); });
         }
-        this.mark('liveLogPublished');
         taskLog.header({
           taskId: this.taskId, workerId: deps.worker.workerId, workerGroup: deps.worker.workerGroup,
           workerNodeType: deps.worker.instanceType, workerType: deps.worker.workerType,
@@ -175,8 +181,7 @@ export class TaskRun {
         outcome = INTERNAL_ERROR;
       } finally {
         this.finishing = true;
-        await this.boundedCleanup();
-        this.mark('cleanedUp');
+        cleanedUp = this.boundedCleanup().then(() => this.mark('cleanedUp'));
       }
       outcome = this.applyInterrupt(outcome);
       // A cancelled run's log is uploaded too: the queue accepts artifacts of a run resolved
@@ -184,6 +189,7 @@ export class TaskRun {
       // The bulk log is uploaded after the backing log, from the complete file.
       if (taskLog) {
         try {
+          await liveLogPublished;
           await publishBackingLog(publisher, taskLog, expires, logNames);
         } catch (err) {
           deps.log.error('could not upload the task log', { ...ids, error: (err as Error).message });
@@ -200,6 +206,7 @@ export class TaskRun {
         }
       }
       this.mark('logUploaded');
+      await cleanedUp;
       reclaimer.stop();
       outcome = this.applyInterrupt(outcome);
       reported = true;
@@ -208,6 +215,7 @@ export class TaskRun {
     } catch (err) {
       // Nothing above should throw; if something does, the run is still resolved.
       deps.log.error('task run failed', { ...ids, error: (err as Error).stack });
+      await cleanedUp;
       if (!reported) {
         reported = true;
         outcome = this.interruptReason?.kind === 'cancel' ? { kind: 'cancelled' } : INTERNAL_ERROR;
