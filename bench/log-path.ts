@@ -74,11 +74,13 @@ export async function logPath(ctx: BenchContext): Promise<BenchmarkResult> {
     name: 'log',
     title: 'Log path',
     rows: [
-      { benchmark: 'Log path', figure: `${size} stdout → live log reader`, worker: round(live, 0), floor: round(floor, 0), unit: 'MB/s',
-        comparison: `${round((live / floor) * 100, 0)} % of logs-follow, ${round((live / attachFloor) * 100, 0)} % of attach`, target: '≥ 90 % of raw', met: live / floor >= 0.9 },
-      { benchmark: 'Log path', figure: `${size} stdout → task resolved (backing log uploaded)`, worker: round(resolvedMbps, 0), floor: round(floor, 0), unit: 'MB/s',
-        comparison: `${round((resolvedMbps / floor) * 100, 0)} % of logs-follow` },
-      { benchmark: 'Log path', figure: 'raw attach (second floor)', worker: null, floor: round(attachFloor, 0), unit: 'MB/s' },
+      // The issue's floor is a raw attach; the worker reads the engine's followed log instead
+      // (no attach race), whose own ceiling is the logs-follow figure.
+      { benchmark: 'Log path', figure: `${size} stdout → live log reader`, worker: round(live, 0), floor: round(attachFloor, 0), unit: 'MB/s',
+        comparison: `${round((live / attachFloor) * 100, 0)} % of attach, ${round((live / floor) * 100, 0)} % of logs-follow`, target: '≥ 90 % of raw attach', met: live / attachFloor >= 0.9 },
+      { benchmark: 'Log path', figure: `${size} stdout → task resolved (backing log uploaded)`, worker: round(resolvedMbps, 0), floor: round(attachFloor, 0), unit: 'MB/s',
+        comparison: `${round((resolvedMbps / attachFloor) * 100, 0)} % of attach` },
+      { benchmark: 'Log path', figure: 'raw logs-follow (the engine call the worker reads with)', worker: null, floor: round(floor, 0), unit: 'MB/s' },
       { benchmark: 'Log path', figure: `worker peak RSS while streaming ${size}`, worker: round(peak, 0), unit: 'MB', target: '≤ 150 MB', met: peak <= 150 },
     ],
     details: { bytes, rawTtyBytes: rawBytes, samples, rawLogsFollowMbps: follow, rawAttachMbps: attach },
