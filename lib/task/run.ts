@@ -127,8 +127,8 @@ export class TaskRun {
     let taskLog: TaskLog | undefined;
     let outcome: Outcome = INTERNAL_ERROR;
     let reported = false;
-    // Stage 7 runs alongside the log upload; the report waits for both (a cache instance is
-    // free for the next claim only once the run that used it is resolved).
+    // Stage 7 runs alongside the log upload; the report waits for both, so that a task claimed
+    // once this one is resolved finds this run's cache instances already released.
     let cleanedUp: Promise<void> | undefined;
     try {
       claim = new TaskClaim(deps.rootUrl, this.claimResponse);

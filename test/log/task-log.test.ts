@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, stat } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { TaskLog } from '../../lib/log/task-log.ts';
@@ -95,6 +96,22 @@ test('output in many small pieces is written in few file writes, and a lone line
     assert.match((await readFile(log.path, 'utf8')).slice(before), /one more line\n$/);
   } finally {
     await log.close();
+    await log.release();
+  }
+});
+
+test('pieces of every size, some larger than a write, reach the file byte for byte and in order', async () => {
+  const log = await TaskLog.create();
+  try {
+    // Distinct bytes everywhere: a buffer reused while its write is still under way, or
+    // pieces written out of order, would show as a mismatch.
+    const sizes = [1, 7, 16 * 1024, 300 * 1024, 5, 256 * 1024, 256 * 1024 - 1, 1024 * 1024 + 3, 12, 64 * 1024];
+    const pieces = sizes.map((size, i) => randomBytes(size).fill(i, 0, 1));
+    async function* source() { for (const p of pieces) yield p; }
+    await pipeline(source(), log);
+    assert.ok(Buffer.concat(pieces).equals(await readFile(log.path)));
+    assert.equal(log.bytesOnDisk, sizes.reduce((a, b) => a + b, 0));
+  } finally {
     await log.release();
   }
 });
