@@ -22,7 +22,7 @@ import { readIo } from './lib/proc.ts';
 import { rawCreateOptions } from './lib/raw-engine.ts';
 import type { BenchmarkResult } from './lib/report.ts';
 import { MIB, median, round } from './lib/stats.ts';
-import { describeStages, stageDurations, stageTimings, submitTask, taskLog, waitResolved } from './lib/tasks.ts';
+import { describeStages, stageMarks, stageTimings, submitTask, taskLog, waitResolved } from './lib/tasks.ts';
 import { WorkerProcess, type RootCredentials } from './lib/worker-process.ts';
 
 const run = promisify(execFile);
@@ -194,7 +194,7 @@ export async function artifactImage(ctx: BenchContext): Promise<BenchmarkResult>
     ],
     details: { artifactBytes: size, raw, rawPresentStartMs: rawPresent, rawDownloadMs: rawDownload, first, second },
     notes: [
-      `Worker stage marks, first use (median ms since the claim): ${describeStages(stageDurations(first.map((s) => s.stages)))}; second use: ${describeStages(stageDurations(second.map((s) => s.stages)))}.`,
+      `Worker stage marks, first use (median ms since the claim): ${describeStages(stageMarks(first.map((s) => s.stages)))}; second use: ${describeStages(stageMarks(second.map((s) => s.stages)))}.`,
       `Raw pipeline: load ${round(median(raw.map((r) => r.loadMs)), 0)} ms + create/start ${round(median(raw.map((r) => r.runMs)), 0)} ms. ` +
         `Worker first use: its 'image loaded' event says ${round(median(first.flatMap((s) => s.loadEventMs === undefined ? [] : [s.loadEventMs])), 0)} ms for download + load; ` +
         `the worker process read ${round(median(first.flatMap((s) => s.readMb === undefined ? [] : [s.readMb])), 0)} MB (first use) and ${round(median(second.flatMap((s) => s.readMb === undefined ? [] : [s.readMb])), 1)} MB (second use) through read syscalls` +

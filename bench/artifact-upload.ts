@@ -20,7 +20,7 @@ import { MemorySampler, readCpuMs } from './lib/proc.ts';
 import { rawCreateOptions } from './lib/raw-engine.ts';
 import type { BenchmarkResult, Row } from './lib/report.ts';
 import { MIB, mbPerSecond, median, round } from './lib/stats.ts';
-import { describeStages, stageDurations, stageTimings, submitTask, waitResolved } from './lib/tasks.ts';
+import { describeStages, stageMarks, stageTimings, submitTask, waitResolved } from './lib/tasks.ts';
 import { WorkerProcess } from './lib/worker-process.ts';
 
 const LINE = '0123456789'.repeat(8).slice(0, 79);
@@ -136,7 +136,7 @@ export async function artifactUpload(ctx: BenchContext): Promise<BenchmarkResult
         comparison: `${round((mbps / put) * 100, 0)} % of raw PUT; ${round((mbps / streamedMbps) * 100, 0)} % of raw archive → PUT streamed (${round(streamedMbps, 0)} MB/s)`, target: '≥ 80 % of raw PUT', met: mbps / put >= 0.8 },
       { benchmark: 'Artifact upload', figure: `worker peak RSS, ${kind.name}`, worker: round(peak, 0), unit: 'MB', target: '≤ 150 MB', met: peak <= 150 },
     );
-    notes.push(`${kind.name}: raw archive read (engine → tar → file) ${round(archive, 0)} MB/s; raw archive then PUT ${round(pipelineMbps, 0)} MB/s; raw archive streamed into a PUT ${round(streamedMbps, 0)} MB/s; worker CPU per task ${round(median(w.map((s) => s.cpuMs)), 0)} ms; worker stage marks (median ms since the claim): ${describeStages(stageDurations(w.map((s) => s.stages)))}.`);
+    notes.push(`${kind.name}: raw archive read (engine → tar → file) ${round(archive, 0)} MB/s; raw archive then PUT ${round(pipelineMbps, 0)} MB/s; raw archive streamed into a PUT ${round(streamedMbps, 0)} MB/s; worker CPU per task ${round(median(w.map((s) => s.cpuMs)), 0)} ms; worker stage marks (median ms since the claim): ${describeStages(stageMarks(w.map((s) => s.stages)))}.`);
   }
   notes.push(`The worker's time includes everything after the container exits: archive read streamed into the object upload (hashed on the way), container removal, task log upload and report. Deployment: ${options.deployment === 'separate' ? 'a separate `worker serve` process' : 'embedded in the worker process (the object service receiving the upload shares its process and RSS)'}.`);
   return { name: 'artifact', title: 'Artifact upload', rows, details: { bytes, workerSamples, rawSamples, deployment: options.deployment }, notes };

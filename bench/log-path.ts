@@ -13,7 +13,7 @@ import { MemorySampler, readCpuMs } from './lib/proc.ts';
 import { rawAttach, rawLogsFollow } from './lib/raw-engine.ts';
 import type { BenchmarkResult } from './lib/report.ts';
 import { MIB, mbPerSecond, median, round } from './lib/stats.ts';
-import { describeStages, stageDurations, stageTimings, submitTask, waitResolved } from './lib/tasks.ts';
+import { describeStages, stageMarks, stageTimings, submitTask, waitResolved } from './lib/tasks.ts';
 import { WorkerProcess } from './lib/worker-process.ts';
 
 const LINE = '0123456789'.repeat(8).slice(0, 79); // 79 characters + newline: 80-column lines
@@ -87,7 +87,7 @@ export async function logPath(ctx: BenchContext): Promise<BenchmarkResult> {
     notes: [
       `Output: \`${command[2]}\` with a TTY (as the worker runs tasks); the engine delivers ${rawBytes} bytes; MB/s are of the ${bytes} bytes the task wrote.`,
       `Live log: from the container's start (engine event) until the reader of public/logs/live.log saw '=== Task Finished ==='; it read ${samples[0]?.bytesRead ?? '?'} bytes in all. To resolution includes uploading the backing log.`,
-      `Worker's own stage marks (median ms since the claim): ${describeStages(stageDurations(samples.map((s) => s.stages)))}.`,
+      `Worker's own stage marks (median ms since the claim): ${describeStages(stageMarks(samples.map((s) => s.stages)))}.`,
       `Worker CPU during a run: ${round(median(samples.map((s) => s.cpuMs)), 0)} ms.`,
     ],
   };

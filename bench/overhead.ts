@@ -11,7 +11,7 @@ import { rawLifecycle } from './lib/raw-engine.ts';
 import { readCpuMs, readMemory } from './lib/proc.ts';
 import type { BenchmarkResult } from './lib/report.ts';
 import { median, round, summary } from './lib/stats.ts';
-import { describeStages, stageDurations, stageTimings, submitTask, waitResolved } from './lib/tasks.ts';
+import { describeStages, stageMarks, stageTimings, submitTask, waitResolved } from './lib/tasks.ts';
 import { WorkerProcess } from './lib/worker-process.ts';
 
 export interface TaskTimes {
@@ -84,7 +84,7 @@ export async function overhead(ctx: BenchContext): Promise<BenchmarkResult> {
     wait: round(median(raw.map((r) => r.waitMs))), remove: round(median(raw.map((r) => r.removeMs))),
   };
   const cpuPerTask = workerCpuMs / samples.length;
-  const stages = stageDurations(samples.map((s) => s.stages));
+  const stages = stageMarks(samples.map((s) => s.stages));
   return {
     name: 'overhead',
     title: 'Per-task overhead',
@@ -107,7 +107,7 @@ export async function overhead(ctx: BenchContext): Promise<BenchmarkResult> {
     notes: [
       `Worker breakdown (medians, ms): createTask → claimed ${breakdown.queue}; claimed → container created ${breakdown.prepare}; ` +
         `created → started ${breakdown.createToStart}; started → exited ${breakdown.run}; exited → removed ${breakdown.collectRemove}; ` +
-        `removed → resolved (log upload, report) ${breakdown.uploadReport}.`,
+        `removed → resolved (the rest of the log upload, which began with the removal; report) ${breakdown.uploadReport}.`,
       `Worker's own stage marks (median ms since the claim at the end of each stage; the live log publication overlaps the image, the cleanup the log upload): ${describeStages(stages)}.`,
       `Raw breakdown (medians, ms): create ${rawBreakdown.create}; start ${rawBreakdown.start}; wait ${rawBreakdown.wait}; remove ${rawBreakdown.remove}.`,
       `Worker CPU time per task: ${round(cpuPerTask, 0)} ms; idle RSS after the tasks: ${idleRss === undefined ? '?' : round(idleRss)} MB.`,

@@ -2,6 +2,7 @@
 // the worker's own 'task resolved' event (its timestamp is the resolution time), read logs.
 import taskcluster from 'taskcluster-client';
 import type { WorkerEvent, WorkerProcess } from './worker-process.ts';
+import { median } from './stats.ts';
 
 export interface Submitted { taskId: string; /** Date.now() before createTask */ submittedAt: number; /** after createTask answered */ createdAt: number }
 
@@ -78,22 +79,17 @@ const STAGE_ORDER = ['liveLogPublished', 'imageReady', 'containerCreated', 'cont
  * not durations: the live log publication overlaps stage 3 and the cleanup overlaps the log
  * upload, so the difference of two neighbouring marks is not a stage's cost.
  */
-export function stageDurations(timings: Array<Record<string, number> | undefined>): Record<string, number> {
+export function stageMarks(timings: Array<Record<string, number> | undefined>): Record<string, number> {
   const present = timings.filter((t): t is Record<string, number> => t !== undefined);
-  if (!present.length) return {};
   const keys = [...new Set(present.flatMap((t) => Object.keys(t)))];
-  const medians = keys.map((key) => {
-    const sorted = present.flatMap((t) => t[key] === undefined ? [] : [t[key]!]).sort((a, b) => a - b);
-    const mid = sorted.length % 2 ? sorted[(sorted.length - 1) / 2]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
-    return [key, mid] as const;
-  });
+  const medians = keys.map((key) => [key, median(present.flatMap((t) => t[key] === undefined ? [] : [t[key]!]))] as const);
   // Ties (two marks in the same millisecond) keep the order TaskRun marks them in.
   const rank = (key: string) => { const i = STAGE_ORDER.indexOf(key); return i < 0 ? STAGE_ORDER.length : i; };
   return Object.fromEntries(medians.sort((a, b) => a[1] - b[1] || rank(a[0]) - rank(b[0])));
 }
 
-export function describeStages(durations: Record<string, number>): string {
-  const entries = Object.entries(durations);
+export function describeStages(marks: Record<string, number>): string {
+  const entries = Object.entries(marks);
   if (!entries.length) return '(no \'task timings\' event from this worker)';
   return entries.map(([k, v]) => `${k} ${Math.round(v)}`).join(', ');
 }

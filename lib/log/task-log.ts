@@ -181,7 +181,7 @@ export class TaskLog extends Writable {
     callback(error);
   }
 
-  #buffers: [Buffer, Buffer] | undefined;
+  readonly #buffers = [Buffer.allocUnsafe(FLUSH_BYTES), Buffer.allocUnsafe(FLUSH_BYTES)] as const;
   #current = 0;
   #used = 0;
   #flushTimer: NodeJS.Timeout | undefined;
@@ -192,7 +192,6 @@ export class TaskLog extends Writable {
     for (const piece of pieces) {
       for (let offset = 0; offset < piece.length;) {
         if (this.#used === FLUSH_BYTES) await this.#flush();
-        this.#buffers ??= [Buffer.allocUnsafe(FLUSH_BYTES), Buffer.allocUnsafe(FLUSH_BYTES)];
         const copied = piece.copy(this.#buffers[this.#current]!, this.#used, offset);
         this.#used += copied;
         offset += copied;
@@ -220,7 +219,7 @@ export class TaskLog extends Writable {
       if (writing === this.#writing) break;
     }
     if (this.#used === 0) return;
-    const data = this.#buffers![this.#current]!.subarray(0, this.#used);
+    const data = this.#buffers[this.#current]!.subarray(0, this.#used);
     this.#current ^= 1;
     this.#used = 0;
     this.#writing = this.#append(data);
