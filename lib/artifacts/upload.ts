@@ -11,6 +11,9 @@
 //    unless the file is already compressed (a gzip copy is written to a temp file first, so the
 //    length is known and a retry can re-send it).
 //  - `reference`, `link`, `error`: one createArtifact call.
+// createArtifact never carries `contentLength`: the v106 request schema allows it, but the real
+// queue's artifact-created message schema does not, so the queue fails finishArtifact with 500
+// (and older queues refuse the request). The object service's putUrl carries the length instead.
 // Credentials come from a function: the claim's temporary credentials change at each reclaim.
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
@@ -142,7 +145,7 @@ export class ArtifactPublisher {
   async #uploadObject(source: OpenSource | { file: string }, size: number, name: string, contentType: string, expires: string): Promise<string> {
     const open: OpenSource = typeof source === 'function' ? source : () => createReadStream(source.file);
     const created = await (await this.#queue()).createArtifact(this.taskId, this.runId, name, {
-      storageType: 'object', expires, contentType, contentLength: size,
+      storageType: 'object', expires, contentType,
     }) as { name: string; projectId: string; uploadId: string; expires: string; credentials: Credentials };
     const object = new taskcluster.Object({ rootUrl: this.#options.rootUrl, credentials: created.credentials, ...this.#clientRetry() });
     const { projectId, uploadId } = created;
@@ -191,7 +194,7 @@ export class ArtifactPublisher {
       const length = digest.gzipSize ?? digest.size;
       const queue = await this.#queue();
       const created = await queue.createArtifact(this.taskId, this.runId, request.name, {
-        storageType: 's3', expires, contentType, contentLength: length,
+        storageType: 's3', expires, contentType,
       }) as { putUrl: string };
       const headers: Record<string, string | number> = { 'Content-Type': contentType, 'Content-Length': length };
       if (encoding === 'gzip') headers['Content-Encoding'] = 'gzip';
