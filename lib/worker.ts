@@ -83,7 +83,8 @@ export async function startWorker(config: WorkerConfig, deployment: Deployment, 
   const pool = `${config.provisionerId}/${config.workerType}`;
   const images = new ImageStore({ engine, log, stateDir: config.stateDir, rootUrl: deployment.rootUrl, registries: config.registries, pullRetries: config.image.pullRetries, pullBaseDelayMs: config.image.pullBaseDelayMs });
   const expandScopes = authScopeExpander(deployment);
-  const caches = await VolumeCaches.open({ dir: path.join(config.stateDir, 'caches'), workerPool: pool, expandScopes, log });
+  // Purge requests are asked for again before a task's caches are chosen (when the last answer is stale).
+  const caches = await VolumeCaches.open({ dir: path.join(config.stateDir, 'caches'), workerPool: pool, expandScopes, log, beforeAcquire: () => purger.refresh() });
   const purger = new PurgePoller({ client: purgeCacheClient(deployment), workerPoolId: pool, caches, intervalSeconds: config.cache.purgePollSeconds, log });
   const running = new Set<TaskRun>();
   let dockerRoot: Promise<string | undefined> | undefined; // asked once: it does not change

@@ -1,6 +1,9 @@
 // Asks the purge-cache service for purge requests of this worker pool (at most every
-// `intervalSeconds`, from the claim gate: before claiming) and purges matching volume cache
-// instances created before each request's `before`. The first poll asks for every open
+// `intervalSeconds`, from the claim gate: before claiming; and again before a task's caches
+// are acquired when the last answer is older than FRESH_MS, so a request reaches every task
+// claimed after it) and purges matching volume cache instances created before each request's
+// `before`. The service itself answers from a list it re-reads every 10 s (the real
+// purge-cache's `cacheTime`), so a request takes up to that long to be seen at all. The first poll asks for every open
 // request (requests made while the worker was down apply to the instances it adopted);
 // later polls ask `since` the previous poll (less a margin for clock skew: purging twice
 // is harmless). A failing service is logged and retried next time, never fatal.
@@ -30,6 +33,10 @@ export interface PurgePollerOptions {
 }
 
 const SKEW_MARGIN_MS = 5 * 60_000;
+/** An answer asked for within this long is fresh enough for a task about to get its caches. */
+export const FRESH_MS = 2_000;
+/** How long a task waits for that answer before going on without it (the poll goes on). */
+const REFRESH_WAIT_MS = 5_000;
 
 export function purgeCacheClient(deployment: { rootUrl: string; credentials: { clientId: string; accessToken: string; certificate?: string } }): PurgeCacheClient {
   const PurgeCache = (taskcluster as unknown as { PurgeCache: new (o: unknown) => PurgeCacheClient }).PurgeCache;
@@ -40,8 +47,10 @@ export class PurgePoller {
   private readonly options: PurgePollerOptions;
   private readonly now: () => number;
   private lastPoll: number | undefined;
+  /** When the last successful answer was asked for: it holds every request made before then. */
+  private answeredAsOf: number | undefined;
   private since: string | undefined;
-  private running: Promise<void> | undefined;
+  private running: { started: number; done: Promise<void> } | undefined;
 
   constructor(options: PurgePollerOptions) {
     this.options = options;
@@ -56,13 +65,36 @@ export class PurgePoller {
 
   /** Polls now (joining a poll under way); never throws. */
   poll(): Promise<void> {
-    this.running ??= this.pollOnce().finally(() => { this.running = undefined; });
-    return this.running;
+    if (!this.running) {
+      const started = this.now();
+      this.running = { started, done: this.pollOnce(started).finally(() => { this.running = undefined; }) };
+    }
+    return this.running.done;
   }
 
-  private async pollOnce(): Promise<void> {
+  /**
+   * Before a task's caches are acquired: unless an answer asked for within `maxAgeMs` is in (or
+   * on its way), polls, and waits for the answer at most `waitMs` (a slow service delays the
+   * task that long, never fails it). Never throws.
+   */
+  async refresh(maxAgeMs = FRESH_MS, waitMs = REFRESH_WAIT_MS): Promise<void> {
+    const oldest = this.now() - maxAgeMs;
+    if (this.answeredAsOf !== undefined && this.answeredAsOf >= oldest) return;
+    let timer: NodeJS.Timeout | undefined;
+    const gaveUp = new Promise<void>((resolve) => { timer = setTimeout(resolve, waitMs); });
+    const fresh = (async () => {
+      if (this.running && this.running.started < oldest) await this.running.done; // asked too early
+      await this.poll();
+    })();
+    try {
+      await Promise.race([fresh, gaveUp]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async pollOnce(started: number): Promise<void> {
     const { client, workerPoolId, caches, log } = this.options;
-    const started = this.now();
     this.lastPoll = started;
     let list: PurgeRequestList;
     try {
@@ -80,6 +112,7 @@ export class PurgePoller {
         log.warn('could not purge volume cache', { cacheName: request.cacheName, error: (err as Error).message });
       }
     }
+    this.answeredAsOf = started;
     this.since = new Date(started - SKEW_MARGIN_MS).toISOString();
   }
 }

@@ -69,6 +69,8 @@ export interface VolumeCachesOptions {
   expandScopes: ScopeExpander;
   log: WorkerLog;
   now?: () => number;
+  /** Runs before instances are chosen for a task (the worker applies recent purge requests). */
+  beforeAcquire?: () => Promise<void>;
 }
 
 /** The auth service's expandScopes through taskcluster-client, with the worker's credentials (needs auth:expand-scopes). */
@@ -127,6 +129,7 @@ export class VolumeCaches {
     for (const c of caches) checkCacheName(c.name);
     const missing = await this.missingScopes(caches, scopes);
     if (missing.length) throw new CacheScopeError(missing);
+    if (caches.length) await this.options.beforeAcquire?.();
     // From here to the end of the loop nothing awaits: concurrent acquisitions cannot pick the same instance.
     const attached: AttachedCache[] = [];
     try {

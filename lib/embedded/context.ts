@@ -14,6 +14,11 @@ export interface EmbeddedSettings {
   claimWorkWaitSeconds: number;
   /** How often expiry, deadlines and claim expiry are checked. */
   sweepIntervalSeconds: number;
+  /**
+   * How long purgeRequests answers from the list it read last for a worker pool (Taskcluster's
+   * purge-cache `app.cacheTime`: 10 s), so a new purge request can take that long to be seen.
+   */
+  purgeRequestsCacheSeconds: number;
 }
 
 export interface EmbeddedContext {

@@ -57,10 +57,11 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedD
     claimTimeoutSeconds: options.claimTimeoutSeconds ?? 1200,
     claimWorkWaitSeconds: options.claimWorkWaitSeconds ?? 20,
     sweepIntervalSeconds: options.sweepIntervalSeconds ?? 1,
+    purgeRequestsCacheSeconds: options.purgeRequestsCacheSeconds ?? 10,
   };
-  for (const key of ['claimTimeoutSeconds', 'claimWorkWaitSeconds', 'sweepIntervalSeconds'] as const) {
+  for (const key of ['claimTimeoutSeconds', 'claimWorkWaitSeconds', 'sweepIntervalSeconds', 'purgeRequestsCacheSeconds'] as const) {
     const value = settings[key];
-    const least = key === 'claimTimeoutSeconds' ? 1 : 0.01;
+    const least = key === 'claimTimeoutSeconds' ? 1 : key === 'purgeRequestsCacheSeconds' ? 0 : 0.01;
     if (!(Number.isFinite(value) && value >= least)) throw new RangeError(`embedded deployment: ${key} must be at least ${least} s, not ${value}`);
   }
   const db: Database = openStore(options.stateDir);

@@ -9,7 +9,7 @@ import taskcluster from 'taskcluster-client';
 import { startEmbedded, type EmbeddedDeployment } from '../../lib/embedded/server.ts';
 import { silentLog } from '../../lib/log/worker-log.ts';
 import { VolumeCaches } from '../../lib/cache/volume-cache.ts';
-import { PurgePoller, purgeCacheClient, type PurgeCacheClient } from '../../lib/cache/purge-poller.ts';
+import { PurgePoller, purgeCacheClient, FRESH_MS, type PurgeCacheClient } from '../../lib/cache/purge-poller.ts';
 import { capturedLog, tempDir } from './support.ts';
 
 const POOL = 'purge-prov/purge-wt';
@@ -20,7 +20,7 @@ const dirs: string[] = [];
 
 before(async () => {
   stateDir = tempDir('purge-poller-embedded');
-  deployment = await startEmbedded({ stateDir, port: 0, log: silentLog });
+  deployment = await startEmbedded({ stateDir, port: 0, log: silentLog, purgeRequestsCacheSeconds: 0 });
   purgeCache = new taskcluster.PurgeCache({ rootUrl: deployment.rootUrl, credentials: deployment.credentials, retries: 0 });
 });
 
@@ -100,4 +100,52 @@ test('a purge-cache service that does not answer is logged and does not stop the
   assert.ok(warning, 'warned');
   assert.equal(warning.level, 'warn');
   assert.equal(warning.workerPoolId, POOL);
+});
+
+test('before caches are acquired: a stale answer is asked for again, a fresh one is not', async () => {
+  let now = 1_000_000;
+  const { caches } = await setup();
+  const calls: number[] = [];
+  const client: PurgeCacheClient = { purgeRequests: async () => { calls.push(now); return { requests: [] }; } };
+  const { log } = capturedLog();
+  const poller = new PurgePoller({ client, workerPoolId: POOL, caches, intervalSeconds: 3600, log, now: () => now });
+  await poller.refresh();
+  assert.equal(calls.length, 1, 'no answer yet: asked');
+  now += FRESH_MS - 1;
+  await poller.refresh();
+  assert.equal(calls.length, 1, 'an answer asked for within FRESH_MS: not asked again');
+  now += 2;
+  await poller.refresh();
+  assert.equal(calls.length, 2, 'older than FRESH_MS: asked again');
+});
+
+test('before caches are acquired: a purge-cache service that hangs delays the task at most the wait, and the next one asks again', async () => {
+  const { caches } = await setup();
+  let answer!: (list: { requests: [] }) => void;
+  let calls = 0;
+  const client: PurgeCacheClient = { purgeRequests: () => { calls++; return new Promise((resolve) => { answer = resolve; }); } };
+  const { log } = capturedLog();
+  const poller = new PurgePoller({ client, workerPoolId: POOL, caches, intervalSeconds: 3600, log });
+  const started = Date.now();
+  await poller.refresh(FRESH_MS, 200);
+  assert.ok(Date.now() - started < 5_000, 'went on without the answer');
+  assert.equal(calls, 1);
+  answer({ requests: [] });
+  await poller.poll();
+  await poller.refresh(FRESH_MS, 200);
+  assert.equal(calls, 1, 'the late answer counts');
+});
+
+test('a VolumeCaches beforeAcquire hook runs before instances are chosen, only for tasks with caches', async () => {
+  const dir = tempDir('before-acquire');
+  dirs.push(dir);
+  const { log } = capturedLog();
+  let hooks = 0;
+  const caches = await VolumeCaches.open({ dir, workerPool: POOL, expandScopes: async (s) => s, log, beforeAcquire: async () => { hooks++; } });
+  await (await caches.acquire('t1', [], ['*'])).release(false);
+  assert.equal(hooks, 0);
+  await (await lease(caches, 't2', 'c')).release(false);
+  assert.equal(hooks, 1);
+  await assert.rejects(caches.acquire('t3', [{ name: 'c', mountPoint: '/c' }], []));
+  assert.equal(hooks, 1, 'a refused task does not ask');
 });

@@ -14,7 +14,8 @@ let purgeCache: any;
 
 before(async () => {
   stateDir = mkdtempSync(path.join(os.tmpdir(), 'purge-cache-test-'));
-  deployment = await startCheckedEmbedded({ stateDir, port: 0, log: silentLog, sweepIntervalSeconds: 0.2 });
+  // These tests read the stored requests: no answers from the service's short-lived cache.
+  deployment = await startCheckedEmbedded({ stateDir, port: 0, log: silentLog, sweepIntervalSeconds: 0.2, purgeRequestsCacheSeconds: 0 });
   purgeCache = new taskcluster.PurgeCache({ rootUrl: deployment.rootUrl, credentials: deployment.credentials, retries: 0 });
 });
 
@@ -84,4 +85,21 @@ test('purging needs purge-cache:<workerPoolId>:<cacheName>; a malformed workerPo
   await limited.purgeCache('prov/worker-c', { cacheName: 'allowed-cache' });
   assert.equal(await statusOf(limited.purgeCache('prov/worker-c', { cacheName: 'other-cache' })), 403);
   assert.equal(await statusOf(purgeCache.purgeCache('no-slash-here', { cacheName: 'c' })), 400);
+});
+
+test('purgeRequests answers from the pool\'s list as read at most purgeRequestsCacheSeconds ago, as the real service does', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'purge-cache-time-'));
+  const cached = await startCheckedEmbedded({ stateDir: dir, port: 0, log: silentLog, purgeRequestsCacheSeconds: 1 });
+  try {
+    const client = new taskcluster.PurgeCache({ rootUrl: cached.rootUrl, credentials: cached.credentials, retries: 0 });
+    assert.deepEqual((await client.purgeRequests('prov/cached')).requests, []);
+    await client.purgeCache('prov/cached', { cacheName: 'c' });
+    assert.deepEqual((await client.purgeRequests('prov/cached')).requests, [], 'answered from the list read a moment ago');
+    assert.deepEqual((await client.purgeRequests('prov/other')).requests, [], 'each pool has its own list');
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    assert.deepEqual((await client.purgeRequests('prov/cached')).requests.map((r: any) => r.cacheName), ['c'], 'read again after the cache time');
+  } finally {
+    await cached.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

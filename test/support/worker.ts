@@ -1,7 +1,9 @@
-// A real worker for integration tests: the embedded deployment and the worker in this
+// A real worker for integration tests: a Taskcluster deployment (the embedded one, or the one
+// named by TASKCLUSTER_ROOT_URL and root credentials: see deployment.ts) and the worker in this
 // process, talking over HTTP with taskcluster-client; a fresh task queue, workerId and state
-// directory per harness, so tests never see each other's tasks or containers. The worker log
-// is captured so tests can assert on its events ("claimed task", "task resolved", ...).
+// directory per harness, so tests never see each other's tasks or containers (the real
+// services share one database). The worker log is captured so tests can assert on its events
+// ("claimed task", "task resolved", ...).
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import winston from 'winston';
 import Transport from 'winston-transport';
 import taskcluster from 'taskcluster-client';
-import { startEmbedded, type EmbeddedDeployment } from '../../lib/embedded/server.ts';
+import { startDeployment, type TestDeployment } from './deployment.ts';
 import { loadConfig, type WorkerConfig } from '../../lib/config/load.ts';
 import { startWorker, type RunningWorker } from '../../lib/worker.ts';
 import type { QueueClient, TaskStatus } from '../../lib/queue/taskcluster.ts';
@@ -28,7 +30,11 @@ class CaptureTransport extends Transport {
 export interface HarnessOptions {
   /** Config overrides as dotted keys (e.g. {'capacity': 4, 'allowPrivileged': true}). */
   config?: Record<string, unknown>;
-  /** Embedded claim timeout (seconds). */
+  /**
+   * The claim timeout (seconds) the test is written for. The embedded deployment uses it; an
+   * external deployment has its own, so `task.reclaimMarginSeconds` is shifted by the difference:
+   * the worker reclaims as long after each claim as the test expects.
+   */
   claimTimeoutSeconds?: number;
   /** Don't start the worker (tests that start it themselves). */
   noWorker?: boolean;
@@ -39,43 +45,48 @@ export interface HarnessOptions {
 export class WorkerHarness {
   readonly stateDir: string;
   readonly config: WorkerConfig;
-  readonly embedded: EmbeddedDeployment;
+  readonly deployment: TestDeployment;
   // taskcluster-client has no types; tests call many of its methods.
   readonly queue: QueueClient & Record<string, any>;
   readonly capture: CaptureTransport;
   worker: RunningWorker | undefined;
   private readonly ownsStateDir: boolean;
 
-  private constructor(stateDir: string, ownsStateDir: boolean, config: WorkerConfig, embedded: EmbeddedDeployment, capture: CaptureTransport) {
-    this.stateDir = stateDir; this.ownsStateDir = ownsStateDir; this.config = config; this.embedded = embedded; this.capture = capture;
-    this.queue = new taskcluster.Queue({ rootUrl: embedded.rootUrl, credentials: embedded.credentials });
+  private constructor(stateDir: string, ownsStateDir: boolean, config: WorkerConfig, deployment: TestDeployment, capture: CaptureTransport) {
+    this.stateDir = stateDir; this.ownsStateDir = ownsStateDir; this.config = config; this.deployment = deployment; this.capture = capture;
+    this.queue = new taskcluster.Queue({ rootUrl: deployment.rootUrl, credentials: deployment.credentials });
   }
+
+  get rootUrl(): string { return this.deployment.rootUrl; }
+  get credentials(): TestDeployment['credentials'] { return this.deployment.credentials; }
 
   static async start(options: HarnessOptions = {}): Promise<WorkerHarness> {
     const stateDir = options.stateDir ?? mkdtempSync(path.join(os.tmpdir(), 'worker-test-'));
     const suffix = randomBytes(4).toString('hex');
+    const capture = new CaptureTransport();
+    const log = winston.createLogger({ level: 'debug', transports: [capture] });
+    const deployment = await startDeployment({ stateDir, log, claimTimeoutSeconds: options.claimTimeoutSeconds });
+    const overrides = { ...options.config };
+    const margin = overrides['task.reclaimMarginSeconds'];
+    if (options.claimTimeoutSeconds !== undefined && typeof margin === 'number') {
+      overrides['task.reclaimMarginSeconds'] = margin + deployment.claimTimeoutSeconds - options.claimTimeoutSeconds;
+    }
     const config = loadConfig({
       env: {},
       overrides: {
         stateDir, provisionerId: 'test-prov', workerType: `wt-${suffix}`, workerGroup: 'test-group', workerId: `w-${suffix}`,
         'image.pullRetries': 0, 'image.pullBaseDelayMs': 100, 'task.cancelPollSeconds': 1,
-        ...options.config,
+        ...overrides,
       },
     });
-    const capture = new CaptureTransport();
-    const log = winston.createLogger({ level: 'debug', transports: [capture] });
-    const embedded = await startEmbedded({
-      stateDir: path.join(stateDir, 'embedded'), port: 0, log, claimTimeoutSeconds: options.claimTimeoutSeconds ?? 1200,
-      claimWorkWaitSeconds: 20, sweepIntervalSeconds: 1,
-    });
-    const harness = new WorkerHarness(stateDir, !options.stateDir, config, embedded, capture);
+    const harness = new WorkerHarness(stateDir, !options.stateDir, config, deployment, capture);
     if (!options.noWorker) await harness.startWorker();
     return harness;
   }
 
   async startWorker(): Promise<RunningWorker> {
     const log = winston.createLogger({ level: 'debug', transports: [this.capture] });
-    this.worker = await startWorker(this.config, { rootUrl: this.embedded.rootUrl, credentials: this.embedded.credentials }, log);
+    this.worker = await startWorker(this.config, { rootUrl: this.rootUrl, credentials: this.credentials }, log);
     return this.worker;
   }
 
@@ -155,7 +166,7 @@ export class WorkerHarness {
 
   async stop(): Promise<void> {
     await this.worker?.shutdown('test over');
-    await this.embedded.close();
+    await this.deployment.close();
     if (this.ownsStateDir) rmSync(this.stateDir, { recursive: true, force: true });
   }
 }

@@ -50,7 +50,7 @@ test('payload env is set, reserved variables are set and cannot be overridden', 
   assert.match(log, new RegExp(`^TASKCLUSTER_WORKER_TYPE=${h.config.workerType}\\r?$`, 'm'));
   assert.match(log, new RegExp(`^TASKCLUSTER_WORKER_POOL=${h.taskQueueId}\\r?$`, 'm'));
   assert.match(log, /^TASKCLUSTER_WORKER_GROUP=test-group\r?$/m);
-  assert.match(log, new RegExp(`^TASKCLUSTER_ROOT_URL=${h.embedded.rootUrl}\\r?$`, 'm'));
+  assert.match(log, new RegExp(`^TASKCLUSTER_ROOT_URL=${h.rootUrl}\\r?$`, 'm'));
   assert.match(log, /^TASKCLUSTER_INSTANCE_TYPE=\S+/m);
   assert.match(log, /^TASKCLUSTER_PUBLIC_IP=\S+/m);
   assert.doesNotMatch(log, /forged/);

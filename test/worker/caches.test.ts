@@ -10,6 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import taskcluster from 'taskcluster-client';
 import { WorkerHarness } from '../support/worker.ts';
 import { TASKENV_PASS } from '../support/docker.ts';
+import { FRESH_MS } from '../../lib/cache/purge-poller.ts';
 
 let h: WorkerHarness;
 before(async () => { h = await WorkerHarness.start({ config: { capacity: 2, 'cache.purgePollSeconds': 1 } }); });
@@ -42,7 +43,7 @@ test('without the cache scope the task is malformed and says which scope is miss
 });
 
 test('a cache scope granted through a role is honoured', async () => {
-  const auth = new taskcluster.Auth({ rootUrl: h.embedded.rootUrl, credentials: h.embedded.credentials });
+  const auth = new taskcluster.Auth({ rootUrl: h.rootUrl, credentials: h.credentials });
   await auth.createRole('project:caching', { description: 'grants a cache', scopes: ['docker-worker:cache:role-cache'] });
   const taskId = await h.submit(cacheTask('role-cache', 'echo via role > /cache/x'), { scopes: ['assume:project:caching'] });
   assert.equal((await h.waitForResolution(taskId)).state, 'completed');
@@ -83,23 +84,36 @@ test('cache names with "/" or "::" are refused: malformed-payload, nothing creat
   assert.deepEqual(readdirSync(path.join(h.stateDir, 'caches')).filter((e) => e.startsWith('a')), []);
 });
 
-test('a purge request through the purge-cache service gives the next task a fresh instance', async () => {
-  const scopes = ['docker-worker:cache:to-purge'];
-  const first = await h.submit(cacheTask('to-purge', 'echo old > /cache/f'), { scopes });
-  assert.equal((await h.waitForResolution(first)).state, 'completed');
-  const [before] = instancesOf('to-purge');
-  await sleep(1100); // later than the instance's creation, and past cache.purgePollSeconds
-  const purgeCache = new taskcluster.PurgeCache({ rootUrl: h.embedded.rootUrl, credentials: h.embedded.credentials });
-  await purgeCache.purgeCache(h.taskQueueId, { cacheName: 'to-purge' });
-  // The worker asks for purge requests before it claims: a task without caches lets it claim again.
-  const nudge = await h.submit({ image: TASKENV_PASS, command: ['true'], maxRunTime: 30 });
-  await h.waitForResolution(nudge);
-  for (let i = 0; i < 200 && !h.events('purging volume cache').some((e) => e.cacheName === 'to-purge'); i++) await sleep(50);
-  assert.ok(h.events('purging volume cache').some((e) => e.cacheName === 'to-purge'), 'the worker saw the purge request');
-  const second = await h.submit(cacheTask('to-purge', 'test ! -e /cache/f'), { scopes });
-  assert.equal((await h.waitForResolution(second)).state, 'completed', await h.taskLog(second));
-  assert.match(await h.taskLog(second), /Creating new cache instance for "to-purge"/);
-  assert.ok(!instancesOf('to-purge').includes(before!), 'the old instance is gone');
+test('purge, then the very next task sees an empty cache: the worker asks for purge requests before a task gets its caches', async () => {
+  // The default poll interval (20 s): only the check before caches are acquired can see the request in time.
+  const p = await WorkerHarness.start();
+  try {
+    const scopes = ['docker-worker:cache:to-purge'];
+    const first = await p.submit(cacheTask('to-purge', 'echo old > /cache/f'), { scopes });
+    assert.equal((await p.waitForResolution(first)).state, 'completed');
+    const instances = () => readdirSync(path.join(p.stateDir, 'caches', 'to-purge')).filter((e) => !e.startsWith('.'));
+    const [before] = instances();
+    await sleep(50); // the request is later than the instance's creation
+    const purgeCache = new taskcluster.PurgeCache({ rootUrl: p.rootUrl, credentials: p.credentials });
+    await purgeCache.purgeCache(p.taskQueueId, { cacheName: 'to-purge' });
+    // The service answers from a list it re-reads every 10 s (the real one too): wait until it lists the request.
+    for (let i = 0; ; i++) {
+      const { requests } = await purgeCache.purgeRequests(p.taskQueueId) as { requests: { cacheName: string }[] };
+      if (requests.some((r) => r.cacheName === 'to-purge')) break;
+      assert.ok(i < 150, 'the purge-cache service lists the request within 15 s');
+      await sleep(100);
+    }
+    await sleep(FRESH_MS + 100); // an answer the worker had before the service listed the request is now stale
+    const second = await p.submit(cacheTask('to-purge', 'test ! -e /cache/f'), { scopes });
+    const status = await p.waitForResolution(second);
+    const log = await p.taskLog(second);
+    assert.equal(status.state, 'completed', log);
+    assert.match(log, /Creating new cache instance for "to-purge"/);
+    assert.ok(p.events('purging volume cache').some((e) => e.cacheName === 'to-purge'), 'the worker applied the purge request');
+    assert.ok(before && !instances().includes(before), 'the old instance is gone');
+  } finally {
+    await p.stop();
+  }
 });
 
 test('a restarted worker on the same state directory keeps its caches', async () => {

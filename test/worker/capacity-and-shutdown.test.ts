@@ -15,6 +15,7 @@ import taskcluster from 'taskcluster-client';
 import { WorkerHarness } from '../support/worker.ts';
 import { TASKENV_PASS, testEngine } from '../support/docker.ts';
 import { startEmbedded } from '../../lib/embedded/server.ts';
+import { externalDeployment } from '../support/deployment.ts';
 
 const engine = testEngine();
 const repoRoot = path.resolve(import.meta.dirname, '../..');
@@ -90,9 +91,13 @@ test('`bin/worker start` exits 0 on SIGTERM during a task, which is resolved exc
   const suffix = randomBytes(4).toString('hex');
   const workerType = `cli-${suffix}`;
   const workerId = `cli-w-${suffix}`;
+  // The deployment the tests run against: `worker start` finds it as an operator gives it (the
+  // TASKCLUSTER_* variables), or starts the embedded one when they are empty.
+  const external = externalDeployment();
   const env = {
     ...process.env, WORKER_STATE_DIR: stateDir, WORKER_ID: workerId, WORKER_PROVISIONER_ID: 'test-prov', WORKER_TYPE: workerType,
-    TASKCLUSTER_ROOT_URL: '', TASKCLUSTER_CLIENT_ID: '', TASKCLUSTER_ACCESS_TOKEN: '',
+    TASKCLUSTER_ROOT_URL: external?.rootUrl ?? '', TASKCLUSTER_CLIENT_ID: external?.credentials.clientId ?? '',
+    TASKCLUSTER_ACCESS_TOKEN: external?.credentials.accessToken ?? '',
   };
   const child = spawn(path.join(repoRoot, 'bin/worker'), ['start'], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
@@ -101,12 +106,14 @@ test('`bin/worker start` exits 0 on SIGTERM during a task, which is resolved exc
   const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
   try {
     const credentialsFile = path.join(stateDir, 'embedded', 'credentials.json');
-    for (let i = 0; i < 600 && !(existsSync(credentialsFile) && /worker started/.test(output)); i++) {
+    for (let i = 0; i < 600 && !((external || existsSync(credentialsFile)) && /worker started/.test(output)); i++) {
       assert.equal(child.exitCode, null, `bin/worker start exited early:\n${output}`);
       await sleep(50);
     }
     assert.match(output, /worker started/, output);
-    const credentials = JSON.parse(readFileSync(credentialsFile, 'utf8')) as { rootUrl: string; clientId: string; accessToken: string };
+    const credentials = external
+      ? { rootUrl: external.rootUrl, ...external.credentials }
+      : JSON.parse(readFileSync(credentialsFile, 'utf8')) as { rootUrl: string; clientId: string; accessToken: string };
     const queue = new taskcluster.Queue({ rootUrl: credentials.rootUrl, credentials: { clientId: credentials.clientId, accessToken: credentials.accessToken } });
     const taskId = taskcluster.slugid();
     await queue.createTask(taskId, {
@@ -129,11 +136,11 @@ test('`bin/worker start` exits 0 on SIGTERM during a task, which is resolved exc
     assert.equal(code, 0, output);
     assert.deepEqual(await containersOf(taskId, workerId), []);
 
-    // The embedded deployment stopped with the process; its state is on disk.
+    // An embedded deployment stopped with the process; its state is on disk.
     const log = winston.createLogger({ silent: true });
-    const embedded = await startEmbedded({ stateDir: path.join(stateDir, 'embedded'), port: 0, log });
+    const embedded = external ? undefined : await startEmbedded({ stateDir: path.join(stateDir, 'embedded'), port: 0, log });
     try {
-      const reader = new taskcluster.Queue({ rootUrl: embedded.rootUrl, credentials: embedded.credentials });
+      const reader = embedded ? new taskcluster.Queue({ rootUrl: embedded.rootUrl, credentials: embedded.credentials }) : queue;
       const { status } = await reader.status(taskId);
       assert.equal(status.runs[0].state, 'exception');
       assert.equal(status.runs[0].reasonResolved, 'worker-shutdown');
@@ -141,7 +148,7 @@ test('`bin/worker start` exits 0 on SIGTERM during a task, which is resolved exc
       const listed = (await reader.listArtifacts(taskId, 0) as { artifacts: { name: string }[] }).artifacts.map((a) => a.name);
       assert.ok(listed.includes('public/logs/live_backing.log'), `artifacts: ${listed.join(', ')}`);
     } finally {
-      await embedded.close();
+      await embedded?.close();
     }
   } finally {
     if (child.exitCode === null && child.signalCode === null) { child.kill('SIGKILL'); await exited; }

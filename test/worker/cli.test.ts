@@ -33,9 +33,9 @@ function run(command: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs 
 
 function submit(file: string, follow: boolean) {
   return run(path.join(repoRoot, 'bin/worker'), [
-    'submit', file, '--root-url', h.embedded.rootUrl, '--provisioner-id', h.config.provisionerId, '--worker-type', h.config.workerType,
+    'submit', file, '--root-url', h.rootUrl, '--provisioner-id', h.config.provisionerId, '--worker-type', h.config.workerType,
     ...(follow ? ['--follow'] : []),
-  ], { TASKCLUSTER_CLIENT_ID: h.embedded.credentials.clientId, TASKCLUSTER_ACCESS_TOKEN: h.embedded.credentials.accessToken, WORKER_STATE_DIR: dir });
+  ], { TASKCLUSTER_CLIENT_ID: h.credentials.clientId, TASKCLUSTER_ACCESS_TOKEN: h.credentials.accessToken, WORKER_STATE_DIR: dir });
 }
 
 function taskFile(name: string, text: string): string {
@@ -50,7 +50,7 @@ test('submit --follow fills the task, prints its taskId and live log URL, stream
   assert.equal(code, 0, `${stdout}\n${stderr}`);
   const taskId = stdout.split('\n')[0]!;
   assert.match(taskId, /^[A-Za-z0-9_-]{22}$/);
-  assert.ok(stderr.includes(`live log: ${h.embedded.rootUrl}/api/queue/v1/task/${taskId}/artifacts/public%2Flogs%2Flive.log`), stderr);
+  assert.ok(stderr.includes(`live log: ${h.rootUrl}/api/queue/v1/task/${taskId}/artifacts/public%2Flogs%2Flive.log`), stderr);
   assert.match(stdout, /^hello from submit\r?$/m);
   assert.match(stdout, /Successful task run with exit code: 0/);
   assert.match(stderr, new RegExp(`task ${taskId} completed`));

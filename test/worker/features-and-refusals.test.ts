@@ -92,7 +92,7 @@ test('supersederUrl is refused with a line naming it', async () => {
 
 test('an artifact upload that fails for good: exception/internal-error, and the footer agrees (Unsuccessful)', async () => {
   const f = await WorkerHarness.start({ noWorker: true, config: { 'artifacts.uploadRetries': 0 } });
-  const proxy = await TestProxy.start(f.embedded.rootUrl);
+  const proxy = await TestProxy.start(f.rootUrl);
   try {
     proxy.answer('POST', /\/artifacts\/public%2Fresult\.txt$/, 500);
     await startWorkerBehind(f, proxy);

@@ -30,7 +30,7 @@ let gateOpened = new Promise<void>((r) => { openGate = r; });
 before(async () => {
   files = await buildImageFiles();
   h = await WorkerHarness.start({ config: { capacity: 2 } });
-  const { rootUrl, credentials } = h.embedded;
+  const { rootUrl, credentials } = h;
   const tar = readFileSync(files.tar);
   storage = createServer((req, res) => {
     const url = req.url ?? '';
@@ -141,7 +141,7 @@ test('the second task using the same artifact neither downloads nor loads it aga
 
 test('an indexed-image is found through the index; gzip content-encoding on the wire is undone', async () => {
   const namespace = `project.test.images.${taskcluster.slugid().toLowerCase().replace(/[^a-z0-9]/g, '')}`;
-  const index = new taskcluster.Index({ rootUrl: h.embedded.rootUrl, credentials: h.embedded.credentials });
+  const index = new taskcluster.Index({ rootUrl: h.rootUrl, credentials: h.credentials });
   await index.insertTask(namespace, { taskId: producer, rank: 1, data: {}, expires: taskcluster.fromNow('1 day').toISOString() });
   const taskId = await run({ type: 'indexed-image', namespace, path: 'public/s3/image.tar' });
   const status = await h.waitForResolution(taskId);
@@ -261,7 +261,7 @@ test('a tarball without a manifest fails the task with one sentence and loads no
 
 test('an indexed-image found through an Index route of a completed producer task', async () => {
   const namespace = `project.test.routed.${taskcluster.slugid().toLowerCase().replace(/[^a-z0-9]/g, '')}`;
-  const routed = await publishProducerTask(h.embedded.rootUrl, h.embedded.credentials, [{ name: 'public/build/image.tar.zst', file: files.zst }], { routes: [`index.${namespace}`] });
+  const routed = await publishProducerTask(h.rootUrl, h.credentials, [{ name: 'public/build/image.tar.zst', file: files.zst }], { routes: [`index.${namespace}`] });
   routedProducers.push(routed);
   const taskId = await run({ type: 'indexed-image', namespace, path: 'public/build/image.tar.zst' });
   const status = await h.waitForResolution(taskId);
@@ -306,7 +306,7 @@ test('a slow artifact download shows progress lines in the task log', async () =
 });
 
 test('a private image artifact may be granted through a role', async () => {
-  const auth = new taskcluster.Auth({ rootUrl: h.embedded.rootUrl, credentials: h.embedded.credentials });
+  const auth = new taskcluster.Auth({ rootUrl: h.rootUrl, credentials: h.credentials });
   await auth.createRole('project:image-readers', { description: 'reads private images', scopes: ['queue:get-artifact:private/role/*'] });
   const taskId = await run({ type: 'task-image', taskId: producer, path: 'private/role/image.tar.gz' }, { scopes: ['assume:project:image-readers'] });
   const status = await h.waitForResolution(taskId);

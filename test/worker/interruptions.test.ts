@@ -46,7 +46,7 @@ async function hangingImageTask(h: WorkerHarness): Promise<string> {
     payload: {},
   });
   const { tasks } = await h.queue.claimWork(taskQueueId, { workerGroup: 'g', workerId: 'producer', tasks: 1 });
-  const queue = new taskcluster.Queue({ rootUrl: h.embedded.rootUrl, credentials: tasks[0].credentials });
+  const queue = new taskcluster.Queue({ rootUrl: h.rootUrl, credentials: tasks[0].credentials });
   await queue.createArtifact(taskId, 0, 'public/hang/image.tar', { storageType: 'reference', url: hangingUrl, expires: taskcluster.fromNow('1 day').toISOString(), contentType: 'application/x-tar' });
   await queue.reportCompleted(taskId, 0);
   return taskId;
@@ -107,7 +107,7 @@ const createArtifactA = /\/api\/queue\/v1\/task\/[^/]+\/runs\/0\/artifacts\/publ
 
 test('shutdown while artifacts upload (the container exited on its own): the task keeps its result, completed, with every artifact', async () => {
   const h = await WorkerHarness.start({ noWorker: true });
-  const proxy = await TestProxy.start(h.embedded.rootUrl);
+  const proxy = await TestProxy.start(h.rootUrl);
   try {
     const held = proxy.hold('POST', createArtifactA);
     await startWorkerBehind(h, proxy);
@@ -135,7 +135,7 @@ test('shutdown while artifacts upload (the container exited on its own): the tas
 
 test('cancel while artifacts upload: nothing is reported, no further artifact is uploaded, the log says so', async () => {
   const h = await WorkerHarness.start({ noWorker: true });
-  const proxy = await TestProxy.start(h.embedded.rootUrl);
+  const proxy = await TestProxy.start(h.rootUrl);
   try {
     const held = proxy.hold('POST', createArtifactA);
     await startWorkerBehind(h, proxy);

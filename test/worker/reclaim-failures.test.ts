@@ -57,7 +57,7 @@ test('reclaim answered 409 (the task was cancelled), status poll off: stopped, n
 
 test('reclaim refused with a 4xx (401): not retried; the run is resolved exception/internal-error with its log, without its artifacts', async () => {
   const h = await WorkerHarness.start({ noWorker: true, claimTimeoutSeconds: 10, config: { 'task.reclaimMarginSeconds': 1 } });
-  const proxy = await TestProxy.start(h.embedded.rootUrl);
+  const proxy = await TestProxy.start(h.rootUrl);
   try {
     proxy.spoilAuth('POST', reclaimPath);
     await startWorkerBehind(h, proxy);
@@ -83,7 +83,7 @@ test('reclaim refused with a 4xx (401): not retried; the run is resolved excepti
 
 test('reclaim failing with 503 again and again: retried, then given up in time to resolve exception/internal-error', async () => {
   const h = await WorkerHarness.start({ noWorker: true, claimTimeoutSeconds: 20, config: { 'task.reclaimMarginSeconds': 10 } });
-  const proxy = await TestProxy.start(h.embedded.rootUrl);
+  const proxy = await TestProxy.start(h.rootUrl);
   try {
     proxy.answer('POST', reclaimPath, 503);
     await startWorkerBehind(h, proxy);

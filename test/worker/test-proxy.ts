@@ -104,5 +104,5 @@ export class TestProxy {
 /** Starts the harness's worker with its Taskcluster calls going through `proxy`. */
 export async function startWorkerBehind(h: WorkerHarness, proxy: TestProxy): Promise<void> {
   const log = winston.createLogger({ level: 'debug', transports: [h.capture] });
-  h.worker = await startWorker(h.config, { rootUrl: proxy.url, credentials: h.embedded.credentials }, log);
+  h.worker = await startWorker(h.config, { rootUrl: proxy.url, credentials: h.credentials }, log);
 }

@@ -1,11 +1,13 @@
 // The purge-cache service: purgeCache records a request to purge a named cache on a worker
-// pool (`<provisionerId>/<workerType>`); workers poll purgeRequests with `since`.
+// pool (`<provisionerId>/<workerType>`); workers poll purgeRequests with `since`. As the real
+// service does, purgeRequests answers from the pool's list as it read it at most
+// `purgeRequestsCacheSeconds` ago (10 s), so a new request is seen within that time.
 import type { EmbeddedContext, ServiceParts } from '../context.ts';
 import type { Handler } from '../api/service.ts';
 import { Reply } from '../api/service.ts';
 import { inputError } from '../api/errors.ts';
 import { pageRequest } from '../index/paging.ts';
-import { PurgeRequests } from './purge-requests.ts';
+import { PurgeRequests, type PurgeRequest } from './purge-requests.ts';
 
 const WORKER_POOL_ID = /^[a-zA-Z0-9-_]{1,38}\/[a-zA-Z0-9-_]{1,38}$/;
 
@@ -24,6 +26,16 @@ function parseSince(since: string | undefined): number {
 
 export function purgeCacheService(ctx: EmbeddedContext): ServiceParts {
   const requests = new PurgeRequests(ctx.db);
+  const readLately = new Map<string, { read: number; requests: PurgeRequest[] }>();
+  const openRequests = (workerPoolId: string): PurgeRequest[] => {
+    const now = Date.now();
+    let entry = readLately.get(workerPoolId);
+    if (!entry || now - entry.read > ctx.settings.purgeRequestsCacheSeconds * 1000) {
+      entry = { read: now, requests: requests.forPool(workerPoolId, 0) };
+      readLately.set(workerPoolId, entry);
+    }
+    return entry.requests;
+  };
 
   const handlers: Record<string, Handler> = {
     purgeCache(req) {
@@ -35,12 +47,18 @@ export function purgeCacheService(ctx: EmbeddedContext): ServiceParts {
     },
     purgeRequests(req) {
       checkWorkerPoolId(req.params.workerPoolId);
-      return { requests: requests.forPool(req.params.workerPoolId, parseSince(req.query.since)) };
+      const since = parseSince(req.query.since);
+      return { requests: openRequests(req.params.workerPoolId).filter((r) => Date.parse(r.before) >= since) };
     },
     allPurgeRequests(req) {
       return requests.all(pageRequest(req.query));
     },
   };
 
-  return { handlers, sweep: () => requests.sweep() };
+  const sweep = () => {
+    requests.sweep();
+    const stale = Date.now() - ctx.settings.purgeRequestsCacheSeconds * 1000;
+    for (const [pool, entry] of readLately) if (entry.read < stale) readLately.delete(pool);
+  };
+  return { handlers, sweep };
 }
