@@ -15,6 +15,7 @@ import { queueService } from './queue/service.ts';
 import { objectService } from './object/service.ts';
 import { indexService } from './index/service.ts';
 import { purgeCacheService } from './purge-cache/service.ts';
+import { queuePulseFor, type PublishedMessage } from './queue/pulse.ts';
 import type { WorkerLog } from '../log/worker-log.ts';
 
 export interface EmbeddedOptions extends Partial<EmbeddedSettings> {
@@ -32,6 +33,8 @@ export interface EmbeddedDeployment {
   credentialsFile: string;
   /** The HTTP server (to observe requests, e.g. the tests' schema checks; not to be closed directly). */
   server: http.Server;
+  /** The Pulse messages the queue built and validated, the last 1000 (there is no broker). */
+  published(): readonly PublishedMessage[];
   /** Stops serving, lets long-polls answer and a running sweep finish, then closes the store. */
   close(): Promise<void>;
 }
@@ -149,6 +152,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedD
 
   return {
     rootUrl, credentials, credentialsFile, server,
+    published: () => queuePulseFor(db, ctx.rootUrl, options.log).published(),
     close() {
       closed ??= (async () => {
         closing = true;

@@ -133,16 +133,23 @@ export class Reclaimer {
     }
   }
 
-  /** The queue's reasonResolved for this run, if the status can be read. */
+  /**
+   * Why the queue refused a reclaim: the run's reasonResolved when the status can be read, else
+   * `deadline-exceeded` when the task's deadline has passed. The real queue refuses reclaims past
+   * the deadline at once but resolves the run only when its deadline resolver comes round (up to
+   * about a minute later), so the status may still say `running` then.
+   */
   private async reasonResolved(): Promise<string | undefined> {
     const { claim, statusQueue } = this.options;
-    if (!statusQueue) return undefined;
-    try {
-      const { status } = await statusQueue.status(claim.taskId);
-      return status.runs.find((r) => r.runId === claim.runId)?.reasonResolved;
-    } catch {
-      return undefined;
+    let reason: string | undefined;
+    if (statusQueue) {
+      try {
+        const { status } = await statusQueue.status(claim.taskId);
+        reason = status.runs.find((r) => r.runId === claim.runId)?.reasonResolved;
+      } catch { /* unknown */ }
     }
+    const deadline = Date.parse(claim.claim.task.deadline);
+    return reason ?? (deadline <= Date.now() ? 'deadline-exceeded' : undefined);
   }
 
   private async cancelWatch(): Promise<void> {

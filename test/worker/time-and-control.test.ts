@@ -104,7 +104,8 @@ test('deadline passing during a run: the container is stopped and the log says t
     { image: TASKENV_PASS, command: ['/bin/sh', '-c', 'echo sleeping; sleep 60; echo woke up'], maxRunTime: 120 },
     { deadline: taskcluster.fromNow('4 seconds').toISOString() },
   );
-  const status = await h.waitForResolution(taskId, 60_000);
+  // The embedded queue acts on a deadline within a second, the real one within about a minute.
+  const status = await h.waitForResolution(taskId, h.deployment.kind === 'embedded' ? 60_000 : 180_000);
   assert.equal(status.state, 'exception');
   assert.equal(status.runs[0].reasonResolved, 'deadline-exceeded');
   for (let i = 0; i < 300 && h.events('task resolved', taskId).length === 0; i++) await sleep(100);
@@ -151,13 +152,15 @@ test('onExitStatus.retry: an exit code not listed fails the task, with no new ru
 test('reclaims: a task longer than its claim is reclaimed, completes, and uploads artifacts with fresh credentials', async () => {
   const r = await WorkerHarness.start({ claimTimeoutSeconds: 4, config: { 'task.reclaimMarginSeconds': 1 } });
   try {
+    // Longer than two claims of this deployment, so the upload needs the reclaimed credentials.
+    const seconds = Math.max(10, Math.ceil(2.5 * r.deployment.claimTimeoutSeconds));
     const taskId = await r.submit({
       image: TASKENV_PASS,
-      command: ['/bin/sh', '-c', 'sleep 10; echo done late > /tmp/late.txt; echo finished'],
+      command: ['/bin/sh', '-c', `sleep ${seconds}; echo done late > /tmp/late.txt; echo finished`],
       maxRunTime: 60,
       artifacts: { 'public/late.txt': { type: 'file', path: '/tmp/late.txt' } },
     });
-    const status = await r.waitForResolution(taskId, 60_000);
+    const status = await r.waitForResolution(taskId, 60_000 + seconds * 1000);
     assert.equal(status.state, 'completed', `runs: ${JSON.stringify(status.runs)}`);
     assert.equal(status.runs.length, 1);
     assert.ok(r.events('reclaimed task', taskId).length >= 2, `reclaims: ${r.events('reclaimed task', taskId).length}`);
@@ -174,12 +177,13 @@ test('reclaims: a reclaim margin longer than the claim (60 s against 4 s) reclai
   const r = await WorkerHarness.start({ claimTimeoutSeconds: 4, config: { 'task.reclaimMarginSeconds': 60 } });
   try {
     const started = Date.now();
-    const taskId = await r.submit({ image: TASKENV_PASS, command: ['/bin/sh', '-c', 'sleep 6'], maxRunTime: 60 });
-    const status = await r.waitForResolution(taskId, 60_000);
+    const length = Math.max(6, Math.ceil(1.5 * r.deployment.claimTimeoutSeconds));
+    const taskId = await r.submit({ image: TASKENV_PASS, command: ['/bin/sh', '-c', `sleep ${length}`], maxRunTime: 120 });
+    const status = await r.waitForResolution(taskId, 60_000 + length * 1000);
     const seconds = (Date.now() - started) / 1000;
     assert.equal(status.state, 'completed', `runs: ${JSON.stringify(status.runs)}`);
     const reclaims = r.events('reclaimed task', taskId).length;
-    // A 6 s task under 4 s claims needs 2 reclaims; a reclaim loop makes hundreds a second.
+    // A task 1.5 claims long needs 2 reclaims; a reclaim loop makes hundreds a second.
     assert.ok(reclaims >= 2 && reclaims <= 2 * seconds + 2, `the worker reclaimed ${reclaims} times in ${seconds} s`);
   } finally {
     await r.stop();

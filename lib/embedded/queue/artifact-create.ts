@@ -13,9 +13,10 @@ import type { ObjectStore } from '../object/object-store.ts';
 import { signBlobUrl } from '../object/signed-url.ts';
 import type { RunLookup } from './run-lookup.ts';
 import {
-  blobKeyOfArtifact, objectNameOfArtifact, type Artifact, type ArtifactStore, type StorageType,
+  blobKeyOfArtifact, describeArtifact, objectNameOfArtifact, type Artifact, type ArtifactStore, type StorageType,
 } from './artifact-store.ts';
 import { parseRunId } from './artifact-read.ts';
+import { queuePulseFor } from './pulse.ts';
 
 /** How long an s3 putUrl is valid (as the real queue: 45 minutes). */
 const PUT_URL_MS = 45 * 60 * 1000;
@@ -45,6 +46,17 @@ function compatible(original: Artifact, next: { storageType: StorageType; conten
 }
 
 export interface ArtifactDeps { ctx: EmbeddedContext; runs: RunLookup; artifacts: ArtifactStore; objects: ObjectStore }
+
+/** The artifact-created message, once an artifact is present (never for s3, as the real queue). */
+function announceArtifact(ctx: EmbeddedContext, runs: RunLookup, artifacts: ArtifactStore, taskId: string, runId: number, name: string): void {
+  const task = runs.task(taskId);
+  const artifact = artifacts.get(taskId, runId, name);
+  if (!task || !artifact || !artifact.present || artifact.storageType === 's3') return;
+  const run = task.status.runs[runId]!;
+  queuePulseFor(ctx.db, ctx.rootUrl, ctx.log).publish('artifact-created', JSON.parse(JSON.stringify({
+    status: task.status, artifact: describeArtifact(artifact), workerGroup: run.workerGroup, workerId: run.workerId, runId,
+  })), task.definition.routes, 'must');
+}
 
 export function createArtifact({ ctx, runs, artifacts, objects }: ArtifactDeps) {
   return (req: ApiRequest): unknown => {
@@ -105,6 +117,7 @@ export function createArtifact({ ctx, runs, artifacts, objects }: ArtifactDeps) 
       });
       if (!inserted) throw conflict(`Artifact ${name} was created concurrently; repeat the request`);
     }
+    announceArtifact(ctx, runs, artifacts, taskId, runId, name);
 
     switch (storageType) {
       case 's3': {
@@ -133,7 +146,7 @@ export function createArtifact({ ctx, runs, artifacts, objects }: ArtifactDeps) 
   };
 }
 
-export function finishArtifact({ runs, artifacts, objects }: ArtifactDeps) {
+export function finishArtifact({ ctx, runs, artifacts, objects }: ArtifactDeps) {
   return (req: ApiRequest): unknown => {
     const { taskId, name } = req.params;
     const runId = parseRunId(req.params.runId);
@@ -143,13 +156,17 @@ export function finishArtifact({ runs, artifacts, objects }: ArtifactDeps) {
       throw notFound(`Artifact with taskId ${taskId}, runId ${runId}, name ${name}`);
     }
     if (artifact.storageType !== 'object') throw inputError(`Only object artifacts can be finished; ${name} is a ${artifact.storageType} artifact`);
-    if (artifact.present) return new Reply(204, undefined);
+    if (artifact.present) { // repeated: announced again (at-least-once), as the real queue does
+      announceArtifact(ctx, runs, artifacts, taskId, runId, name);
+      return new Reply(204, undefined);
+    }
     if (uploadId !== artifact.details.uploadId) throw inputError('The given uploadId does not match that of the artifact');
     const object = objects.get(objectNameOfArtifact(taskId, runId, name));
     if (!object || object.uploadId !== undefined) {
       throw inputError(`The object storing the data of artifact ${name} is not finished: upload it and call the object service's finishUpload first`);
     }
     artifacts.markPresent(taskId, runId, name);
+    announceArtifact(ctx, runs, artifacts, taskId, runId, name);
     return new Reply(204, undefined);
   };
 }

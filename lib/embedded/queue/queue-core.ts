@@ -2,7 +2,8 @@
 // tasks are loaded (time-driven transitions applied: deadline, claim expiry), changed and
 // saved. Saving notices what happened to the task: a run became pending (wake claimWork
 // waiters of its queue), or the task resolved (satisfy dependencies, schedule dependents,
-// emit an event). Waking and events happen only after COMMIT.
+// emit an event). Waking, events and the Pulse messages of every run whose state changed
+// (pulse.ts) happen only after COMMIT.
 import type { EventEmitter } from 'node:events';
 import { transaction, type Database } from '../store.ts';
 import type { WorkerLog } from '../../log/worker-log.ts';
@@ -14,10 +15,22 @@ import { WorkWaiters } from './work-waiters.ts';
 import { taskEventsFor, type TaskEventName, type TaskResolvedEvent } from './events.ts';
 import { taskStatus, lastRun } from './task-status.ts';
 import { applyTimeouts, schedule } from './run-transitions.ts';
+import { queuePulseFor, type Exchange, type PublishMode, type QueuePulse } from './pulse.ts';
 
-interface Snapshot { runs: number; lastState: RunState | undefined }
+interface Snapshot { runs: number; lastState: RunState | undefined; states: RunState[] }
 
-const snapshotOf = (record: TaskRecord): Snapshot => ({ runs: record.runs.length, lastState: lastRun(record)?.state });
+const snapshotOf = (record: TaskRecord): Snapshot => ({
+  runs: record.runs.length, lastState: lastRun(record)?.state, states: record.runs.map((r) => r.state),
+});
+
+/** The exchange a run's new state is announced on, and whether a failed message fails the request (as the real queue). */
+const RUN_MESSAGES: Partial<Record<RunState, [Exchange, PublishMode]>> = {
+  pending: ['task-pending', 'best-effort'],
+  running: ['task-running', 'must'],
+  completed: ['task-completed', 'must'],
+  failed: ['task-failed', 'must'],
+  exception: ['task-exception', 'best-effort'],
+};
 
 export class QueueCore {
   readonly db: Database;
@@ -26,22 +39,28 @@ export class QueueCore {
   readonly groups: TaskGroupStore;
   readonly waiters = new WorkWaiters();
   readonly events: EventEmitter;
+  readonly pulse: QueuePulse;
   readonly log: WorkerLog;
 
-  constructor(db: Database, log: WorkerLog) {
+  constructor(db: Database, log: WorkerLog, rootUrl: () => string = () => '') {
     this.db = db;
     this.log = log;
     this.tasks = new TaskStore(db);
     this.dependencies = new DependencyStore(db);
     this.groups = new TaskGroupStore(db);
     this.events = taskEventsFor(db);
+    this.pulse = queuePulseFor(db, rootUrl, log);
   }
 
-  /** Runs fn in one transaction; its effects (wake-ups, events) follow the commit. */
-  change<T>(fn: (tx: TaskChanges) => T, now = Date.now()): T {
+  /**
+   * Runs fn in one transaction; its effects (wake-ups, events, messages) follow the commit. A
+   * message that fails its schema then throws (500), unless `messages` is 'best-effort' (the
+   * time-driven resolvers, which only log).
+   */
+  change<T>(fn: (tx: TaskChanges) => T, now = Date.now(), messages: PublishMode = 'must'): T {
     const tx = new TaskChanges(this, now);
     const result = transaction(this.db, () => fn(tx));
-    tx.afterCommit();
+    tx.afterCommit(messages);
     return result;
   }
 }
@@ -52,6 +71,7 @@ export class TaskChanges {
   private readonly snapshots = new Map<string, Snapshot>();
   private readonly wake = new Set<string>();
   private readonly emitted: [TaskEventName, TaskResolvedEvent][] = [];
+  private readonly messages: [Exchange, Record<string, unknown>, string[], PublishMode][] = [];
 
   constructor(core: QueueCore, now: number) {
     this.core = core;
@@ -69,7 +89,10 @@ export class TaskChanges {
 
   insert(record: TaskRecord): void {
     this.core.tasks.insert(record);
-    this.snapshots.set(record.taskId, { runs: 0, lastState: undefined });
+    this.snapshots.set(record.taskId, { runs: 0, lastState: undefined, states: [] });
+    // As the real queue: the task as defined, before any run was scheduled (best-effort).
+    const defined = { ...taskStatus(record), state: 'unscheduled', runs: [] };
+    this.messages.push(['task-defined', { status: defined, task: { tags: record.definition.tags } }, record.definition.routes, 'best-effort']);
     this.noticeChanges(record);
   }
 
@@ -79,9 +102,10 @@ export class TaskChanges {
   }
 
   private noticeChanges(record: TaskRecord): void {
-    const before = this.snapshots.get(record.taskId) ?? { runs: -1, lastState: undefined };
+    const before = this.snapshots.get(record.taskId) ?? { runs: -1, lastState: undefined, states: [] };
     const after = snapshotOf(record);
     this.snapshots.set(record.taskId, after);
+    this.announceRuns(record, before.states, after.states);
     if (before.runs === after.runs && before.lastState === after.lastState) return;
     const run = lastRun(record);
     if (!run) return;
@@ -91,6 +115,22 @@ export class TaskChanges {
     } else if (run.state === 'completed' || run.state === 'failed' || run.state === 'exception') {
       this.emit(run.state, record, run.runId);
       this.scheduleDependents(record.taskId, run.state);
+    }
+  }
+
+  /** The message of each run whose state changed, in run order (an exception, then its retry's pending). */
+  private announceRuns(record: TaskRecord, before: RunState[], after: RunState[]): void {
+    let status: ReturnType<typeof taskStatus> | undefined;
+    for (let runId = 0; runId < after.length; runId++) {
+      if (before[runId] === after[runId]) continue;
+      const announced = RUN_MESSAGES[after[runId]!];
+      if (!announced) continue;
+      status ??= taskStatus(record);
+      const run = record.runs[runId]!;
+      const message: Record<string, unknown> = { status, runId, task: { tags: record.definition.tags } };
+      if (announced[0] !== 'task-pending') Object.assign(message, { workerGroup: run.workerGroup, workerId: run.workerId });
+      if (announced[0] === 'task-running') message.takenUntil = run.takenUntil;
+      this.messages.push([announced[0], JSON.parse(JSON.stringify(message)), record.definition.routes, announced[1]]);
     }
   }
 
@@ -110,8 +150,16 @@ export class TaskChanges {
     }
   }
 
-  afterCommit(): void {
+  afterCommit(messages: PublishMode): void {
     for (const q of this.wake) this.core.waiters.wake(q);
+    let failed: unknown;
+    for (const [exchange, message, routes, mode] of this.messages) {
+      try {
+        this.core.pulse.publish(exchange, message, routes, messages === 'best-effort' ? messages : mode);
+      } catch (err) {
+        failed ??= err;
+      }
+    }
     for (const [name, event] of this.emitted) {
       try {
         this.core.events.emit(name, event);
@@ -119,5 +167,6 @@ export class TaskChanges {
         this.core.log.error('queue event listener failed', { event: name, taskId: event.taskId, error: (err as Error)?.stack ?? String(err) });
       }
     }
+    if (failed) throw failed;
   }
 }

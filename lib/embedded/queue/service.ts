@@ -16,7 +16,7 @@ import { runLookup } from './run-lookup.ts';
 import { artifactHandlers } from './artifacts.ts';
 
 export function queueService(ctx: EmbeddedContext): ServiceParts {
-  const core = new QueueCore(ctx.db, ctx.log);
+  const core = new QueueCore(ctx.db, ctx.log, ctx.rootUrl);
   const workers = new WorkerStore(ctx.db);
   const handlers: Record<string, Handler> = {
     createTask: createTaskHandler(core),

@@ -15,7 +15,7 @@ export function sweepQueue(core: QueueCore, workers: WorkerStore, now = Date.now
     const seen = new Set<string>();
     for (let ids = find(); ids.some((id) => !seen.has(id)); ids = find()) {
       // Loading applies the timeouts; each loaded task leaves the query's result.
-      core.change((tx) => { for (const id of ids) tx.load(id); }, now);
+      core.change((tx) => { for (const id of ids) tx.load(id); }, now, 'best-effort'); // resolvers only log a bad message
       for (const id of ids) seen.add(id);
       timedOut += ids.length;
     }
