@@ -35,6 +35,8 @@ export interface EmbeddedDeployment {
   server: http.Server;
   /** The Pulse messages the queue built and validated, the last 1000 (there is no broker). */
   published(): readonly PublishedMessage[];
+  /** The messages that failed their exchange schema (each also answered 500 or was logged). */
+  rejectedMessages(): readonly { exchange: string; errors: string[] }[];
   /** Stops serving, lets long-polls answer and a running sweep finish, then closes the store. */
   close(): Promise<void>;
 }
@@ -153,6 +155,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedD
   return {
     rootUrl, credentials, credentialsFile, server,
     published: () => queuePulseFor(db, ctx.rootUrl, options.log).published(),
+    rejectedMessages: () => queuePulseFor(db, ctx.rootUrl, options.log).rejected(),
     close() {
       closed ??= (async () => {
         closing = true;

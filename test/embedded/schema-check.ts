@@ -230,7 +230,8 @@ export interface CheckedDeployment extends EmbeddedDeployment {
 
 /**
  * startEmbedded with every API exchange checked against the official schemas; close() fails
- * (after shutting down) when any request or answer broke them.
+ * (after shutting down) when any request or answer broke them, or when a Pulse message the queue
+ * built breaks its exchange schema (checked again here with this file's own validator).
  */
 export async function startCheckedEmbedded(options: EmbeddedOptions): Promise<CheckedDeployment> {
   const deployment = await startEmbedded(options);
@@ -242,6 +243,9 @@ export async function startCheckedEmbedded(options: EmbeddedOptions): Promise<Ch
       check.stop();
       if (process.env.SCHEMA_CHECK_REPORT) process.stderr.write(`schema check: ${check.checked} exchanges ${JSON.stringify(Object.fromEntries(check.seen))}\n`);
       check.assertClean();
+      const rejected = deployment.rejectedMessages();
+      if (rejected.length) throw new Error(`${rejected.length} queue message(s) break their exchange schemas: ${JSON.stringify(rejected).slice(0, 2000)}`);
+      for (const { exchange, message } of deployment.published()) assertMatchesSchema(`/schemas/queue/v1/${exchange}-message.json#`, message);
     },
   };
 }

@@ -33,6 +33,7 @@ const KEEP = 1000;
 
 export class QueuePulse {
   readonly #published: PublishedMessage[] = [];
+  readonly #rejected: { exchange: Exchange; errors: string[] }[] = [];
   readonly #rootUrl: () => string;
   readonly #log: WorkerLog;
 
@@ -54,11 +55,18 @@ export class QueuePulse {
       const incidentId = randomUUID();
       const detail = `Message validation failed. \nSchema Validation Failed!\nRejecting Schema: ${this.#rootUrl()}${schema}\nErrors:\n${errors.join('\n')}`;
       this.#log.error('queue message failed its exchange schema', { exchange, incidentId, errors, mode });
+      this.#rejected.push({ exchange, errors });
+      if (this.#rejected.length > KEEP) this.#rejected.shift();
       if (mode === 'best-effort') return;
       throw new ApiError('InternalServerError', `Internal Server Error, incidentId ${incidentId}. Error (not shown in production):\n\`\`\`\nError: ${detail}\n\`\`\``);
     }
     this.#published.push({ exchange, message, routes: [...routes] });
     if (this.#published.length > KEEP) this.#published.splice(0, this.#published.length - KEEP);
+  }
+
+  /** The last messages that failed their schema (at most 1000), with why. */
+  rejected(): readonly { exchange: Exchange; errors: string[] }[] {
+    return this.#rejected;
   }
 
   /** The last messages published (at most 1000), oldest first. */
