@@ -3,12 +3,12 @@
 export type ErrorCode =
   | 'InputValidationError' | 'MalformedPayload' | 'InputError' | 'AuthenticationFailed'
   | 'InsufficientScopes' | 'ResourceNotFound' | 'RequestConflict' | 'InputTooLarge'
-  | 'ResourceExpired' | 'InternalServerError' | 'NotImplemented' | 'TooManyRequests';
+  | 'ResourceExpired' | 'InternalServerError' | 'NotImplemented' | 'TooManyRequests' | 'InvalidRequestArguments';
 
 const STATUS: Record<ErrorCode, number> = {
   InputValidationError: 400, MalformedPayload: 400, InputError: 400, AuthenticationFailed: 401,
   InsufficientScopes: 403, ResourceNotFound: 404, RequestConflict: 409, InputTooLarge: 413,
-  ResourceExpired: 410, InternalServerError: 500, NotImplemented: 501, TooManyRequests: 429,
+  ResourceExpired: 410, InternalServerError: 500, NotImplemented: 501, TooManyRequests: 429, InvalidRequestArguments: 400,
 };
 
 export class ApiError extends Error {

@@ -85,20 +85,16 @@ function tempCredentials(backend: AuthBackend, id: string, cert: Certificate): {
   if (cert.start > now + CERT_SKEW_MS) throw fail('temporary credentials are not valid yet (certificate.start is in the future)');
   if (cert.expiry < now - CERT_SKEW_MS) throw fail('temporary credentials have expired (certificate.expiry is in the past)');
   if (cert.expiry - cert.start > 31 * 24 * 3600 * 1000) throw fail('temporary credentials cannot span more than 31 days');
-  const sig = crypto.createHmac('sha256', issuer.accessToken);
-  sig.update(`version:${cert.version}\n`);
-  if (cert.issuer !== undefined) {
-    sig.update(`clientId:${id}\n`);
-    sig.update(`issuer:${cert.issuer}\n`);
-  }
-  sig.update(`seed:${cert.seed}\n`);
-  sig.update(`start:${cert.start}\n`);
-  sig.update(`expiry:${cert.expiry}\n`);
-  sig.update('scopes:\n');
-  sig.update(cert.scopes.join('\n'));
+  // Signed content as the real auth service joins it: with no scopes it ends "scopes:" while
+  // taskcluster-client signs "scopes:\n", so the real service refuses (401) temporary
+  // credentials made with an empty scope list, and so does this one.
+  const content = [`version:${cert.version}`];
+  if (cert.issuer !== undefined) content.push(`clientId:${id}`, `issuer:${cert.issuer}`);
+  content.push(`seed:${cert.seed}`, `start:${cert.start}`, `expiry:${cert.expiry}`, 'scopes:', ...cert.scopes);
+  const sig = crypto.createHmac('sha256', issuer.accessToken).update(content.join('\n'));
   const expected = sig.digest('base64');
   const a = Buffer.from(expected); const b = Buffer.from(cert.signature);
-  if (a.length !== b.length || !crypto.timingSafeEqual(a, b)) throw fail('certificate signature is invalid');
+  if (a.length !== b.length || !crypto.timingSafeEqual(a, b)) throw fail(cert.issuer !== undefined ? 'ext.certificate.signature is not valid, or wrong clientId provided' : 'ext.certificate.signature is not valid');
   if (cert.issuer !== undefined && !scopeLib.satisfiesExpression(issuer.expandedScopes, `auth:create-client:${id}`)) {
     throw fail(`issuer ${cert.issuer} lacks auth:create-client:${id} needed to name temporary credentials`);
   }

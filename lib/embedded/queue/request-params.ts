@@ -10,7 +10,8 @@ const IDENTIFIER = /^[a-zA-Z0-9-_]{1,38}$/;
 function param(req: ApiRequest, name: string, pattern: RegExp, what: string): string {
   const value = req.params[name] ?? '';
   if (!pattern.test(value)) {
-    throw new ApiError('InputError', `Invalid ${name} \`${value}\` in the URL: it must be ${what}.`, { [name]: value });
+    // As the real services word it (400 InvalidRequestArguments), with what the value must be.
+    throw new ApiError('InvalidRequestArguments', `Invalid URL patterns:\nURL parameter '${name}' given as '${value}' must match regular expression: '${pattern}' (${what})`, { [name]: value });
   }
   return value;
 }

@@ -37,6 +37,7 @@ export function taskStatus(record: TaskRecord): TaskStatus {
     schedulerId: d.schedulerId,
     projectId: d.projectId,
     taskGroupId: d.taskGroupId,
+    priority: d.priority,
     deadline: d.deadline,
     expires: d.expires,
     retriesLeft: record.retriesLeft,

@@ -64,6 +64,7 @@ export interface TaskStatus {
   schedulerId: string;
   projectId: string;
   taskGroupId: string;
+  priority: Priority;
   deadline: string;
   expires: string;
   retriesLeft: number;
