@@ -2,19 +2,14 @@
 // each answers compared: status codes, error codes, response shapes and defaults. Where they
 // differ the embedded deployment changes; a difference kept on purpose is named in the test.
 import { test, before, after } from 'node:test';
-import assert from 'node:assert/strict';
 import taskcluster from 'taskcluster-client';
-import { startSides, skipWithoutReal, answer, keys, taskDefinition, createAndClaim, type Side, type Sides } from './sides.ts';
+import { startSides, skipWithoutReal, answer, keys, taskDefinition, createAndClaim, bothAnswerAlike, type Side, type Sides } from './sides.ts';
 
 let sides: Sides;
 before(async () => { if (!skipWithoutReal) sides = await startSides(); });
 after(async () => { await sides?.close(); });
 
-/** Runs `scenario` against both deployments at once and asserts they observed the same. */
-async function same<T>(scenario: (s: Side) => Promise<T>): Promise<void> {
-  const [embedded, real] = await Promise.all([scenario(sides.embedded), scenario(sides.real)]);
-  assert.deepEqual(embedded, real, 'the embedded deployment (actual) answers as the real one (expected)');
-}
+const same = <T>(scenario: (s: Side) => Promise<T>) => bothAnswerAlike(sides, scenario);
 
 const skip = skipWithoutReal;
 

@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import assert from 'node:assert/strict';
 import taskcluster from 'taskcluster-client';
 import { startEmbedded, type EmbeddedDeployment } from '../../lib/embedded/server.ts';
 import { silentLog } from '../../lib/log/worker-log.ts';
@@ -116,4 +117,10 @@ export async function until<T>(what: string, ms: number, check: () => Promise<T 
     if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 250));
   }
+}
+
+/** Runs `scenario` against both deployments at once and asserts they observed the same. */
+export async function bothAnswerAlike<T>(sides: Sides, scenario: (s: Side) => Promise<T>): Promise<void> {
+  const [embedded, real] = await Promise.all([scenario(sides.embedded), scenario(sides.real)]);
+  assert.deepEqual(embedded, real, 'the embedded deployment (actual) answers as the real one (expected)');
 }

@@ -5,7 +5,7 @@
 import type { EmbeddedContext, ServiceParts } from '../context.ts';
 import type { Handler } from '../api/service.ts';
 import { Reply } from '../api/service.ts';
-import { inputError } from '../api/errors.ts';
+import { ApiError, inputError } from '../api/errors.ts';
 import { pageRequest } from '../index/paging.ts';
 import { PurgeRequests, type PurgeRequest } from './purge-requests.ts';
 
@@ -13,7 +13,7 @@ const WORKER_POOL_ID = /^[a-zA-Z0-9-_]{1,38}\/[a-zA-Z0-9-_]{1,38}$/;
 
 function checkWorkerPoolId(workerPoolId: string): void {
   if (!WORKER_POOL_ID.test(workerPoolId)) {
-    throw inputError(`workerPoolId ${JSON.stringify(workerPoolId)} must be <provisionerId>/<workerType> (letters, digits, - and _, at most 38 each)`);
+    throw new ApiError('InvalidRequestArguments', `Invalid URL patterns:\nURL parameter 'workerPoolId' given as '${workerPoolId}' must match regular expression: '${WORKER_POOL_ID}' (<provisionerId>/<workerType>: letters, digits, - and _, at most 38 each)`);
   }
 }
 
