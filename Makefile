@@ -4,8 +4,15 @@ NODE_BIN := $(shell ./scripts/node-env.sh)
 export PATH := $(NODE_BIN):$(PATH)
 NODE := $(NODE_BIN)/node
 TESTS ?= test/**/*.test.ts
+# The worker's end-to-end tests, run against the real Taskcluster services too.
+E2E_TESTS ?= test/worker/*.test.ts
+REALTC_DIR ?= /var/cache/docker-worker/realtc
+REALTC_CLAIM_TIMEOUT ?= 10
+# Tests run against the embedded deployment only when no deployment is named in the environment.
+NO_DEPLOYMENT := env -u TASKCLUSTER_ROOT_URL -u TASKCLUSTER_CLIENT_ID -u TASKCLUSTER_ACCESS_TOKEN
+NODE_TEST := $(NODE) --test --test-concurrency=1 --test-timeout=300000
 
-.PHONY: deps docker host-tools registry images setup start serve test test-unit typecheck bench clean
+.PHONY: deps docker host-tools registry images realtc setup start serve test test-embedded test-realtc test-realtc-suite test-unit typecheck bench clean
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -27,6 +34,10 @@ host-tools:
 
 setup: deps docker host-tools images
 
+# The real Taskcluster services (v106) on loopback, from ../shared/realtc.
+realtc:
+	REALTC_DIR=$(REALTC_DIR) REALTC_CLAIM_TIMEOUT=$(REALTC_CLAIM_TIMEOUT) ./scripts/setup-realtc.sh
+
 # Serve the embedded deployment, run the worker on it, submit the hello-world example.
 start: setup
 	./scripts/start.sh
@@ -38,8 +49,22 @@ serve: deps
 typecheck: deps
 	npx tsc --noEmit
 
-test: setup registry typecheck
-	$(NODE) --test --test-concurrency=1 --test-timeout=300000 '$(TESTS)'
+# Every test against the embedded deployment (the differential tests compare it with the real
+# services), then the worker's end-to-end tests against the real services.
+test: setup registry typecheck realtc
+	$(MAKE) --no-print-directory -k test-embedded test-realtc-suite
+
+test-embedded:
+	$(NO_DEPLOYMENT) REALTC_CREDENTIALS=$(REALTC_DIR)-root.json TEST_CLAIM_TIMEOUT_SECONDS=$(REALTC_CLAIM_TIMEOUT) REQUIRE_REAL_DEPLOYMENT=1 \
+	  $(NODE_TEST) '$(TESTS)'
+
+# The worker's end-to-end tests against the real Taskcluster services (started here).
+test-realtc: setup registry typecheck realtc
+	$(MAKE) --no-print-directory test-realtc-suite
+
+test-realtc-suite:
+	set -a && . $(REALTC_DIR)/env/root-client.env && set +a && \
+	  TEST_CLAIM_TIMEOUT_SECONDS=$(REALTC_CLAIM_TIMEOUT) $(NODE_TEST) $(E2E_TESTS)
 
 test-unit: deps
 	$(NODE) --test test/unit/*.test.ts
