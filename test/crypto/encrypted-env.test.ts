@@ -3,6 +3,10 @@
 // truncated, wrongly keyed or non-JSON entry fails clearly; no error ever holds the value.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import * as openpgp from 'openpgp';
 import { decryptEncryptedEnv, encryptEnvVariable, EncryptedEnvError } from '../../lib/crypto/encrypted-env.ts';
 import { RESERVED_ENV_NAMES } from '../../lib/task/reserved-env.ts';
@@ -155,4 +159,15 @@ test('fuzz: truncated, corrupted and garbage entries fail with a clear Encrypted
     }
   }
   assert.ok(decrypted < inputs.length / 10, `most damaged entries must fail (${decrypted} of ${inputs.length} decrypted)`);
+});
+
+test('a value encrypted with gpg to the worker\'s public key (as docker-worker task authors did) decrypts', { skip: spawnSync('gpg', ['--version']).status !== 0 && 'gpg is not installed' }, async () => {
+  const home = mkdtempSync(path.join(os.tmpdir(), 'env-gpg-'));
+  writeFileSync(path.join(home, 'pub.asc'), armoredPublic);
+  const gpg = (args: string[], input?: string) => spawnSync('gpg', ['--homedir', home, '--batch', '--trust-model', 'always', ...args], { input });
+  assert.equal(gpg(['--import', path.join(home, 'pub.asc')]).status, 0);
+  const text = JSON.stringify({ messageVersion: 1, ...variable({ value: 'from gpg\nwith a newline' }) });
+  const out = gpg(['--encrypt', '--recipient', 'worker'], text);
+  assert.equal(out.status, 0, out.stderr.toString());
+  assert.deepEqual(await decryptEncryptedEnv([out.stdout.toString('base64')], privateKey, context), { TOKEN: 'from gpg\nwith a newline' });
 });
