@@ -83,7 +83,7 @@ export const configSchema = {
     afterIdleSeconds: { doc: 'Exit after this long without a task (0: never).', format: 'nat', default: 0, env: 'WORKER_SHUTDOWN_AFTER_IDLE' },
   },
   keys: {
-    openpgpPrivateKeyPath: { doc: 'Armored OpenPGP private key of the worker (no passphrase): tasks encrypt encryptedEnv values to its public key; it also signs the legacy chainOfTrust.json.asc. Empty: <stateDir>/keys/openpgp-private.asc, created by `worker keys` or at the first start. A configured key that is missing or malformed stops `worker start`.', format: String, default: '', env: 'WORKER_OPENPGP_PRIVATE_KEY_PATH' },
+    openpgpPrivateKeyPath: { doc: 'Armored OpenPGP private key of the worker (no passphrase): tasks encrypt encryptedEnv values to its public key; it also signs the legacy chainOfTrust.json.asc. Empty: <stateDir>/keys/openpgp-private.asc. `worker keys` creates it once and prints the public key.', format: String, default: '', env: 'WORKER_OPENPGP_PRIVATE_KEY_PATH' },
     ed25519PrivateKeyPath: { doc: 'ed25519 chain-of-trust signing key of the worker (base64 of the 32-byte seed, as generic-worker writes it). Empty: <stateDir>/keys/ed25519-private.key, created like the OpenPGP key.', format: String, default: '', env: 'WORKER_ED25519_PRIVATE_KEY_PATH' },
   },
   chainOfTrust: {
