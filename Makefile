@@ -42,7 +42,7 @@ test: setup registry typecheck
 	$(NODE) --test --test-concurrency=1 --test-timeout=300000 '$(TESTS)'
 
 test-unit: deps
-	$(NODE) --test test/unit/*.test.ts
+	$(NODE) --test test/unit/*.test.ts test/crypto/*.test.ts test/apparmor/*.test.ts test/log/secret-masker.test.ts
 
 bench: setup
 	$(NODE) bench/run.ts

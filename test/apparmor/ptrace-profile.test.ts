@@ -4,11 +4,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { allowPtraceHostConfig, allowPtraceScopeError, ptraceProfile, ptraceProfileName } from '../../lib/apparmor/ptrace-profile.ts';
 import { AppArmorError, AppArmorParser, apparmorEnabled, APPARMOR_ENABLED_FILE } from '../../lib/apparmor/apparmor-parser.ts';
+import { prepareAllowPtrace } from '../../lib/apparmor/allow-ptrace.ts';
 
 const parser = new AppArmorParser();
 const name = ptraceProfileName('dSlITZ4yQgmvxxAi4A8fHQ', 0);
@@ -69,4 +70,60 @@ test('the container settings: the profile where AppArmor runs, CAP_SYS_PTRACE in
   assert.deepEqual(allowPtraceHostConfig(name), { CapAdd: ['SYS_PTRACE'], SecurityOpt: [`apparmor=${name}`] });
   assert.deepEqual(allowPtraceHostConfig(undefined), { CapAdd: ['SYS_PTRACE'], SecurityOpt: [] });
   assert.equal(allowPtraceScopeError, "Insufficient scopes to use 'allowPtrace' feature.  Try adding docker-worker:feature:allowPtrace to the .scopes array.");
+});
+
+// prepareAllowPtrace: the lifecycle around apparmor_parser. Where the kernel has AppArmor this
+// machine cannot load profiles, so a recording stand-in for apparmor_parser (a shell script
+// that logs its arguments and the profile it read) shows what the real one would be asked.
+function recordingParser(exitCode = 0): { parser: AppArmorParser; calls: () => { args: string; profile: string }[] } {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'apparmor-rec-'));
+  const script = path.join(dir, 'apparmor_parser');
+  writeFileSync(script, `#!/bin/sh\nn=$(ls ${dir} | grep -c '^call-')\necho "$*" > ${dir}/call-$n.args\ncat > ${dir}/call-$n.profile\n[ ${exitCode} -eq 0 ] || echo "AppArmor parser error: stand-in refusal" >&2\nexit ${exitCode}\n`, { mode: 0o755 });
+  const calls = () => readdirSync(dir).filter((f) => f.endsWith('.args')).sort().map((f) => ({
+    args: readFileSync(path.join(dir, f), 'utf8').trim(), profile: readFileSync(path.join(dir, f.replace('.args', '.profile')), 'utf8'),
+  }));
+  return { parser: new AppArmorParser({ binary: script }), calls };
+}
+
+test('allowPtrace without AppArmor: CAP_SYS_PTRACE only, apparmor_parser never runs, release is a no-op', async () => {
+  const { parser, calls } = recordingParser();
+  const p = await prepareAllowPtrace({ taskId: 'dSlITZ4yQgmvxxAi4A8fHQ', runId: 2, apparmor: false, parser });
+  assert.deepEqual(p.hostConfig, { CapAdd: ['SYS_PTRACE'], SecurityOpt: [] });
+  assert.equal(p.profileName, undefined);
+  await p.release();
+  assert.deepEqual(calls(), []);
+});
+
+test('allowPtrace with AppArmor: the run\'s profile is loaded (-r), used by the container, and removed (-R) once', async () => {
+  const { parser, calls } = recordingParser();
+  const p = await prepareAllowPtrace({ taskId: 'dSlITZ4yQgmvxxAi4A8fHQ', runId: 2, apparmor: true, parser });
+  const profileName = 'docker-worker-ptrace-dSlITZ4yQgmvxxAi4A8fHQ-2';
+  assert.equal(p.profileName, profileName);
+  assert.deepEqual(p.hostConfig, { CapAdd: ['SYS_PTRACE'], SecurityOpt: [`apparmor=${profileName}`] });
+  assert.deepEqual(calls().map((c) => c.args), ['-r -K']);
+  assert.equal(calls()[0]!.profile, ptraceProfile({ name: profileName }));
+  await Promise.all([p.release(), p.release()]);
+  await p.release();
+  assert.deepEqual(calls().map((c) => c.args), ['-r -K', '-R -K'], 'removed exactly once');
+  assert.equal(calls()[1]!.profile, calls()[0]!.profile);
+});
+
+test('allowPtrace with AppArmor: a profile that cannot be loaded rejects with the parser\'s reason', async () => {
+  const { parser } = recordingParser(1);
+  await assert.rejects(prepareAllowPtrace({ taskId: 'dSlITZ4yQgmvxxAi4A8fHQ', runId: 0, apparmor: true, parser }),
+    /^AppArmorError: apparmor_parser could not load AppArmor profile docker-worker-ptrace-dSlITZ4yQgmvxxAi4A8fHQ-0: AppArmor parser error: stand-in refusal$/m);
+});
+
+test('allowPtrace on this host, with the real apparmor_parser', needsParser, async () => {
+  const enabled = await apparmorEnabled();
+  const attempt = prepareAllowPtrace({ taskId: 'dSlITZ4yQgmvxxAi4A8fHQ', runId: 0 });
+  if (!enabled) {
+    const p = await attempt;
+    assert.deepEqual(p.hostConfig, { CapAdd: ['SYS_PTRACE'], SecurityOpt: [] });
+  } else {
+    // Root on an AppArmor kernel: the profile really loads and goes away again.
+    const p = await attempt;
+    assert.deepEqual(p.hostConfig.SecurityOpt, [`apparmor=${p.profileName}`]);
+    await p.release();
+  }
 });
