@@ -23,11 +23,17 @@ export function isMaskable(secret: unknown): secret is string {
  * The strings masked for one secret: itself, then the stable middle of its base64 encoding at
  * byte offsets 0, 1 and 2 of a 3-byte group (standard and URL-safe alphabets). Only characters
  * whose 6 bits all come from the secret are kept, so each form matches wherever the secret
- * sits inside a longer encoded text.
+ * sits inside a longer encoded text. A multi-line secret is also masked as a terminal shows it
+ * (a TTY turns "\n" into "\r\n", and task containers have one) and line by line (`head -1`
+ * of a key file), each line long enough to be masked.
  */
 export function maskedForms(secret: string): string[] {
   const bytes = Buffer.from(secret);
   const forms = new Set([secret]);
+  if (secret.includes('\n')) {
+    forms.add(secret.replace(/\r?\n/g, '\r\n'));
+    for (const line of secret.split(/\r?\n/)) if (isMaskable(line)) forms.add(line);
+  }
   for (let offset = 0; offset < 3; offset++) {
     const encoded = Buffer.concat([Buffer.alloc(offset), bytes]).toString('base64');
     const stable = encoded.slice(Math.ceil((8 * offset) / 6), Math.floor((8 * (offset + bytes.length)) / 6));

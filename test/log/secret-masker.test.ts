@@ -136,3 +136,12 @@ test('the base64 forms of a secret are the parts of its encoding independent of 
   }
   assert.ok(forms.every((f) => f.length >= 6));
 });
+
+test('a multi-line secret is masked as a TTY prints it (CRLF) and line by line', () => {
+  const key = '-----BEGIN KEY-----\nMIIEvQIBADANBgkqhkiG9w0B\nAQEFAASCBKcwggSjAgEAAoIB\n-----END KEY-----\n';
+  assert.equal(run([key], [`cat key:\r\n${key.replace(/\n/g, '\r\n')}done\r\n`]), 'cat key:\r\n[*****]done\r\n');
+  assert.equal(run([key], [`cat key:\n${key}done\n`]), 'cat key:\n[*****]done\n');
+  assert.equal(run([key], ['head -2: -----BEGIN KEY-----\r\nMIIEvQIBADANBgkqhkiG9w0B\r\n']), 'head -2: [*****]\r\n[*****]\r\n');
+  // Lines shorter than the minimum are left alone.
+  assert.equal(run(['line-one\nab\n'], ['ab line-one ab']), 'ab [*****] ab');
+});
