@@ -81,6 +81,8 @@ export async function readPublicKey(armored: string): Promise<openpgp.Key> {
   return openpgp.readKey({ armoredKey: armored });
 }
 
+const MAX_DECRYPTED_BYTES = 1024 * 1024;
+
 interface DecryptedEntry {
   messageVersion: unknown;
   taskId: unknown;
@@ -106,10 +108,13 @@ async function decryptEntry(entry: unknown, privateKey: openpgp.PrivateKey, inde
   }
   let text: string;
   try {
-    const { data } = await openpgp.decrypt({ message, decryptionKeys: privateKey, format: 'utf8' });
+    // A compressed message could expand to anything: an env value has no business past 1 MiB.
+    const { data } = await openpgp.decrypt({ message, decryptionKeys: privateKey, format: 'utf8', config: { maxDecompressedMessageSize: MAX_DECRYPTED_BYTES } });
     text = data;
   } catch (err) {
-    const reason = /session key|decryption key|no (?:matching|valid)/i.test((err as Error).message) ? 'was not encrypted to this worker\'s key' : 'cannot be decrypted (the message is damaged or truncated)';
+    const m = (err as Error).message;
+    if (/decompressed message size/i.test(m)) throw unreadable(`is larger than ${MAX_DECRYPTED_BYTES / 1024 / 1024} MiB once decompressed`, 'Keep encrypted values small; pass large secrets another way (e.g. the secrets service).');
+    const reason = /session key|decryption key|no (?:matching|valid)/i.test(m) ? 'was not encrypted to this worker\'s key' : 'cannot be decrypted (the message is damaged or truncated)';
     throw unreadable(reason, 'Encrypt the value again with this worker pool\'s public key (`worker keys --openpgp` prints it; `worker encrypt-env` encrypts).');
   }
   let data: unknown;

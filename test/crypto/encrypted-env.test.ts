@@ -171,3 +171,10 @@ test('a value encrypted with gpg to the worker\'s public key (as docker-worker t
   assert.equal(out.status, 0, out.stderr.toString());
   assert.deepEqual(await decryptEncryptedEnv([out.stdout.toString('base64')], privateKey, context), { TOKEN: 'from gpg\nwith a newline' });
 });
+
+test('a compressed entry that expands past 1 MiB is refused, not decompressed without end', async () => {
+  const text = JSON.stringify({ messageVersion: 1, ...variable({ value: 'x'.repeat(3 * 1024 * 1024) }) });
+  const binary = await openpgp.encrypt({ message: await openpgp.createMessage({ text }), encryptionKeys: publicKey, format: 'binary', config: { preferredCompressionAlgorithm: openpgp.enums.compression.zlib } });
+  assert.ok(binary.length < 100_000, 'the entry itself is small');
+  await assert.rejects(decryptEncryptedEnv([Buffer.from(binary).toString('base64')], privateKey, context), /^EncryptedEnvError: encryptedEnv entry 1 of 1 is larger than 1 MiB once decompressed\./);
+});
