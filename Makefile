@@ -67,7 +67,7 @@ test-realtc-suite:
 	  TEST_CLAIM_TIMEOUT_SECONDS=$(REALTC_CLAIM_TIMEOUT) $(NODE_TEST) $(E2E_TESTS)
 
 test-unit: deps
-	$(NODE) --test test/unit/*.test.ts
+	$(NODE) --test test/unit/*.test.ts test/crypto/*.test.ts test/apparmor/*.test.ts test/log/secret-masker.test.ts
 
 bench: setup
 	$(NODE) bench/run.ts

@@ -4,11 +4,13 @@ const commands: Record<string, { load: () => Promise<(argv: string[]) => Promise
   submit: { load: async () => (await import('./submit.ts')).submit, help: 'create a task from a YAML or JSON file' },
   config: { load: async () => (await import('./config.ts')).config, help: 'print every configuration key (markdown table)' },
   serve: { load: async () => (await import('./serve.ts')).serve, help: 'serve the embedded Taskcluster deployment' },
+  keys: { load: async () => (await import('./keys.ts')).keys, help: "create the worker's keys once and print the public keys" },
+  'encrypt-env': { load: async () => (await import('./encrypt-env.ts')).encryptEnv, help: "encrypt an env variable for a worker's public key (payload.encryptedEnv)" },
 };
 
 function printHelp(): void {
   process.stdout.write('usage: worker <command> [options]\n\n');
-  for (const [name, c] of Object.entries(commands)) process.stdout.write(`  ${name.padEnd(8)} ${c.help}\n`);
+  for (const [name, c] of Object.entries(commands)) process.stdout.write(`  ${name.padEnd(11)} ${c.help}\n`);
 }
 
 async function main(): Promise<number> {
@@ -20,7 +22,7 @@ async function main(): Promise<number> {
     return await (await command.load())(rest);
   } catch (err) {
     const e = err as Error & { code?: string };
-    if (e.code?.startsWith('ERR_PARSE_ARGS') || e.name === 'ConfigError') { process.stderr.write(`worker ${name}: ${e.message}\n`); return 2; }
+    if (e.code?.startsWith('ERR_PARSE_ARGS') || e.name === 'ConfigError' || e.name === 'WorkerKeyError') { process.stderr.write(`worker ${name}: ${e.message}\n`); return 2; }
     process.stderr.write(`worker ${name}: ${e.stack ?? e.message}\n`);
     return 1;
   }

@@ -82,6 +82,13 @@ export const configSchema = {
   shutdown: {
     afterIdleSeconds: { doc: 'Exit after this long without a task (0: never).', format: 'nat', default: 0, env: 'WORKER_SHUTDOWN_AFTER_IDLE' },
   },
+  keys: {
+    openpgpPrivateKeyPath: { doc: 'Armored OpenPGP private key of the worker (no passphrase): tasks encrypt encryptedEnv values to its public key; it also signs the legacy chainOfTrust.json.asc. Empty: <stateDir>/keys/openpgp-private.asc. `worker keys` creates it once and prints the public key.', format: String, default: '', env: 'WORKER_OPENPGP_PRIVATE_KEY_PATH' },
+    ed25519PrivateKeyPath: { doc: 'ed25519 chain-of-trust signing key of the worker (base64 of the 32-byte seed, as generic-worker writes it). Empty: <stateDir>/keys/ed25519-private.key, created like the OpenPGP key.', format: String, default: '', env: 'WORKER_ED25519_PRIVATE_KEY_PATH' },
+  },
+  chainOfTrust: {
+    openpgpSignature: { doc: 'Also publish public/chainOfTrust.json.asc, the certificate cleartext-signed with the OpenPGP key (docker-worker\'s form until 2019), beside the ed25519-signed public/chain-of-trust.json.', format: Boolean, default: false, env: 'WORKER_CHAIN_OF_TRUST_OPENPGP' },
+  },
   host: {
     instanceType: { doc: 'Reported as TASKCLUSTER_INSTANCE_TYPE and in the log header.', format: String, default: 'local', env: 'WORKER_INSTANCE_TYPE' },
     publicIp: { doc: 'Reported as TASKCLUSTER_PUBLIC_IP and in the log header.', format: String, default: '127.0.0.1', env: 'WORKER_PUBLIC_IP' },

@@ -1,11 +1,47 @@
 // Replaces secret strings with `[*****]` in a byte stream cut into arbitrary chunks. A secret
 // may straddle two (or more) chunks, so the last `longest secret - 1` bytes of each chunk are
-// held back until the next chunk (or the end) shows whether they start a secret.
+// held back until the next chunk (or the end) shows whether they start a secret: a secret
+// printed a character at a time, however long the pauses, is masked all the same.
+// Each secret is also masked in base64 (what `echo $SECRET | base64` or a basic-auth header
+// prints): the part of its encoding that does not depend on the bytes around it, for each of
+// the three alignments, in standard and URL-safe alphabets. Secrets shorter than
+// MIN_SECRET_LENGTH characters are not masked: they would hide too much ordinary text.
 // Chunks are searched in place: only the few bytes around a chunk boundary are ever copied, and
 // the output is a list of slices (for a vectored write), so masking costs no per-chunk copies.
 export const MASK = '[*****]';
+/** Secrets shorter than this many characters are not masked. */
+export const MIN_SECRET_LENGTH = 6;
 const MASK_BYTES = Buffer.from(MASK);
 const EMPTY = Buffer.alloc(0);
+
+/** Whether `secret` is long enough to be masked. */
+export function isMaskable(secret: unknown): secret is string {
+  return typeof secret === 'string' && [...secret].length >= MIN_SECRET_LENGTH;
+}
+
+/**
+ * The strings masked for one secret: itself, then the stable middle of its base64 encoding at
+ * byte offsets 0, 1 and 2 of a 3-byte group (standard and URL-safe alphabets). Only characters
+ * whose 6 bits all come from the secret are kept, so each form matches wherever the secret
+ * sits inside a longer encoded text. A multi-line secret is also masked as a terminal shows it
+ * (a TTY turns "\n" into "\r\n", and task containers have one) and line by line (`head -1`
+ * of a key file), each line long enough to be masked.
+ */
+export function maskedForms(secret: string): string[] {
+  const bytes = Buffer.from(secret);
+  const forms = new Set([secret]);
+  if (secret.includes('\n')) {
+    forms.add(secret.replace(/\r?\n/g, '\r\n'));
+    for (const line of secret.split(/\r?\n/)) if (isMaskable(line)) forms.add(line);
+  }
+  for (let offset = 0; offset < 3; offset++) {
+    const encoded = Buffer.concat([Buffer.alloc(offset), bytes]).toString('base64');
+    const stable = encoded.slice(Math.ceil((8 * offset) / 6), Math.floor((8 * (offset + bytes.length)) / 6));
+    forms.add(stable);
+    forms.add(stable.replace(/\+/g, '-').replace(/\//g, '_'));
+  }
+  return [...forms];
+}
 
 interface Scan {
   pieces: Buffer[];
@@ -22,14 +58,16 @@ export class SecretMasker {
     this.add(secrets);
   }
 
-  /** Adds secrets to mask from now on. Empty strings are ignored. */
+  /** Adds secrets to mask from now on (and their base64 forms). Shorter than MIN_SECRET_LENGTH: ignored. */
   add(secrets: Iterable<string>): void {
     for (const secret of secrets) {
-      if (typeof secret !== 'string' || secret.length === 0) continue;
-      const bytes = Buffer.from(secret);
-      if (this.#secrets.some((known) => known.equals(bytes))) continue;
-      this.#secrets.push(bytes);
-      this.#longest = Math.max(this.#longest, bytes.length);
+      if (!isMaskable(secret)) continue;
+      for (const form of maskedForms(secret)) {
+        const bytes = Buffer.from(form);
+        if (this.#secrets.some((known) => known.equals(bytes))) continue;
+        this.#secrets.push(bytes);
+        this.#longest = Math.max(this.#longest, bytes.length);
+      }
     }
     // Longest first, so that when two secrets match at the same place the longer one wins.
     this.#secrets.sort((a, b) => b.length - a.length);

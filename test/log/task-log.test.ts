@@ -38,6 +38,37 @@ test('secrets are masked in the file, even when split across writes or added lat
   }
 });
 
+test('a secret printed character by character, with pauses that flush the log between, never reaches the file', async () => {
+  const secret = 'Zq9-typed-slowly';
+  const log = await TaskLog.create({ secrets: [secret] });
+  try {
+    for (const ch of `password: ${secret}\n`) {
+      await new Promise<void>((resolve, reject) => log.write(ch, (err) => (err ? reject(err) : resolve())));
+      // Longer than the log's flush delay: whatever the log would release is on disk now.
+      await new Promise((resolve) => setTimeout(resolve, 15));
+      const onDisk = await readFile(log.path, 'utf8');
+      assert.ok(!onDisk.includes('Zq'), `part of the secret reached the file: ${JSON.stringify(onDisk)}`);
+    }
+    // The last bytes stay held back (they could still start a secret) until more output or the end.
+    await log.close();
+    assert.equal(await readFile(log.path, 'utf8'), 'password: [*****]\n');
+  } finally {
+    await log.release();
+  }
+});
+
+test('a secret in base64 and a secret too short to mask, in the file', async () => {
+  const log = await TaskLog.create({ secrets: ['s3cr3t-token', 'abc12'] });
+  try {
+    log.write(`auth ${Buffer.from('user:s3cr3t-token').toString('base64')}\nid abc12\n`);
+    await log.close();
+    const text = await readFile(log.path, 'utf8');
+    assert.match(text, /^auth dXNlcjp\[\*{5}\][A-Za-z0-9+/]{0,2}=*\nid abc12\n$/);
+  } finally {
+    await log.release();
+  }
+});
+
 test('writing after the end is ignored, not a crash', async () => {
   const log = await TaskLog.create();
   await log.close();
