@@ -13,7 +13,8 @@ import { queueClient, statusCodeOf, type ClaimResponse, type Deployment } from '
 import { TaskClaim } from './queue/task-claim.ts';
 import { TaskRun, type TaskRunDeps } from './task/run.ts';
 import { ImageStore } from './images/image-store.ts';
-import { VolumeCaches, authScopeExpander } from './cache/volume-cache.ts';
+import { VolumeCaches } from './cache/volume-cache.ts';
+import { authScopeExpander } from './scopes/auth-expander.ts';
 import { PurgePoller, purgeCacheClient } from './cache/purge-poller.ts';
 import { DiskBudget } from './cache/disk-budget.ts';
 import { ImageStoreRecords } from './cache/image-store-records.ts';
@@ -83,7 +84,7 @@ export async function startWorker(config: WorkerConfig, deployment: Deployment, 
   const pool = `${config.provisionerId}/${config.workerType}`;
   const images = new ImageStore({ engine, log, stateDir: config.stateDir, rootUrl: deployment.rootUrl, registries: config.registries, pullRetries: config.image.pullRetries, pullBaseDelayMs: config.image.pullBaseDelayMs });
   const expandScopes = authScopeExpander(deployment);
-  const caches = await VolumeCaches.open({ dir: path.join(config.stateDir, 'caches'), workerPool: pool, expandScopes, log });
+  const caches = await VolumeCaches.open({ dir: path.join(config.stateDir, 'caches'), workerPool: pool, log });
   const purger = new PurgePoller({ client: purgeCacheClient(deployment), workerPoolId: pool, caches, intervalSeconds: config.cache.purgePollSeconds, log });
   const running = new Set<TaskRun>();
   let dockerRoot: Promise<string | undefined> | undefined; // asked once: it does not change

@@ -28,10 +28,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Engine } from '../docker/engine.ts';
 import { ImageNameError } from '../docker/image-name.ts';
 import { ensureRegistryImage, ImageError } from '../docker/registry-image.ts';
-import { registryCredentialsFor, mayUseCredentials, type RegistryCredentialsConfig } from '../docker/registry-credentials.ts';
+import { registryCredentialsFor, imageScope, type RegistryCredentialsConfig } from '../docker/registry-credentials.ts';
 import type { WorkerLog } from '../log/worker-log.ts';
 import type { Credentials } from '../queue/taskcluster.ts';
-import type { ImageRef } from '../task/types.ts';
+import type { ScopeSet } from '../scopes/task-scopes.ts';
+import type { ImageRef } from './image-ref.ts';
 import { resolveArtifact, describeArtifact, type ArtifactAccess, type ArtifactImageRef, type ResolvedArtifact } from './artifact-image.ts';
 import { loadArtifactImage } from './artifact-load.ts';
 import { ImageFailure, type ImageFailureKind } from './errors.ts';
@@ -68,13 +69,11 @@ export interface TaskLines { info(line: string): void; warn(line: string): void 
 export interface EnsureContext {
   /** The task asking, for worker-log events. */
   taskId?: string;
-  /** The task's scopes (private artifacts and registry credentials depend on them). */
-  scopes: readonly string[];
   /**
-   * Expands scopes with the roles they assume (the auth service's expandScopes), asked only
-   * when `scopes` fall short of what a private artifact or registry credentials need.
+   * The task's scopes (private artifacts and registry credentials depend on them); roles are
+   * looked through only when the raw scopes fall short.
    */
-  expandScopes?: (scopes: string[]) => Promise<string[]>;
+  scopes: ScopeSet;
   /** The run's current temporary credentials (they change after each reclaim). */
   credentials: () => Credentials;
   taskLog: TaskLines;
@@ -218,12 +217,10 @@ export class ImageStore {
     });
   }
 
-  /** Whether the scopes (or, when they fall short, the roles they assume) satisfy `check`. */
-  private async scopesAllow(ctx: EnsureContext, check: (scopes: string[]) => boolean): Promise<boolean> {
-    if (check([...ctx.scopes])) return true;
-    if (!ctx.expandScopes || ctx.scopes.length === 0) return false;
+  /** Whether the scopes (or, when they fall short, the roles they assume) grant `scope`. */
+  private async scopesAllow(ctx: EnsureContext, scope: string): Promise<boolean> {
     try {
-      return check(await ctx.expandScopes([...ctx.scopes]));
+      return await ctx.scopes.allows([scope]);
     } catch (err) {
       throw new ImageFailure('transient', `Could not expand the task's scopes: ${(err as Error).message}`, err);
     }
@@ -240,7 +237,7 @@ export class ImageStore {
       if (err instanceof ImageNameError) throw new ImageFailure('invalid', err.message, err);
       throw err;
     }
-    const allowed = available !== undefined && await this.scopesAllow(ctx, (scopes) => mayUseCredentials(scopes, name));
+    const allowed = available !== undefined && await this.scopesAllow(ctx, imageScope(name));
     const key = `registry:${name}:${allowed ? 'credentials' : 'anonymous'}`;
     if (this.flights.has(key)) {
       ctx.taskLog.info(`Waiting for image ${name}, which another task is pulling`);
@@ -280,7 +277,7 @@ export class ImageStore {
   // --- image artifacts ------------------------------------------------------------------------
 
   private access(ctx: EnsureContext): ArtifactAccess {
-    return { rootUrl: this.options.rootUrl, scopes: ctx.scopes, expandScopes: ctx.expandScopes, credentials: ctx.credentials };
+    return { rootUrl: this.options.rootUrl, scopes: ctx.scopes, credentials: ctx.credentials };
   }
 
   /** The access of a caller still waiting for `key` (the latest to join), else `fallback`. */

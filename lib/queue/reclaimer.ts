@@ -24,6 +24,8 @@ export interface ReclaimerOptions {
   /** `reasonResolved` is the queue's reason (canceled, deadline-exceeded, ...) when known. */
   onCancelled(reason: string, reasonResolved?: string): void;
   onLost(error: Error): void;
+  /** After each successful reclaim: the claim now carries new credentials. */
+  onReclaimed?(): void;
 }
 
 /** Time a run needs, at most, between a lost claim and its report (cleanup, log upload). */
@@ -107,6 +109,7 @@ export class Reclaimer {
         if (this.abort.signal.aborted) return;
         if (outcome?.ok) {
           claim.update(outcome.result);
+          this.options.onReclaimed?.();
           log.info('reclaimed task', { ...ids, takenUntil: outcome.result.takenUntil });
           break;
         }
