@@ -16,7 +16,8 @@ import type { Credentials } from '../queue/taskcluster.ts';
 import type { ScopeRequirement } from '../scopes/scope-requirement.ts';
 import type { ScopeSet } from '../scopes/task-scopes.ts';
 import type { ImageRef } from './image-ref.ts';
-import { ImageFailure, failureFromHttp, firstLine, statusCodeOf } from './errors.ts';
+import { statusCodeOf } from '../retry/with-retries.ts';
+import { ImageFailure, failureFromHttp, firstLine } from './errors.ts';
 import type { ArtifactIdentity } from './local-name.ts';
 
 export type ArtifactImageRef = Exclude<ImageRef, { kind: 'registry' }>;

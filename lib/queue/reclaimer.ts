@@ -10,7 +10,8 @@
 //    instead of the queue recording claim-expired.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { WorkerLog } from '../log/worker-log.ts';
-import { statusCodeOf, type QueueClient } from './taskcluster.ts';
+import { backoffDelayMs, statusCodeOf } from '../retry/with-retries.ts';
+import type { QueueClient } from './taskcluster.ts';
 import type { TaskClaim } from './task-claim.ts';
 
 export interface ReclaimerOptions {
@@ -52,7 +53,7 @@ export function giveUpAt(takenUntilMs: number, reclaimStartedMs: number): number
 
 /** Delay before retry number `attempt` (1, 2, ...): 1 s doubling, at most 10 s. */
 export function retryDelayMs(attempt: number): number {
-  return Math.min(10_000, 1000 * 2 ** Math.max(0, attempt - 1));
+  return backoffDelayMs(attempt, 1000, 10_000);
 }
 
 /**

@@ -1,6 +1,6 @@
 // How a task run ends, and reporting that to the queue exactly once.
 import type { WorkerLog } from '../log/worker-log.ts';
-import { statusCodeOf } from '../queue/taskcluster.ts';
+import { statusCodeOf } from '../retry/with-retries.ts';
 import type { TaskClaim } from '../queue/task-claim.ts';
 
 export type ExceptionReason = 'malformed-payload' | 'internal-error' | 'worker-shutdown' | 'intermittent-task' | 'resource-unavailable' | 'superseded';

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { withRetries, HttpStatusError, isRetriable } from '../../lib/artifacts/retry.ts';
+import { withRetries, HttpStatusError, isRetriable } from '../../lib/retry/with-retries.ts';
 
 test('network errors and 5xx are retried, then succeed', async () => {
   let calls = 0;
