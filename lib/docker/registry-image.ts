@@ -8,6 +8,7 @@
 //   one attempt, with a warning line.
 // Progress goes to `onProgress` as plain lines for the task log.
 import { setTimeout as sleep } from 'node:timers/promises';
+import { backoffDelayMs } from '../retry/with-retries.ts';
 import { EngineError } from './engine-error.ts';
 import type { Engine, RegistryAuth } from './engine.ts';
 import { DOCKER_HUB, parseImageName, type ImageName } from './image-name.ts';
@@ -121,7 +122,7 @@ export async function ensureRegistryImage(engine: Engine, name: string, options:
         return { image, imageId: local.Id, repoDigest: repoDigestOf(image, local.RepoDigests), source: 'local-fallback' };
       }
       if (attempt >= attempts) throw new ImageError(kind, name, failureMessage(kind, image, detail, auth !== undefined, attempt), err);
-      const delayMs = baseDelayMs * 2 ** (attempt - 1);
+      const delayMs = backoffDelayMs(attempt, baseDelayMs);
       emit(`Pull failed (${detail}); retrying in ${(delayMs / 1000).toFixed(1)} s.`);
       await sleep(delayMs, undefined, { signal: options.signal });
     }

@@ -25,6 +25,7 @@ export const bulkLog: Feature<BulkLogOptions> = {
       try {
         await ctx.publisher.uploadData(bytes, { name: ctx.options.artifactName, expires: ctx.plan.taskExpires, contentType: 'application/gzip', contentEncoding: 'identity' });
       } catch (err) {
+        ctx.log.error('could not upload the bulk log', { taskId: ctx.taskId, runId: ctx.runId, error: (err as Error).message });
         throw new Error(`could not upload the bulk log: ${(err as Error).message}`, { cause: err });
       }
     },

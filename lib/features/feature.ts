@@ -7,9 +7,11 @@
 //    once per reclaim), every one optional except cleanup:
 //      beforeCreate -> afterCreate -> afterStart -> credentialsChanged* -> afterExit
 //      -> afterArtifacts -> logComplete -> cleanup
-//    cleanup is always called, once, in reverse registry order, inside the run's cleanup
-//    deadline, even when an earlier hook threw. A hook that throws is a worker error: the run
-//    stops there (the container is killed) and resolves exception/internal-error.
+//    beforeCreate comes before the image is prepared; logComplete after the task log's upload.
+//    cleanup is always called, once, last (after the container is removed), in reverse
+//    registry order, inside the run's cleanup deadline, even when an earlier hook threw. A
+//    hook that throws is a worker error: the run stops there (the container is killed) and
+//    resolves exception/internal-error.
 // Which features this build provides is registry.ts; the names docker-worker knew but this
 // build lacks, and the retired ones, are catalogue.ts.
 import type { ArtifactPublisher, UploadResult } from '../artifacts/upload.ts';
@@ -95,6 +97,8 @@ export interface FeatureRunContext {
   scopes: ScopeSet;
   /** The run's current temporary credentials (new after every reclaim). */
   credentials(): TaskCredentials;
+  /** `sha256:<hex>` of the image artifact's bytes once the image is ready (task-image / indexed-image). */
+  imageArtifactHash(): string | undefined;
   /** Aborted when the run is interrupted (cancel, shutdown, lost claim). */
   signal: AbortSignal;
   /** Work the run lets settle before it uploads the task log (e.g. the live log's reference). */

@@ -35,6 +35,7 @@ import type { ScopeSet } from '../scopes/task-scopes.ts';
 import type { ImageRef } from './image-ref.ts';
 import { resolveArtifact, describeArtifact, type ArtifactAccess, type ArtifactImageRef, type ResolvedArtifact } from './artifact-image.ts';
 import { loadArtifactImage } from './artifact-load.ts';
+import { backoffDelayMs } from '../retry/with-retries.ts';
 import { ImageFailure, type ImageFailureKind } from './errors.ts';
 import { KeyedLock } from './keyed-lock.ts';
 import { LoadedImages, type LoadedImageRecord } from './loaded-images.ts';
@@ -380,7 +381,7 @@ export class ImageStore {
         if (attempt > retries) {
           throw new ImageFailure('transient', `${failure.message} Gave up after ${attempt} attempt${attempt === 1 ? '' : 's'}.`, failure);
         }
-        const delayMs = baseDelayMs * 2 ** (attempt - 1);
+        const delayMs = backoffDelayMs(attempt, baseDelayMs);
         flight.emit(`${failure.message} Retrying in ${(delayMs / 1000).toFixed(1)} s (attempt ${attempt + 1} of ${retries + 1}).`);
         await sleep(delayMs, undefined, { signal: flight.signal });
         // The task that started the download may be gone by now (its credentials with it).

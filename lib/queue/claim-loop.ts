@@ -27,7 +27,7 @@ export interface ClaimLoopOptions {
   /** A claim that arrives after stop() was called: resolve it without running it. */
   refuseTask(claim: ClaimResponse): Promise<void>;
   gate?: ClaimGate;
-  /** Called with the number of seconds the worker has been idle, every time it becomes idle. */
+  /** Called every time the worker becomes idle (no task running), and once at start. */
   onIdle?(): void;
   onBusy?(): void;
 }

@@ -1,10 +1,12 @@
 // One claimed task run, from claim to resolution: the stages of the spine in order.
 // Contract (as Buildkite's job runner): constructing creates nothing; run() blocks until the
 // run is resolved and never throws; interrupt() may come at any time; cleanup always runs,
-// once, with its own deadline. Every claimed run is reported exactly once (or, when it was
-// cancelled, deliberately not at all).
+// once, with its own deadline (task-resources.ts). Every claimed run is reported exactly once
+// (or, when it was cancelled, deliberately not at all). The run executes its plan: log names,
+// expiry, env, the container spec and the features (lib/features/, hooks in the order
+// feature.ts gives) all come from the ContainerPlan.
 //
-// How an interruption changes the result:
+// How an interruption changes the result (outcome.ts decides):
 //  - cancel (the queue resolved the run): nothing is reported, whatever the task did; no
 //    further artifact is uploaded (the log still is).
 //  - shutdown: before the container exited on its own, the container is killed and the run
@@ -16,14 +18,14 @@
 import type { Engine } from '../docker/engine.ts';
 import type { LiveLogServer } from '../log/live-log-server.ts';
 import { TaskLog } from '../log/task-log.ts';
-import { publishLiveLog, publishBackingLog } from '../log/backing-log.ts';
+import { publishBackingLog } from '../log/backing-log.ts';
 import { TASK_STARTING, TASK_FINISHED } from '../log/format.ts';
 import type { WorkerLog } from '../log/worker-log.ts';
 import { ArtifactPublisher, type StorageType } from '../artifacts/upload.ts';
 import { TaskClaim } from '../queue/task-claim.ts';
 import { Reclaimer } from '../queue/reclaimer.ts';
 import { queueClient, type ClaimResponse, type QueueClient } from '../queue/taskcluster.ts';
-import type { Feature } from '../features/feature.ts';
+import type { ContainerAdditions, Feature } from '../features/feature.ts';
 import { withAdditions, maskedSecrets } from '../features/plan-features.ts';
 import { FEATURES } from '../features/registry.ts';
 import { TaskFeatures } from '../features/task-features.ts';
@@ -31,14 +33,17 @@ import { TaskScopes, type ScopeExpander } from '../scopes/task-scopes.ts';
 import { validatePayload } from './validate.ts';
 import { planTask, liveLogName, backingLogName, taskExpiry, type WorkerSettings } from './plan.ts';
 import { prepareImage, ImageUnavailable, type ArtifactHash, type ImageStore } from './prepare-image.ts';
-import { runContainer, type ContainerRunResult } from './container-run.ts';
+import { runContainer } from './container-run.ts';
 import { collectArtifacts } from './collect.ts';
 import { missingDevices } from './device-check.ts';
-import { settleWithin } from './deadline.ts';
-import { reportOutcome, describeOutcome, type Interrupt, type Outcome } from './outcome.ts';
+import {
+  INTERNAL_ERROR, MALFORMED_PAYLOAD, applyInterrupt, describeOutcome, exitOutcome, interruptLine, reportOutcome,
+  type Interrupt, type Outcome,
+} from './outcome.ts';
 import { containerEnv } from './reserved-env.ts';
+import { TaskResources } from './task-resources.ts';
 import type { ContainerPlan, Payload, TaskDefinition } from './types.ts';
-import { CacheNameError, CacheScopeError, type CacheLease, type VolumeCaches } from '../cache/volume-cache.ts';
+import type { VolumeCaches } from '../cache/volume-cache.ts';
 
 export interface TaskRunDeps {
   rootUrl: string;
@@ -63,17 +68,8 @@ export interface TaskRunDeps {
   cleanupDeadlineMs?: number;
 }
 
-export const CLEANUP_DEADLINE_MS = 60_000;
 const CANCEL_MESSAGE = 'Task was canceled by another entity. This can happen using a taskcluster client or by cancelling a task within Treeherder.';
 const DEADLINE_MESSAGE = 'Task deadline exceeded: the queue resolved this run exception/deadline-exceeded, so the worker stopped it. Give the task a later deadline.';
-const INTERNAL_ERROR: Outcome = { kind: 'exception', reason: 'internal-error' };
-
-/** The task log line that says why a run was interrupted. */
-export function interruptLine(reason: Interrupt): string {
-  if (reason.kind === 'cancel') return reason.message;
-  if (reason.kind === 'shutdown') return 'Task has been aborted prematurely. Reason: worker-shutdown';
-  return `Task has been aborted prematurely. Reason: ${reason.message}`;
-}
 
 /**
  * Where a run is. Only forward: preparing -> running -> exited -> finishing (a run may skip
@@ -89,14 +85,25 @@ export type Phase =
   /** The result is decided: only cleanup, the log upload and the report are left. */
   | { name: 'finishing'; exitedOnItsOwn: boolean };
 
-/** What the run holds until stage 7 gives it back. */
-interface Held {
-  containerId?: string;
-  cacheLease?: CacheLease;
-  imageRelease?: () => void;
-  features?: TaskFeatures;
-  /** The exit status is one of payload.onExitStatus.purgeCaches. */
-  purgeCaches: boolean;
+/** What stages 1–3 hand to stage 4. */
+interface Prepared {
+  plan: ContainerPlan;
+  imageId: string;
+  features: TaskFeatures;
+  /** Additions the features made in beforeCreate (e.g. decrypted env). */
+  lateAdditions: ContainerAdditions[];
+}
+
+/** What the run needs of itself while its stages run. */
+interface RunContext {
+  claim: TaskClaim;
+  task: TaskDefinition;
+  taskLog: TaskLog;
+  publisher: ArtifactPublisher;
+  /** Writes the footer and moves to `finishing`: the result is decided. */
+  finish(outcome: Outcome, exitCode?: number): Outcome;
+  /** Work the task log upload waits for (the live log's reference). */
+  beforeLogUpload: Promise<unknown>[];
 }
 
 export class TaskRun {
@@ -111,7 +118,8 @@ export class TaskRun {
   private interruptReason: Interrupt | undefined;
   private phase: Phase = { name: 'preparing' };
   private taskLog: TaskLog | undefined;
-  private readonly held: Held = { purgeCaches: false };
+  private readonly resources: TaskResources;
+  #scopes: TaskScopes | undefined;
   /** sha256 of the image artifact's bytes (task-image / indexed-image), for chain of trust. */
   imageArtifactHash: ArtifactHash | undefined;
   /** Milliseconds since the claim at which each stage ended: the worker's own breakdown. */
@@ -124,6 +132,7 @@ export class TaskRun {
     this.claimResponse = claim;
     this.taskId = claim.status.taskId;
     this.runId = claim.runId;
+    this.resources = new TaskResources({ taskId: this.taskId, runId: this.runId, engine: deps.engine, log: deps.log, deadlineMs: deps.cleanupDeadlineMs });
   }
 
   private exitedOnItsOwn(): boolean {
@@ -155,37 +164,23 @@ export class TaskRun {
     // Stage 7 runs alongside the log upload; the report waits for both, so that a task claimed
     // once this one is resolved finds this run's cache instances already released.
     let cleanedUp: Promise<void> | undefined;
+    const settle = (o: Outcome) => applyInterrupt(o, this.interruptReason, this.exitedOnItsOwn());
     try {
       claim = new TaskClaim(deps.rootUrl, this.claimResponse);
       const task = this.claimResponse.task as unknown as TaskDefinition;
       const startedAt = new Date();
+      reclaimer = this.startReclaimer(claim);
       const current = claim;
-      reclaimer = new Reclaimer({
-        claim, log: deps.log, marginSeconds: deps.reclaimMarginSeconds, cancelPollSeconds: deps.cancelPollSeconds,
-        statusQueue: deps.statusQueue,
-        onCancelled: (_why, reasonResolved) =>
-          this.interrupt({ kind: 'cancel', message: reasonResolved === 'deadline-exceeded' ? DEADLINE_MESSAGE : CANCEL_MESSAGE }),
-        onLost: (err) => this.interrupt({ kind: 'lost', message: err.message }),
-        onReclaimed: () => {
-          this.held.features?.credentialsChanged(current.credentials).catch((err: Error) => {
-            deps.log.error('a feature could not take the new credentials', { ...ids, error: err.message });
-            this.taskLog?.error(`Worker error: ${err.message}`);
-            this.interrupt({ kind: 'lost', message: err.message });
-          });
-        },
-      });
-      reclaimer.start();
       const publisher = new ArtifactPublisher({
         rootUrl: deps.rootUrl, taskId: this.taskId, runId: this.runId, credentials: () => current.credentials,
         storageType: deps.storageType, retry: { retries: deps.uploadRetries }, tmpDir: deps.tmpDir,
       });
       const payload = task.payload as { log?: unknown; cache?: Record<string, string> } | undefined;
       // The plan decides these for a valid payload; a payload that does not validate has no
-      // plan, and its log is still uploaded under the same names.
-      let logNames = { live: liveLogName(payload ?? {}, deps.worker), backing: '' };
-      logNames.backing = backingLogName(logNames.live);
+      // plan, and its log is still uploaded, under the names the plan would have given it.
+      const live = liveLogName(payload ?? {}, deps.worker);
+      let logNames = { live, backing: backingLogName(live) };
       let expires = taskExpiry(task);
-      /** Work the task log upload waits for (the live log's reference). */
       const beforeLogUpload: Promise<unknown>[] = [];
       try {
         taskLog = await TaskLog.create({ dir: deps.tmpDir, log: deps.log });
@@ -199,17 +194,22 @@ export class TaskRun {
         this.taskLog = taskLog;
         if (this.interruptReason) taskLog.error(interruptLine(this.interruptReason));
         const log = taskLog;
-        outcome = await this.stages(claim, task, taskLog, startedAt, (plan) => {
-          logNames = { live: plan.logName, backing: plan.backingLogName };
-          expires = plan.taskExpires;
-          return new TaskFeatures(deps.features ?? FEATURES, {
-            taskId: this.taskId, runId: this.runId, plan, worker: deps.worker, taskLog: log, publisher,
-            liveLogs: deps.liveLogs, engine: deps.engine, log: deps.log, scopes: this.scopes(task),
-            credentials: () => current.credentials, signal: this.interrupted.signal,
-            beforeLogUpload: (work) => { beforeLogUpload.push(work); },
-            mark: (stage) => this.mark(stage),
-          });
-        }, publisher);
+        const ctx: RunContext = {
+          claim, task, taskLog, publisher, beforeLogUpload,
+          finish: (o, exitCode = -1) => {
+            log.footer(o.kind === 'completed', exitCode, startedAt);
+            this.phase = { name: 'finishing', exitedOnItsOwn: this.exitedOnItsOwn() };
+            return o;
+          },
+        };
+        const prepared = await this.prepare(ctx);
+        if ('plan' in prepared) {
+          logNames = { live: prepared.plan.logName, backing: prepared.plan.backingLogName };
+          expires = prepared.plan.taskExpires;
+          outcome = await this.execute(ctx, prepared);
+        } else {
+          outcome = prepared.outcome;
+        }
       } catch (err) {
         deps.log.error('task run failed', { ...ids, error: (err as Error).stack });
         taskLog?.error(`Worker error: ${(err as Error).message}`);
@@ -217,39 +217,25 @@ export class TaskRun {
         outcome = INTERNAL_ERROR;
       } finally {
         this.phase = { name: 'finishing', exitedOnItsOwn: this.exitedOnItsOwn() };
-        cleanedUp = this.boundedCleanup().then(() => this.mark('cleanedUp'));
+        cleanedUp = this.resources.release().then(() => this.mark('cleanedUp'));
       }
-      outcome = this.applyInterrupt(outcome);
+      outcome = settle(outcome);
       // A cancelled run's log is uploaded too: the queue accepts artifacts of a run resolved
       // exception for a while, and the owner wants to see where the task was when it stopped.
-      if (taskLog) {
-        try {
-          await Promise.allSettled(beforeLogUpload);
-          await publishBackingLog(publisher, taskLog, expires, logNames);
-        } catch (err) {
-          deps.log.error('could not upload the task log', { ...ids, error: (err as Error).message });
-          if (outcome.kind !== 'exception' && outcome.kind !== 'cancelled') outcome = INTERNAL_ERROR;
-        }
-        try {
-          await this.held.features?.logComplete({ path: taskLog.path, cancelled: outcome.kind === 'cancelled' });
-        } catch (err) {
-          deps.log.error('a feature failed once the log was complete', { ...ids, error: (err as Error).message });
-          if (outcome.kind !== 'exception' && outcome.kind !== 'cancelled') outcome = INTERNAL_ERROR;
-        }
-      }
+      if (taskLog) outcome = await this.uploadLog(taskLog, publisher, { names: logNames, expires, beforeLogUpload }, outcome);
       this.mark('logUploaded');
       await cleanedUp;
-      await this.featuresCleanup();
+      await this.resources.releaseFeatures();
       reclaimer.stop();
-      outcome = this.applyInterrupt(outcome);
+      outcome = settle(outcome);
       reported = true;
       await reportOutcome(claim, outcome, deps.log);
       this.mark('resolved');
     } catch (err) {
       // Nothing above should throw; if something does, the run is still resolved.
       deps.log.error('task run failed', { ...ids, error: (err as Error).stack });
-      await (cleanedUp ?? this.boundedCleanup());
-      await this.featuresCleanup();
+      await (cleanedUp ?? this.resources.release());
+      await this.resources.releaseFeatures();
       if (!reported) {
         reported = true;
         outcome = this.interruptReason?.kind === 'cancel' ? { kind: 'cancelled' } : INTERNAL_ERROR;
@@ -264,7 +250,53 @@ export class TaskRun {
     }
   }
 
-  #scopes: TaskScopes | undefined;
+  /** Keeps the claim alive; a reclaim's new credentials go to the features. */
+  private startReclaimer(claim: TaskClaim): Reclaimer {
+    const { deps } = this;
+    const reclaimer = new Reclaimer({
+      claim, log: deps.log, marginSeconds: deps.reclaimMarginSeconds, cancelPollSeconds: deps.cancelPollSeconds,
+      statusQueue: deps.statusQueue,
+      onCancelled: (_why, reasonResolved) =>
+        this.interrupt({ kind: 'cancel', message: reasonResolved === 'deadline-exceeded' ? DEADLINE_MESSAGE : CANCEL_MESSAGE }),
+      onLost: (err) => this.interrupt({ kind: 'lost', message: err.message }),
+      onReclaimed: () => {
+        this.resources.features?.credentialsChanged(claim.credentials).catch((err: Error) => {
+          deps.log.error('a feature could not take the new credentials', { taskId: this.taskId, runId: this.runId, error: err.message });
+          this.taskLog?.error(`Worker error: ${err.message}`);
+          this.interrupt({ kind: 'lost', message: err.message });
+        });
+      },
+    });
+    reclaimer.start();
+    return reclaimer;
+  }
+
+  /**
+   * The backing log (after the work it waits for), then the features' logComplete. A failed
+   * upload makes a run that would otherwise complete or fail exception/internal-error.
+   */
+  private async uploadLog(
+    taskLog: TaskLog, publisher: ArtifactPublisher,
+    log: { names: { live: string; backing: string }; expires: string; beforeLogUpload: Promise<unknown>[] }, outcome: Outcome,
+  ): Promise<Outcome> {
+    const ids = { taskId: this.taskId, runId: this.runId };
+    const worse = (o: Outcome) => (o.kind === 'exception' || o.kind === 'cancelled' ? o : INTERNAL_ERROR);
+    try {
+      await Promise.allSettled(log.beforeLogUpload);
+      await publishBackingLog(publisher, taskLog, log.expires, log.names);
+    } catch (err) {
+      this.deps.log.error('could not upload the task log', { ...ids, error: (err as Error).message });
+      outcome = worse(outcome);
+    }
+    try {
+      await this.resources.features?.logComplete({ path: taskLog.path, cancelled: outcome.kind === 'cancelled' });
+    } catch (err) {
+      this.deps.log.error('a feature failed once the log was complete', { ...ids, error: (err as Error).message });
+      outcome = worse(outcome);
+    }
+    return outcome;
+  }
+
   /** The run's one scope object: roles are expanded at most once, and only when needed. */
   private scopes(task: TaskDefinition): TaskScopes {
     return (this.#scopes ??= new TaskScopes(task.scopes ?? [], this.deps.expandScopes));
@@ -276,39 +308,14 @@ export class TaskRun {
     return { taskId: this.taskId, runId: this.runId, queue: () => client } as unknown as TaskClaim;
   }
 
-  /** An interruption decides the outcome: cancelled runs are not reported, shutdown reruns. */
-  private applyInterrupt(outcome: Outcome): Outcome {
-    const r = this.interruptReason;
-    if (!r) return outcome;
-    if (r.kind === 'cancel') return { kind: 'cancelled' };
-    // The container exited by itself: its result stands (a claim lost while artifacts were
-    // being collected has already made stages() return internal-error).
-    if (this.exitedOnItsOwn()) return outcome;
-    if (r.kind === 'shutdown') return { kind: 'exception', reason: 'worker-shutdown' };
-    return INTERNAL_ERROR;
-  }
-
-  /**
-   * Stages 1 to 6; returns the decided outcome with the footer written. Refusals and outcome
-   * rules live in the helpers below; this is the order of things.
-   */
-  private async stages(
-    claim: TaskClaim, task: TaskDefinition, taskLog: TaskLog, startedAt: Date,
-    featuresFor: (plan: ContainerPlan) => TaskFeatures, publisher: ArtifactPublisher,
-  ): Promise<Outcome> {
+  /** Stages 1–3: validate, plan, features' beforeCreate, devices, image, caches; or the outcome that ends the run here. */
+  private async prepare(ctx: RunContext): Promise<Prepared | { outcome: Outcome }> {
     const { deps } = this;
-    const finish = (outcome: Outcome, exitCode = -1): Outcome => {
-      taskLog.footer(outcome.kind === 'completed', exitCode, startedAt);
-      this.phase = { name: 'finishing', exitedOnItsOwn: this.exitedOnItsOwn() };
-      return outcome;
-    };
-    const refuse = (messages: readonly string[]): Outcome => {
-      taskLog.error(messages.join('\n'));
-      return finish({ kind: 'exception', reason: 'malformed-payload' });
-    };
-    const fail = (message: string): Outcome => { taskLog.error(message); return finish({ kind: 'failed' }); };
+    const { task, taskLog, claim } = ctx;
+    const stop = (outcome: Outcome) => ({ outcome: ctx.finish(outcome) });
+    const refuse = (messages: readonly string[]) => { taskLog.error(messages.join('\n')); return stop(MALFORMED_PAYLOAD); };
     // Stopped by an interruption: applyInterrupt() decides what is reported.
-    const interrupted = (exitCode = -1) => finish(INTERNAL_ERROR, exitCode);
+    const interrupted = () => stop(INTERNAL_ERROR);
 
     // 1 validate
     const validation = validatePayload(task.payload, task, { features: deps.features ?? FEATURES });
@@ -318,15 +325,20 @@ export class TaskRun {
     // 2 plan (with the task's raw scopes; roles are expanded only when those fall short)
     const plan = await this.plan(task, validation.payload, claim);
     if (plan.refusals.length) return refuse(plan.refusals.map((r) => r.message));
-    const unsupported = unsupportedFields(plan);
-    if (unsupported.length) return refuse(unsupported);
     if (plan.maskedSecrets.length) taskLog.addSecrets(plan.maskedSecrets);
     if (this.interrupted.signal.aborted) return interrupted();
 
     // 3 prepare: devices present, features set up, image ready, caches attached
     const absent = await missingDevices(plan.devices, plan.workerPool);
     if (absent.length) return refuse(absent);
-    const features = this.held.features = featuresFor(plan);
+    const features = this.resources.features = new TaskFeatures(deps.features ?? FEATURES, {
+      taskId: this.taskId, runId: this.runId, plan, worker: deps.worker, taskLog, publisher: ctx.publisher,
+      liveLogs: deps.liveLogs, engine: deps.engine, log: deps.log, scopes: this.scopes(task),
+      credentials: () => claim.credentials, signal: this.interrupted.signal,
+      imageArtifactHash: () => this.imageArtifactHash,
+      beforeLogUpload: (work) => { ctx.beforeLogUpload.push(work); },
+      mark: (stage) => this.mark(stage),
+    });
     const before = await features.beforeCreate();
     if (before.refusals.length) return refuse(before.refusals);
     const secrets = maskedSecrets(before.container);
@@ -337,37 +349,58 @@ export class TaskRun {
       const prepared = await prepareImage(deps.images, plan.image, {
         taskId: this.taskId, scopes: this.scopes(task), credentials: () => claim.credentials,
       }, taskLog, this.interrupted.signal);
-      this.held.imageRelease = prepared.release;
+      this.resources.imageRelease = prepared.release;
       imageId = prepared.imageId;
       this.imageArtifactHash = prepared.artifactHash;
       this.mark('imageReady');
     } catch (err) {
       if (this.interrupted.signal.aborted) return interrupted();
-      if (err instanceof ImageUnavailable) return fail(`Pulling docker image has failed.\nError: ${err.message}`);
+      if (err instanceof ImageUnavailable) {
+        taskLog.error(`Pulling docker image has failed.\nError: ${err.message}`);
+        return stop({ kind: 'failed' });
+      }
       throw err;
     }
     if (this.interrupted.signal.aborted) return interrupted();
-    try {
-      this.held.cacheLease = await deps.caches.acquire(this.taskId, plan.caches, this.scopes(task));
-    } catch (err) {
-      if (err instanceof CacheScopeError || err instanceof CacheNameError) return refuse([err.message]);
-      throw err;
-    }
-    for (const c of this.held.cacheLease.attached) {
+    // Validation has refused bad cache names and the plan missing cache scopes; the cache
+    // layer checks both again (through the same TaskScopes), so a throw here is a worker error.
+    this.resources.cacheLease = await deps.caches.acquire(this.taskId, plan.caches, this.scopes(task));
+    for (const c of this.resources.cacheLease.attached) {
       taskLog.info(`${c.reused ? 'Using existing' : 'Creating new'} cache instance for "${c.name}" at ${c.mountPoint}`);
     }
     if (this.interrupted.signal.aborted) return interrupted();
+    return { plan, imageId, features, lateAdditions: before.container };
+  }
 
-    // 4 run
-    const create = withAdditions(plan.create, before.container, (featureEnv) => containerEnv([envRecord(plan.create.Env), ...featureEnv], plan.reservedEnv));
-    const hostConfig = { ...create.HostConfig, Binds: [...(create.HostConfig?.Binds ?? []), ...this.held.cacheLease.binds] };
+  /** Stage 2: the plan with the task's raw scopes, again with its roles expanded when those fall short. */
+  private async plan(task: TaskDefinition, payload: Payload, claim: TaskClaim): Promise<ContainerPlan> {
+    const scopes = this.scopes(task);
+    const planWith = (granted: readonly string[]) => planTask({
+      taskId: this.taskId, runId: this.runId, task, payload, features: this.deps.features,
+      claim: { takenUntil: claim.takenUntil.toISOString() }, worker: this.deps.worker, scopes: granted,
+    });
+    const plan = planWith(scopes.raw);
+    return plan.refusals.length && scopes.raw.length ? planWith(await scopes.expanded()) : plan;
+  }
+
+  /** Stages 4–6: create and run the container, collect the artifacts, decide the result. */
+  private async execute(ctx: RunContext, { plan, imageId, features, lateAdditions }: Prepared): Promise<Outcome> {
+    const { deps } = this;
+    const { taskLog, publisher } = ctx;
+    // Stopped by an interruption: applyInterrupt() decides what is reported.
+    const interrupted = (exitCode = -1) => ctx.finish(INTERNAL_ERROR, exitCode);
+
+    // 4 run: the plan's spec, with what the features added in beforeCreate and the cache binds
+    const create = withAdditions(plan.create, lateAdditions, (featureEnv) => containerEnv([envRecord(plan.create.Env), ...featureEnv], plan.reservedEnv));
+    const binds = [...(create.HostConfig?.Binds ?? []), ...this.resources.cacheLease!.binds];
     try {
-      this.held.containerId = await deps.engine.createContainer({ ...create, HostConfig: hostConfig, Image: imageId },
+      this.resources.containerId = await deps.engine.createContainer({ ...create, HostConfig: { ...create.HostConfig, Binds: binds }, Image: imageId },
         { workerId: deps.worker.workerId, taskId: this.taskId, runId: this.runId });
     } catch (err) {
-      return fail(`Failure to properly start execution environment.\n${(err as Error).message}`);
+      taskLog.error(`Failure to properly start execution environment.\n${(err as Error).message}`);
+      return ctx.finish({ kind: 'failed' });
     }
-    const containerId = this.held.containerId;
+    const containerId = this.resources.containerId;
     this.mark('containerCreated');
     await features.afterCreate(containerId);
     if (this.interrupted.signal.aborted) return interrupted();
@@ -393,7 +426,7 @@ export class TaskRun {
     }
     this.mark('containerExited');
     taskLog.info(TASK_FINISHED);
-    this.held.purgeCaches = plan.onExitStatus.purgeCaches.includes(result.exitCode);
+    this.resources.purgeCaches = plan.onExitStatus.purgeCaches.includes(result.exitCode);
     if (!result.startError) await features.afterExit({ containerId, exitCode: result.exitCode, interrupted: result.interrupted, timedOut: result.timedOut });
     // Killed by an interruption, or cancelled / claim lost while the output drained: nothing
     // more is uploaded than the log.
@@ -405,101 +438,12 @@ export class TaskRun {
     if (collected.stopped) return interrupted(result.exitCode);
     // An upload that failed for good is the worker's problem, not the task's: the footer and
     // the resolution say so together.
-    if (collected.uploadFailure) return finish(INTERNAL_ERROR, result.exitCode);
+    if (collected.uploadFailure) return ctx.finish(INTERNAL_ERROR, result.exitCode);
     await features.afterArtifacts(collected.uploaded);
 
     // 6 resolve (decided here, reported by run())
-    return finish(exitOutcome(result, plan), result.exitCode);
+    return ctx.finish(exitOutcome(result, plan.onExitStatus.retry), result.exitCode);
   }
-
-  /** Stage 2: the plan with the task's raw scopes, again with its roles expanded when those fall short. */
-  private async plan(task: TaskDefinition, payload: Payload, claim: TaskClaim): Promise<ContainerPlan> {
-    const scopes = this.scopes(task);
-    const planWith = (granted: readonly string[]) => planTask({
-      taskId: this.taskId, runId: this.runId, task, payload, features: this.deps.features,
-      claim: { takenUntil: claim.takenUntil.toISOString() }, worker: this.deps.worker, scopes: granted,
-    });
-    const plan = planWith(scopes.raw);
-    return plan.refusals.length && scopes.raw.length ? planWith(await scopes.expanded()) : plan;
-  }
-
-  #cleanupStarted: number | undefined;
-  /** Stage 7 within its own deadline: a hung engine call must not keep the run unresolved. */
-  private async boundedCleanup(): Promise<void> {
-    this.#cleanupStarted ??= Date.now();
-    const ms = this.deps.cleanupDeadlineMs ?? CLEANUP_DEADLINE_MS;
-    const containerId = this.held.containerId;
-    if (!await settleWithin(this.cleanup(), ms)) {
-      this.deps.log.error('cleanup exceeded its deadline; resolving the task without waiting for it', {
-        taskId: this.taskId, runId: this.runId, containerId, deadlineSeconds: ms / 1000,
-      });
-    }
-  }
-
-  #cleanup: Promise<void> | undefined;
-  /**
-   * Stage 7, once: remove the container (with its anonymous volumes) whatever happened, then
-   * give back the cache instances (only once the container is gone; abandoned when it could not
-   * be removed) and the image lease. Never throws. Runs alongside the log upload.
-   */
-  private cleanup(): Promise<void> {
-    return (this.#cleanup ??= this.releaseHeld());
-  }
-
-  private async releaseHeld(): Promise<void> {
-    const ids = { taskId: this.taskId, runId: this.runId };
-    const held = this.held;
-    let containerGone = true;
-    if (held.containerId) {
-      try {
-        await this.deps.engine.removeContainer(held.containerId);
-      } catch (err) {
-        containerGone = false;
-        this.deps.log.error('could not remove task container', { ...ids, containerId: held.containerId, error: (err as Error).message });
-      }
-    }
-    // A container that could not be removed may still write to its cache instances: they are
-    // given up for good rather than handed to the next task.
-    await (containerGone ? held.cacheLease?.release(held.purgeCaches) : held.cacheLease?.abandon())?.catch((err: Error) =>
-      this.deps.log.error('could not release cache instances', { ...ids, error: err.message }));
-    try { held.imageRelease?.(); } catch (err) {
-      this.deps.log.error('could not release the image lease', { ...ids, error: (err as Error).message });
-    }
-  }
-
-  /**
-   * The last of stage 7: the features' cleanup (reverse registry order, once), after the
-   * container is gone (a network can be removed only then) and the log hooks ran, within what
-   * is left of the cleanup deadline.
-   */
-  private async featuresCleanup(): Promise<void> {
-    const features = this.held.features;
-    if (!features) return;
-    const ms = this.deps.cleanupDeadlineMs ?? CLEANUP_DEADLINE_MS;
-    const left = Math.max(0, ms - (Date.now() - (this.#cleanupStarted ?? Date.now())));
-    if (!await settleWithin(features.cleanup(), left)) {
-      this.deps.log.error('feature cleanup exceeded the cleanup deadline; resolving the task without waiting for it', {
-        taskId: this.taskId, runId: this.runId, features: features.names, deadlineSeconds: ms / 1000,
-      });
-    }
-  }
-}
-
-/** Stage 6's rule: exit 0 completes; a status in onExitStatus.retry asks the queue for a rerun. */
-function exitOutcome(result: ContainerRunResult, plan: ContainerPlan): Outcome {
-  if (result.exitCode === 0 && !result.timedOut && !result.startError) return { kind: 'completed' };
-  if (!result.timedOut && !result.startError && plan.onExitStatus.retry.includes(result.exitCode)) {
-    return { kind: 'exception', reason: 'intermittent-task' };
-  }
-  return { kind: 'failed' };
-}
-
-/** What the plan asks that this build cannot do yet (the task is refused, malformed-payload). */
-function unsupportedFields(plan: ContainerPlan): string[] {
-  const out: string[] = [];
-  if (plan.encryptedEnv.length) out.push('encryptedEnv not supported: payload.encryptedEnv (encrypted environment variables) is not supported by this worker build yet; pass the values another way (e.g. the secrets service) or run the task on a worker that decrypts them.');
-  if (plan.supersederUrl) out.push('supersederUrl not supported: payload.supersederUrl (superseding) is not supported by this worker build; remove it.');
-  return out;
 }
 
 /** Docker's `NAME=value` list back into a record. */
