@@ -38,9 +38,9 @@ export function workerSettings(config: WorkerConfig, rootUrl: string): WorkerSet
   for (const [name, d] of Object.entries(config.devices)) devices[name as keyof WorkerSettings['devices']] = { enabled: d.enabled, path: d.path };
   return {
     provisionerId: config.provisionerId, workerType: config.workerType, workerGroup: config.workerGroup, workerId: config.workerId,
-    rootUrl, instanceType: config.host.instanceType, publicIp: config.host.publicIp, region: config.host.region || undefined,
+    rootUrl, instanceType: config.host.instanceType, publicIp: config.host.publicIp, workerLocation: config.host.workerLocation || undefined,
     allowPrivileged: config.allowPrivileged, allowDisableSeccomp: config.allowDisableSeccomp, devices, shmSizeBytes: config.shmSizeBytes,
-    workerVersion: WORKER_VERSION, hostname: os.hostname(),
+    workerVersion: WORKER_VERSION, hostname: os.hostname(), defaultLogName: config.task.defaultLogName,
   };
 }
 

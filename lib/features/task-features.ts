@@ -47,7 +47,11 @@ export class TaskFeatures {
 
   afterCreate(containerId: string): Promise<void> { return this.#each('afterCreate', (h) => h.afterCreate?.(containerId)); }
   afterStart(containerId: string): Promise<void> { return this.#each('afterStart', (h) => h.afterStart?.(containerId)); }
-  credentialsChanged(credentials: TaskCredentials): Promise<void> { return this.#each('credentialsChanged', (h) => h.credentialsChanged?.(credentials)); }
+  /** Not once cleanup has begun (a reclaim may still land while the run ends). */
+  async credentialsChanged(credentials: TaskCredentials): Promise<void> {
+    if (this.#cleanedUp) return;
+    await this.#each('credentialsChanged', (h) => h.credentialsChanged?.(credentials));
+  }
   afterExit(exit: ContainerExit): Promise<void> { return this.#each('afterExit', (h) => h.afterExit?.(exit)); }
   afterArtifacts(uploaded: readonly UploadResult[]): Promise<void> { return this.#each('afterArtifacts', (h) => h.afterArtifacts?.(uploaded)); }
 

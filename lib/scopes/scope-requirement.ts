@@ -17,7 +17,7 @@ export function isSatisfied(scopes: readonly string[], requirement: ScopeRequire
   return satisfiesAnyOf(scopes, requirement.anyOf);
 }
 
-/** "payload.features.allowPtrace needs the scope docker-worker:feature:allowPtrace in task.scopes" */
+/** "payload.capabilities.privileged needs the scope docker-worker:capability:privileged (or …:<pool>) in task.scopes" */
 export function missingScopeMessage(requirement: ScopeRequirement): string {
   const [first, ...others] = requirement.anyOf;
   const alternatives = others.length ? ` (or ${others.join(' or ')})` : '';

@@ -31,7 +31,6 @@ export interface WorkerSettings {
   rootUrl: string;
   instanceType: string;
   publicIp: string;
-  region?: string;
   /** JSON for TASKCLUSTER_WORKER_LOCATION, e.g. {"cloud":"aws","region":"us-east-1"}. */
   workerLocation?: string;
   allowPrivileged: boolean;
@@ -39,6 +38,7 @@ export interface WorkerSettings {
   devices: Partial<Record<DeviceName, DeviceSetting>>;
   /** Default 1.8 GB, as docker-worker. */
   shmSizeBytes?: number;
+  /** The task log's name when payload.log does not give one (default public/logs/live.log). */
   defaultLogName?: string;
   workerVersion: string;
   hostname: string;

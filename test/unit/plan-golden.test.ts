@@ -25,7 +25,6 @@ function workerFor(task: TaskDefinition): WorkerSettings {
     rootUrl: 'https://tc.example.com',
     instanceType: 'm5.xlarge',
     publicIp: '203.0.113.7',
-    region: 'us-east-1',
     workerLocation: '{"cloud":"aws","region":"us-east-1","availabilityZone":"us-east-1a"}',
     allowPrivileged: true,
     allowDisableSeccomp: true,
