@@ -24,7 +24,6 @@
 // `image reused` (digest; `shared` when it joined a download under way, `sameContentAs` when
 // an artifact of another task had the same bytes).
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Engine } from '../docker/engine.ts';
 import { ImageNameError } from '../docker/image-name.ts';
 import { ensureRegistryImage, ImageError } from '../docker/registry-image.ts';
@@ -35,7 +34,7 @@ import type { ScopeSet } from '../scopes/task-scopes.ts';
 import type { ImageRef } from './image-ref.ts';
 import { resolveArtifact, describeArtifact, type ArtifactAccess, type ArtifactImageRef, type ResolvedArtifact } from './artifact-image.ts';
 import { loadArtifactImage } from './artifact-load.ts';
-import { backoffDelayMs } from '../retry/with-retries.ts';
+import { withRetries } from '../retry/with-retries.ts';
 import { ImageFailure, type ImageFailureKind } from './errors.ts';
 import { KeyedLock } from './keyed-lock.ts';
 import { LoadedImages, type LoadedImageRecord } from './loaded-images.ts';
@@ -357,7 +356,9 @@ export class ImageStore {
     const baseDelayMs = Math.max(0, options.downloadBaseDelayMs ?? options.pullBaseDelayMs);
     let current = first;
     log.info('image download started', { taskId, sourceTaskId: first.taskId, runId: first.runId, path: first.path, storageType: first.storageType, namespace: first.namespace });
-    for (let attempt = 1; ; attempt++) {
+    let attempt = 0;
+    const load = async (n: number): Promise<Ready> => {
+      attempt = n;
       try {
         const loaded = await loadArtifactImage(options.engine, current, { emit: flight.emit, signal: flight.signal, progressIntervalMs: options.progressIntervalMs });
         if (!(await this.pin(key, loaded.imageId, loaded.name))) {
@@ -376,17 +377,23 @@ export class ImageStore {
       } catch (err) {
         flight.signal.throwIfAborted();
         const failure = err instanceof ImageFailure ? err : new ImageFailure('engine', `Could not load the image artifact ${what}: ${(err as Error).message}`, err);
-        log.warn('image load failed', { taskId, sourceTaskId: current.taskId, path: current.path, attempt, kind: failure.kind, error: failure.message });
-        if (!failure.retryable) throw failure;
-        if (attempt > retries) {
-          throw new ImageFailure('transient', `${failure.message} Gave up after ${attempt} attempt${attempt === 1 ? '' : 's'}.`, failure);
-        }
-        const delayMs = backoffDelayMs(attempt, baseDelayMs);
-        flight.emit(`${failure.message} Retrying in ${(delayMs / 1000).toFixed(1)} s (attempt ${attempt + 1} of ${retries + 1}).`);
-        await sleep(delayMs, undefined, { signal: flight.signal });
-        // The task that started the download may be gone by now (its credentials with it).
-        current = await resolveArtifact(ref, this.waitingAccess(key, firstAccess));
+        log.warn('image load failed', { taskId, sourceTaskId: current.taskId, path: current.path, attempt: n, kind: failure.kind, error: failure.message });
+        throw failure;
       }
+    };
+    try {
+      return await withRetries(load, {
+        retries, baseDelayMs, jitter: false, signal: flight.signal,
+        shouldRetry: (err) => (err as ImageFailure).retryable,
+        onRetry: (err, n, delayMs) => flight.emit(`${err.message} Retrying in ${(delayMs / 1000).toFixed(1)} s (attempt ${n + 1} of ${retries + 1}).`),
+        // The task that started the download may be gone by now (its credentials with it).
+        beforeRetry: async () => { current = await resolveArtifact(ref, this.waitingAccess(key, firstAccess)); },
+      });
+    } catch (err) {
+      if (err instanceof ImageFailure && err.retryable && attempt > retries) {
+        throw new ImageFailure('transient', `${err.message} Gave up after ${attempt} attempt${attempt === 1 ? '' : 's'}.`, err);
+      }
+      throw err;
     }
   }
 }

@@ -16,7 +16,9 @@ export interface RetryOptions {
   shouldRetry?: (error: unknown) => boolean;
   /** Called before each retry, e.g. to log it. */
   onRetry?: (error: Error, attempt: number, delayMs: number) => void;
-  /** Aborts the wait between attempts (the wait rejects with the signal's reason). */
+  /** After the wait, before the next attempt (e.g. to look something up again); a throw ends the retries. */
+  beforeRetry?: (attempt: number) => Promise<void>;
+  /** Aborts the wait between attempts (the wait rejects). */
   signal?: AbortSignal;
 }
 
@@ -61,6 +63,7 @@ export async function withRetries<T>(attempt: (n: number) => Promise<T>, options
       const delay = backoffDelayMs(n, base, max) * (options.jitter === false ? 1 : 0.75 + Math.random() * 0.5);
       options.onRetry?.(err as Error, n, delay);
       await sleep(delay, undefined, options.signal ? { signal: options.signal } : undefined);
+      await options.beforeRetry?.(n + 1);
     }
   }
 }
