@@ -2,16 +2,18 @@
 // docker-worker's feature hooks). A Feature is two halves:
 //  - plan(): pure, part of the plan stage: what the feature adds to the container, which
 //    artifacts it has copied out, which artifact names it reserves, and any refusal.
-//  - forTask(): the per-task half, built once the plan is final. Building it creates nothing;
-//    its hooks are called by the task run in this order, each at most once (credentialsChanged
-//    once per reclaim), every one optional except cleanup:
+//  - forTask(): the per-task half, built once the plan is final and the host has the planned
+//    devices (a run refused before that builds none). Building it creates nothing; its hooks
+//    are called by the task run in this order, each at most once (credentialsChanged once per
+//    reclaim), every one optional except cleanup:
 //      beforeCreate -> afterCreate -> afterStart -> credentialsChanged* -> afterExit
 //      -> afterArtifacts -> logComplete -> cleanup
 //    beforeCreate comes before the image is prepared; logComplete after the task log's upload.
 //    cleanup is always called, once, last (after the container is removed), in reverse
 //    registry order, inside the run's cleanup deadline, even when an earlier hook threw. A
 //    hook that throws is a worker error: the run stops there (the container is killed) and
-//    resolves exception/internal-error.
+//    resolves exception/internal-error (logComplete tells every feature first; a throwing
+//    credentialsChanged stops the run as a lost claim does).
 // Which features this build provides is registry.ts; the names docker-worker knew but this
 // build lacks, and the retired ones, are catalogue.ts.
 import type { ArtifactPublisher, UploadResult } from '../artifacts/upload.ts';

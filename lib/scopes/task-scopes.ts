@@ -10,8 +10,6 @@ export type ScopeExpander = (scopes: string[]) => Promise<string[]>;
 export interface ScopeSet {
   /** task.scopes as the task gave them. */
   readonly raw: readonly string[];
-  /** Whether the raw scopes satisfy any one of `anyOf`, without asking anyone. */
-  hasRaw(anyOf: readonly string[]): boolean;
   /** Whether the scopes, or when they fall short the roles they assume, satisfy any one of `anyOf`. */
   allows(anyOf: readonly string[]): Promise<boolean>;
   /** The raw scopes with their roles expanded (fetched once, then remembered). */
@@ -33,12 +31,8 @@ export class TaskScopes implements ScopeSet {
     this.#expand = expand;
   }
 
-  hasRaw(anyOf: readonly string[]): boolean {
-    return satisfiesAnyOf(this.raw, anyOf);
-  }
-
   async allows(anyOf: readonly string[]): Promise<boolean> {
-    if (this.hasRaw(anyOf)) return true;
+    if (satisfiesAnyOf(this.raw, anyOf)) return true;
     if (!this.#expand || this.raw.length === 0) return false;
     return satisfiesAnyOf(await this.expanded(), anyOf);
   }

@@ -15,7 +15,6 @@ import type {
 } from './types.ts';
 
 export const DEFAULT_SHM_SIZE_BYTES = 1_800_000_000;
-export const DEFAULT_LOG_NAME = DEFAULT_LIVE_LOG_NAME;
 
 export interface DeviceSetting {
   enabled: boolean;
@@ -175,7 +174,7 @@ function withDefaultTag(name: string): string {
 
 /** payload.log when it is a non-empty string, else the worker's default name. */
 export function liveLogName(payload: Pick<Payload, 'log'>, worker: Pick<WorkerSettings, 'defaultLogName'>): string {
-  return (typeof payload.log === 'string' && payload.log) || worker.defaultLogName || DEFAULT_LOG_NAME;
+  return (typeof payload.log === 'string' && payload.log) || worker.defaultLogName || DEFAULT_LIVE_LOG_NAME;
 }
 
 /** `public/logs/live.log` -> `public/logs/live_backing.log`; `a/b.log.txt` -> `a/b.log_backing.txt`. */
