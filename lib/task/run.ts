@@ -6,7 +6,7 @@
 // expiry, env, the container spec and the features (lib/features/, hooks in the order
 // feature.ts gives) all come from the ContainerPlan.
 //
-// How an interruption changes the result (outcome.ts decides):
+// How an interruption changes the result (phase.ts and outcome.ts decide):
 //  - cancel (the queue resolved the run): nothing is reported, whatever the task did; no
 //    further artifact is uploaded (the log still is).
 //  - shutdown: before the container exited on its own, the container is killed and the run
@@ -41,6 +41,7 @@ import {
   type Interrupt, type Outcome,
 } from './outcome.ts';
 import { containerEnv } from './reserved-env.ts';
+import { exitedOnItsOwn, finishing, takesInterrupt, type Phase } from './phase.ts';
 import { TaskResources } from './task-resources.ts';
 import type { ContainerPlan, Payload, TaskDefinition } from './types.ts';
 import type { VolumeCaches } from '../cache/volume-cache.ts';
@@ -70,20 +71,6 @@ export interface TaskRunDeps {
 
 const CANCEL_MESSAGE = 'Task was canceled by another entity. This can happen using a taskcluster client or by cancelling a task within Treeherder.';
 const DEADLINE_MESSAGE = 'Task deadline exceeded: the queue resolved this run exception/deadline-exceeded, so the worker stopped it. Give the task a later deadline.';
-
-/**
- * Where a run is. Only forward: preparing -> running -> exited -> finishing (a run may skip
- * straight to finishing). What an interruption does depends on it (see the top of this file).
- */
-export type Phase =
-  /** Validate, plan, features' beforeCreate, devices, image, caches, container created. */
-  | { name: 'preparing' }
-  /** The container was started and has not exited. */
-  | { name: 'running' }
-  /** The container stopped: on its own (or by maxRunTime), or killed by an interruption. */
-  | { name: 'exited'; onItsOwn: boolean }
-  /** The result is decided: only cleanup, the log upload and the report are left. */
-  | { name: 'finishing'; exitedOnItsOwn: boolean };
 
 /** What stages 1–3 hand to stage 4. */
 interface Prepared {
@@ -135,17 +122,9 @@ export class TaskRun {
     this.resources = new TaskResources({ taskId: this.taskId, runId: this.runId, engine: deps.engine, log: deps.log, deadlineMs: deps.cleanupDeadlineMs });
   }
 
-  private exitedOnItsOwn(): boolean {
-    return (this.phase.name === 'exited' && this.phase.onItsOwn) || (this.phase.name === 'finishing' && this.phase.exitedOnItsOwn);
-  }
-
   /** Stops the run early: cancel (the queue resolved it), shutdown or a lost claim. */
   interrupt(reason: Interrupt): void {
-    if (this.interruptReason) return;
-    // A shutdown after the container exited by itself changes nothing: the worker finishes the
-    // run (uploads, report) before it stops. A claim lost once the result is decided neither.
-    if (reason.kind === 'shutdown' && (this.exitedOnItsOwn() || this.phase.name === 'finishing')) return;
-    if (reason.kind === 'lost' && this.phase.name === 'finishing') return;
+    if (this.interruptReason || !takesInterrupt(this.phase, reason)) return;
     this.interruptReason = reason;
     // Before the task log exists the line is written as soon as it does (run()).
     this.taskLog?.error(interruptLine(reason));
@@ -164,7 +143,7 @@ export class TaskRun {
     // Stage 7 runs alongside the log upload; the report waits for both, so that a task claimed
     // once this one is resolved finds this run's cache instances already released.
     let cleanedUp: Promise<void> | undefined;
-    const settle = (o: Outcome) => applyInterrupt(o, this.interruptReason, this.exitedOnItsOwn());
+    const settle = (o: Outcome) => applyInterrupt(o, this.interruptReason, exitedOnItsOwn(this.phase));
     try {
       claim = new TaskClaim(deps.rootUrl, this.claimResponse);
       const task = this.claimResponse.task as unknown as TaskDefinition;
@@ -198,7 +177,7 @@ export class TaskRun {
           claim, task, taskLog, publisher, beforeLogUpload,
           finish: (o, exitCode = -1) => {
             log.footer(o.kind === 'completed', exitCode, startedAt);
-            this.phase = { name: 'finishing', exitedOnItsOwn: this.exitedOnItsOwn() };
+            this.phase = finishing(this.phase);
             return o;
           },
         };
@@ -216,7 +195,7 @@ export class TaskRun {
         if (this.phase.name !== 'finishing') taskLog?.footer(false, -1, startedAt);
         outcome = INTERNAL_ERROR;
       } finally {
-        this.phase = { name: 'finishing', exitedOnItsOwn: this.exitedOnItsOwn() };
+        this.phase = finishing(this.phase);
         cleanedUp = this.resources.release().then(() => this.mark('cleanedUp'));
       }
       outcome = settle(outcome);
