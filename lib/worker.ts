@@ -9,11 +9,13 @@ import type { WorkerLog } from './log/worker-log.ts';
 import { Engine } from './docker/engine.ts';
 import { LiveLogServer } from './log/live-log-server.ts';
 import { ClaimLoop } from './queue/claim-loop.ts';
-import { queueClient, statusCodeOf, type ClaimResponse, type Deployment } from './queue/taskcluster.ts';
+import { queueClient, type ClaimResponse, type Deployment } from './queue/taskcluster.ts';
+import { statusCodeOf } from './retry/with-retries.ts';
 import { TaskClaim } from './queue/task-claim.ts';
 import { TaskRun, type TaskRunDeps } from './task/run.ts';
 import { ImageStore } from './images/image-store.ts';
-import { VolumeCaches, authScopeExpander } from './cache/volume-cache.ts';
+import { VolumeCaches } from './cache/volume-cache.ts';
+import { authScopeExpander } from './scopes/auth-expander.ts';
 import { PurgePoller, purgeCacheClient } from './cache/purge-poller.ts';
 import { DiskBudget } from './cache/disk-budget.ts';
 import { ImageStoreRecords } from './cache/image-store-records.ts';
@@ -36,9 +38,9 @@ export function workerSettings(config: WorkerConfig, rootUrl: string): WorkerSet
   for (const [name, d] of Object.entries(config.devices)) devices[name as keyof WorkerSettings['devices']] = { enabled: d.enabled, path: d.path };
   return {
     provisionerId: config.provisionerId, workerType: config.workerType, workerGroup: config.workerGroup, workerId: config.workerId,
-    rootUrl, instanceType: config.host.instanceType, publicIp: config.host.publicIp, region: config.host.region || undefined,
+    rootUrl, instanceType: config.host.instanceType, publicIp: config.host.publicIp, workerLocation: config.host.workerLocation || undefined,
     allowPrivileged: config.allowPrivileged, allowDisableSeccomp: config.allowDisableSeccomp, devices, shmSizeBytes: config.shmSizeBytes,
-    workerVersion: WORKER_VERSION, hostname: os.hostname(),
+    workerVersion: WORKER_VERSION, hostname: os.hostname(), defaultLogName: config.task.defaultLogName,
   };
 }
 
@@ -84,7 +86,7 @@ export async function startWorker(config: WorkerConfig, deployment: Deployment, 
   const images = new ImageStore({ engine, log, stateDir: config.stateDir, rootUrl: deployment.rootUrl, registries: config.registries, pullRetries: config.image.pullRetries, pullBaseDelayMs: config.image.pullBaseDelayMs });
   const expandScopes = authScopeExpander(deployment);
   // Purge requests are asked for again before a task's caches are chosen (when the last answer is stale).
-  const caches = await VolumeCaches.open({ dir: path.join(config.stateDir, 'caches'), workerPool: pool, expandScopes, log, beforeAcquire: () => purger.refresh() });
+  const caches = await VolumeCaches.open({ dir: path.join(config.stateDir, 'caches'), workerPool: pool, log, beforeAcquire: () => purger.refresh() });
   const purger = new PurgePoller({ client: purgeCacheClient(deployment), workerPoolId: pool, caches, intervalSeconds: config.cache.purgePollSeconds, log });
   const running = new Set<TaskRun>();
   let dockerRoot: Promise<string | undefined> | undefined; // asked once: it does not change

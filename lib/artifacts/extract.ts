@@ -1,14 +1,10 @@
 // Turns the tar stream of the engine's archive API (GET /containers/{id}/archive?path=...,
 // whose top entry is the basename of the path) into the files to upload, with their artifact
-// names. Each file is streamed to a temp file, handed to the caller, and removed when the caller
-// asks for the next one: never more than one file on disk, never a file in memory.
+// names. Each file is handed to the caller as a stream straight out of the tar stream, one at
+// a time: nothing on disk, never a whole file in memory.
 //   file artifact       -> one file named `name`
 //   directory artifact  -> `name/<relative path>` for every regular file inside, at any depth
 // Symlinks, hard links, devices and the like are skipped, each reported as a `skipped` item.
-import { createWriteStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import path from 'node:path';
-import os from 'node:os';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tarStream from 'tar-stream';
@@ -18,10 +14,6 @@ export interface ArtifactSource {
   name: string;
   type: 'file' | 'directory';
 }
-
-export type ExtractedItem =
-  | { kind: 'file'; name: string; filePath: string; size: number }
-  | { kind: 'skipped'; name: string; entryType: string; reason: string };
 
 /** The path holds something other than the artifact's declared type. */
 export class ArtifactTypeError extends Error {
@@ -98,28 +90,6 @@ export async function* extractArtifactEntries(tar: Readable, artifact: ArtifactS
   } finally {
     if (!extract.destroyed) extract.destroy();
     if (!tar.destroyed) tar.destroy();
-  }
-}
-
-/** Like extractArtifactEntries, with each file written to a temp file first (removed after). */
-export async function* extractArtifactFiles(
-  tar: Readable, artifact: ArtifactSource, options: { tmpDir?: string } = {},
-): AsyncGenerator<ExtractedItem> {
-  const dir = await mkdtemp(path.join(options.tmpDir ?? os.tmpdir(), 'artifact-extract-'));
-  let count = 0;
-  try {
-    for await (const item of extractArtifactEntries(tar, artifact)) {
-      if (item.kind === 'skipped') { yield item; continue; }
-      const filePath = path.join(dir, `entry-${count++}`);
-      await pipeline(item.stream, createWriteStream(filePath));
-      try {
-        yield { kind: 'file', name: item.name, filePath, size: item.size };
-      } finally {
-        await rm(filePath, { force: true });
-      }
-    }
-  } finally {
-    await rm(dir, { recursive: true, force: true });
   }
 }
 

@@ -10,7 +10,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { HttpStatusError } from './retry.ts';
+import { HttpStatusError } from '../retry/with-retries.ts';
 
 export interface PutOptions {
   headers: Record<string, string | number>;

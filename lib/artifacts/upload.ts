@@ -27,7 +27,7 @@ import type { Credentials, QueueClient } from '../queue/taskcluster.ts';
 import { contentTypeFor, worthGzipping } from './content-type.ts';
 import { digestFile } from './file-digest.ts';
 import { BodyLengthError, putFile, putStream } from './http-put.ts';
-import { withRetries, type RetryOptions } from './retry.ts';
+import { withRetries, type RetryOptions } from '../retry/with-retries.ts';
 
 /** Opens the artifact's bytes from the start; called again for each retry (attempt 2, 3, …). */
 export type OpenSource = (attempt: number) => Promise<Readable> | Readable;

@@ -13,6 +13,7 @@ import { stat, statfs } from 'node:fs/promises';
 import type { Engine } from '../docker/engine.ts';
 import { EngineError } from '../docker/engine-error.ts';
 import { LABEL_TASK_ID } from '../docker/labels.ts';
+import { formatBytes } from '../log/format-bytes.ts';
 import type { WorkerLog } from '../log/worker-log.ts';
 import type { BroughtImage, ImageRecords } from './image-store-records.ts';
 import type { VolumeCaches } from './volume-cache.ts';
@@ -44,13 +45,6 @@ export interface CollectResult { removed: Removal[]; space: SpaceFigure[]; met: 
 
 const IMAGE_EXPIRY_CHECK_MS = 60_000;
 
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
-  let value = bytes;
-  let unit = 0;
-  while (Math.abs(value) >= 1000 && unit < units.length - 1) { value /= 1000; unit += 1; }
-  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
-}
 
 export class DiskBudget {
   private readonly options: DiskBudgetOptions;

@@ -6,19 +6,17 @@
 // container is removed; released instances marked for purging are deleted then.
 //
 // Scopes: a cache needs docker-worker:cache:<name> (or :<provisionerId>/<workerType>) in the
-// task's scopes as the auth service expands them (roles count).
-import taskcluster from 'taskcluster-client';
+// task's scopes, directly or through a role (the run's ScopeSet expands them once).
 import type { WorkerLog } from '../log/worker-log.ts';
-import { cacheRequirement, isSatisfied, missingScopeMessage, type ScopeRequirement } from '../task/scopes.ts';
+import { missingScopeMessage, unmetRequirements } from '../scopes/scope-requirement.ts';
+import type { ScopeSet } from '../scopes/task-scopes.ts';
+import { cacheRequirement } from './cache-scopes.ts';
 import { CacheIndex, type CacheInstance } from './cache-index.ts';
 
 export type { CacheInstance } from './cache-index.ts';
 
 /** A cache as the plan lists it. */
 export interface CacheRequest { name: string; mountPoint: string }
-
-/** Expands a scope set with the roles it assumes (the auth service's expandScopes). */
-export type ScopeExpander = (scopes: string[]) => Promise<string[]>;
 
 export interface AttachedCache {
   name: string;
@@ -66,18 +64,10 @@ export interface VolumeCachesOptions {
   dir: string;
   /** `<provisionerId>/<workerType>` */
   workerPool: string;
-  expandScopes: ScopeExpander;
   log: WorkerLog;
   now?: () => number;
   /** Runs before instances are chosen for a task (the worker applies recent purge requests). */
   beforeAcquire?: () => Promise<void>;
-}
-
-/** The auth service's expandScopes through taskcluster-client, with the worker's credentials (needs auth:expand-scopes). */
-export function authScopeExpander(deployment: { rootUrl: string; credentials: { clientId: string; accessToken: string; certificate?: string } }): ScopeExpander {
-  const Auth = (taskcluster as unknown as { Auth: new (o: unknown) => { expandScopes(body: { scopes: string[] }): Promise<{ scopes: string[] }> } }).Auth;
-  const auth = new Auth({ rootUrl: deployment.rootUrl, credentials: deployment.credentials });
-  return async (scopes) => (await auth.expandScopes({ scopes })).scopes;
 }
 
 export function checkCacheName(name: string): void {
@@ -111,13 +101,9 @@ export class VolumeCaches {
     return caches;
   }
 
-  /** The scope requirements of `caches` the (expanded) scopes do not meet, as messages. */
-  async missingScopes(caches: readonly CacheRequest[], scopes: readonly string[]): Promise<string[]> {
-    const requirements: ScopeRequirement[] = caches.map((c) => cacheRequirement(c.name, this.options.workerPool));
-    let unmet = requirements.filter((r) => !isSatisfied(scopes, r));
-    if (unmet.length === 0) return [];
-    const expanded = await this.options.expandScopes([...scopes]);
-    unmet = unmet.filter((r) => !isSatisfied(expanded, r));
+  /** The scope requirements of `caches` the task's scopes (or roles) do not meet, as messages. */
+  async missingScopes(caches: readonly CacheRequest[], scopes: ScopeSet): Promise<string[]> {
+    const unmet = await unmetRequirements(scopes, caches.map((c) => cacheRequirement(c.name, this.options.workerPool)));
     return unmet.map((r) => `${missingScopeMessage(r)} (directly or through a role)`);
   }
 
@@ -125,7 +111,7 @@ export class VolumeCaches {
    * Attaches an instance of each cache to `taskId`. Throws CacheNameError or CacheScopeError
    * (having created nothing) when the task may not have them.
    */
-  async acquire(taskId: string, caches: readonly CacheRequest[], scopes: readonly string[]): Promise<CacheLease> {
+  async acquire(taskId: string, caches: readonly CacheRequest[], scopes: ScopeSet): Promise<CacheLease> {
     for (const c of caches) checkCacheName(c.name);
     const missing = await this.missingScopes(caches, scopes);
     if (missing.length) throw new CacheScopeError(missing);

@@ -78,6 +78,7 @@ export const configSchema = {
   task: {
     cancelPollSeconds: { doc: 'How often a running task\'s status is checked for cancellation (0: only at reclaim).', format: 'nat', default: 5 },
     reclaimMarginSeconds: { doc: 'Reclaim this long before takenUntil (at the latest half way).', format: 'nat', default: 60 },
+    defaultLogName: { doc: 'Artifact name of the task log when payload.log does not name it.', format: String, default: 'public/logs/live.log' },
   },
   shutdown: {
     afterIdleSeconds: { doc: 'Exit after this long without a task (0: never).', format: 'nat', default: 0, env: 'WORKER_SHUTDOWN_AFTER_IDLE' },
@@ -93,5 +94,6 @@ export const configSchema = {
     instanceType: { doc: 'Reported as TASKCLUSTER_INSTANCE_TYPE and in the log header.', format: String, default: 'local', env: 'WORKER_INSTANCE_TYPE' },
     publicIp: { doc: 'Reported as TASKCLUSTER_PUBLIC_IP and in the log header.', format: String, default: '127.0.0.1', env: 'WORKER_PUBLIC_IP' },
     region: { doc: 'Region of the host, if any.', format: String, default: '' },
+    workerLocation: { doc: 'JSON reported as TASKCLUSTER_WORKER_LOCATION, e.g. {"cloud":"aws","region":"us-east-1"} (empty: not set).', format: String, default: '', env: 'WORKER_LOCATION' },
   },
 };

@@ -1,6 +1,7 @@
 // Turns the engine's pull progress events into plain lines for a task log: one line per layer
 // state change, and for long downloads/extractions at most one progress line per layer per
 // `intervalMs`. Never a flood, never a terminal progress bar.
+import { formatBytes } from '../log/format-bytes.ts';
 import type { PullEvent } from './engine.ts';
 
 export type LineSink = (line: string) => void;
@@ -8,17 +9,6 @@ export type LineSink = (line: string) => void;
 /** Statuses that repeat with a byte count while a layer moves. */
 const repeatingStatuses = new Set(['Downloading', 'Extracting', 'Pushing']);
 
-function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['kB', 'MB', 'GB', 'TB'];
-  let value = n / 1024;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(1)} ${units[unit]}`;
-}
 
 export class PullProgressReporter {
   private readonly emit: LineSink;

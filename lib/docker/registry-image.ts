@@ -7,7 +7,7 @@
 // - When the registry cannot be reached but a local copy exists, the local copy is used after
 //   one attempt, with a warning line.
 // Progress goes to `onProgress` as plain lines for the task log.
-import { setTimeout as sleep } from 'node:timers/promises';
+import { withRetries } from '../retry/with-retries.ts';
 import { EngineError } from './engine-error.ts';
 import type { Engine, RegistryAuth } from './engine.ts';
 import { DOCKER_HUB, parseImageName, type ImageName } from './image-name.ts';
@@ -104,27 +104,29 @@ export async function ensureRegistryImage(engine: Engine, name: string, options:
 
   const auth = toRegistryAuth(image, options.credentials);
   const attempts = local ? 1 : retries + 1;
-  for (let attempt = 1; ; attempt++) {
-    options.signal?.throwIfAborted();
-    emit(`Pulling image ${image.reference}${attempt > 1 ? ` (attempt ${attempt} of ${attempts})` : ''}`);
-    const reporter = new PullProgressReporter(emit, { intervalMs: options.progressIntervalMs });
-    try {
-      await engine.pull(image.localRepository, image.digest ?? image.tag!, auth, (event) => reporter.onEvent(event), options.signal);
-      break;
-    } catch (err) {
+  const detailOf = (err: unknown) => (err instanceof EngineError ? err.detail : String(err));
+  let attempt = 0;
+  try {
+    await withRetries(async (n) => {
+      attempt = n;
       options.signal?.throwIfAborted();
-      const kind = classifyPullFailure(err);
-      const detail = err instanceof EngineError ? err.detail : String(err);
-      if (!isRetryable(kind)) throw new ImageError(kind, name, failureMessage(kind, image, detail, auth !== undefined, attempt), err);
-      if (local) {
-        emit(`Warning: could not reach the registry ${image.registry} (${detail}); using the local copy of ${image.reference} (${local.Id.slice(0, 19)}), which may be out of date.`);
-        return { image, imageId: local.Id, repoDigest: repoDigestOf(image, local.RepoDigests), source: 'local-fallback' };
-      }
-      if (attempt >= attempts) throw new ImageError(kind, name, failureMessage(kind, image, detail, auth !== undefined, attempt), err);
-      const delayMs = baseDelayMs * 2 ** (attempt - 1);
-      emit(`Pull failed (${detail}); retrying in ${(delayMs / 1000).toFixed(1)} s.`);
-      await sleep(delayMs, undefined, { signal: options.signal });
+      emit(`Pulling image ${image.reference}${n > 1 ? ` (attempt ${n} of ${attempts})` : ''}`);
+      const reporter = new PullProgressReporter(emit, { intervalMs: options.progressIntervalMs });
+      await engine.pull(image.localRepository, image.digest ?? image.tag!, auth, (event) => reporter.onEvent(event), options.signal);
+    }, {
+      retries: attempts - 1, baseDelayMs, jitter: false, signal: options.signal,
+      shouldRetry: (err) => !options.signal?.aborted && isRetryable(classifyPullFailure(err)),
+      onRetry: (err, _n, delayMs) => emit(`Pull failed (${detailOf(err)}); retrying in ${(delayMs / 1000).toFixed(1)} s.`),
+    });
+  } catch (err) {
+    options.signal?.throwIfAborted();
+    const kind = classifyPullFailure(err);
+    const detail = detailOf(err);
+    if (isRetryable(kind) && local) {
+      emit(`Warning: could not reach the registry ${image.registry} (${detail}); using the local copy of ${image.reference} (${local.Id.slice(0, 19)}), which may be out of date.`);
+      return { image, imageId: local.Id, repoDigest: repoDigestOf(image, local.RepoDigests), source: 'local-fallback' };
     }
+    throw new ImageError(kind, name, failureMessage(kind, image, detail, auth !== undefined, attempt), err);
   }
 
   const pulled = await engine.inspectImage(image.reference);

@@ -8,23 +8,24 @@
 // Reads anonymous callers may make (status, findTask, artifacts under public/) go without
 // credentials first, then with the claim's; private artifacts use the claim's credentials,
 // which change after each reclaim (hence a function). A task may use an artifact outside
-// public/ only with queue:get-artifact:<path> in its scopes — as given, or as the auth service
-// expands them (roles count) when the given ones fall short: checked here before any request.
+// public/ only with queue:get-artifact:<path> in its scopes — directly or through a role (the
+// run's ScopeSet expands them once): checked here before any request.
 import { Readable } from 'node:stream';
 import taskcluster from 'taskcluster-client';
 import type { Credentials } from '../queue/taskcluster.ts';
-import { imageArtifactRequirement, isSatisfied } from '../task/scopes.ts';
-import type { ImageRef } from '../task/types.ts';
-import { ImageFailure, failureFromHttp, firstLine, statusCodeOf } from './errors.ts';
+import type { ScopeRequirement } from '../scopes/scope-requirement.ts';
+import type { ScopeSet } from '../scopes/task-scopes.ts';
+import type { ImageRef } from './image-ref.ts';
+import { statusCodeOf } from '../retry/with-retries.ts';
+import { ImageFailure, failureFromHttp, firstLine } from './errors.ts';
 import type { ArtifactIdentity } from './local-name.ts';
 
 export type ArtifactImageRef = Exclude<ImageRef, { kind: 'registry' }>;
 
 export interface ArtifactAccess {
   rootUrl: string;
-  scopes: readonly string[];
-  /** Expands `scopes` with the roles they assume (auth.expandScopes); used only when they fall short. */
-  expandScopes?: (scopes: string[]) => Promise<string[]>;
+  /** The task's scopes (roles looked through when the raw ones fall short). */
+  scopes: ScopeSet;
   credentials: () => Credentials;
   /** Retries of each API call on network errors and 5xx (taskcluster-client's own). */
   apiRetries?: number;
@@ -57,23 +58,26 @@ export function describeArtifact(a: { taskId: string; path: string; namespace?: 
   return a.namespace ? `${a.path} of task ${a.taskId} (indexed at ${a.namespace})` : `${a.path} of task ${a.taskId}`;
 }
 
+/** Image tarballs outside `public/` are private artifacts: the task must be allowed to read them. */
+export function imageArtifactRequirement(image: ImageRef): ScopeRequirement | undefined {
+  if (image.kind === 'registry' || isPublicPath(image.path)) return undefined;
+  return { field: 'payload.image.path', anyOf: [`queue:get-artifact:${image.path}`] };
+}
+
 /**
  * The scope check for artifacts outside public/ (the task's scopes, then, when those fall
- * short and an expander is given, the scopes its roles grant); throws the message the task
- * owner sees.
+ * short, the scopes its roles grant); throws the message the task owner sees.
  */
-export async function checkArtifactScope(ref: ArtifactImageRef, access: Pick<ArtifactAccess, 'scopes' | 'expandScopes'>): Promise<void> {
+export async function checkArtifactScope(ref: ArtifactImageRef, access: Pick<ArtifactAccess, 'scopes'>): Promise<void> {
   const requirement = imageArtifactRequirement(ref);
-  if (!requirement || isSatisfied(access.scopes, requirement)) return;
-  if (access.expandScopes && access.scopes.length) {
-    let expanded: string[];
-    try {
-      expanded = await access.expandScopes([...access.scopes]);
-    } catch (err) {
-      throw new ImageFailure('transient', `Could not expand the task's scopes to check access to the image artifact ${ref.path}: ${firstLine(err)}`, err);
-    }
-    if (isSatisfied(expanded, requirement)) return;
+  if (!requirement) return;
+  let allowed: boolean;
+  try {
+    allowed = await access.scopes.allows(requirement.anyOf);
+  } catch (err) {
+    throw new ImageFailure('transient', `Could not expand the task's scopes to check access to the image artifact ${ref.path}: ${firstLine(err)}`, err);
   }
+  if (allowed) return;
   const where = ref.kind === 'task-image' ? `of task ${ref.taskId}` : `indexed at ${ref.namespace}`;
   throw new ImageFailure('unauthorized',
     `Not authorized to use the image artifact ${ref.path} ${where}: artifacts outside public/ need the scope ${requirement.anyOf[0]} in task.scopes (directly or through a role); add it to the task.`);

@@ -2,21 +2,10 @@
 // a line at most every `intervalMs` (bytes so far, of how many, and the rate), never a flood.
 import { createHash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
+import { formatBytes, formatRate } from '../log/format-bytes.ts';
 
 export type LineSink = (line: string) => void;
 
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let value = n / 1024;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) { value /= 1024; unit++; }
-  return `${value.toFixed(1)} ${units[unit]}`;
-}
-
-export function formatRate(bytes: number, ms: number): string {
-  return `${formatBytes(ms > 0 ? Math.round((bytes * 1000) / ms) : bytes)}/s`;
-}
 
 export interface DownloadMeterOptions {
   /** What is downloading, e.g. "public/image.tar.zst of task X". */

@@ -5,6 +5,8 @@
 //   invalid       the data is not one docker image (bad format, corrupt, truncated, two images)
 //   transient     network trouble or a 5xx answer: retried with backoff, then reported
 //   engine        Docker refused the image
+import { statusCodeOf } from '../retry/with-retries.ts';
+
 export type ImageFailureKind = 'unauthorized' | 'not-found' | 'invalid' | 'transient' | 'engine';
 
 export class ImageFailure extends Error {
@@ -19,11 +21,6 @@ export class ImageFailure extends Error {
   }
 }
 
-/** The HTTP status carried by a taskcluster-client or fetch error, if any. */
-export function statusCodeOf(err: unknown): number | undefined {
-  const status = (err as { statusCode?: unknown })?.statusCode;
-  return typeof status === 'number' ? status : undefined;
-}
 
 /** The first line of a Taskcluster error message (they go on with the request details). */
 export function firstLine(err: unknown): string {

@@ -24,16 +24,17 @@
 // `image reused` (digest; `shared` when it joined a download under way, `sameContentAs` when
 // an artifact of another task had the same bytes).
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Engine } from '../docker/engine.ts';
 import { ImageNameError } from '../docker/image-name.ts';
 import { ensureRegistryImage, ImageError } from '../docker/registry-image.ts';
-import { registryCredentialsFor, mayUseCredentials, type RegistryCredentialsConfig } from '../docker/registry-credentials.ts';
+import { registryCredentialsFor, imageScope, type RegistryCredentialsConfig } from '../docker/registry-credentials.ts';
 import type { WorkerLog } from '../log/worker-log.ts';
 import type { Credentials } from '../queue/taskcluster.ts';
-import type { ImageRef } from '../task/types.ts';
+import type { ScopeSet } from '../scopes/task-scopes.ts';
+import type { ImageRef } from './image-ref.ts';
 import { resolveArtifact, describeArtifact, type ArtifactAccess, type ArtifactImageRef, type ResolvedArtifact } from './artifact-image.ts';
 import { loadArtifactImage } from './artifact-load.ts';
+import { withRetries } from '../retry/with-retries.ts';
 import { ImageFailure, type ImageFailureKind } from './errors.ts';
 import { KeyedLock } from './keyed-lock.ts';
 import { LoadedImages, type LoadedImageRecord } from './loaded-images.ts';
@@ -68,13 +69,11 @@ export interface TaskLines { info(line: string): void; warn(line: string): void 
 export interface EnsureContext {
   /** The task asking, for worker-log events. */
   taskId?: string;
-  /** The task's scopes (private artifacts and registry credentials depend on them). */
-  scopes: readonly string[];
   /**
-   * Expands scopes with the roles they assume (the auth service's expandScopes), asked only
-   * when `scopes` fall short of what a private artifact or registry credentials need.
+   * The task's scopes (private artifacts and registry credentials depend on them); roles are
+   * looked through only when the raw scopes fall short.
    */
-  expandScopes?: (scopes: string[]) => Promise<string[]>;
+  scopes: ScopeSet;
   /** The run's current temporary credentials (they change after each reclaim). */
   credentials: () => Credentials;
   taskLog: TaskLines;
@@ -218,12 +217,10 @@ export class ImageStore {
     });
   }
 
-  /** Whether the scopes (or, when they fall short, the roles they assume) satisfy `check`. */
-  private async scopesAllow(ctx: EnsureContext, check: (scopes: string[]) => boolean): Promise<boolean> {
-    if (check([...ctx.scopes])) return true;
-    if (!ctx.expandScopes || ctx.scopes.length === 0) return false;
+  /** Whether the scopes (or, when they fall short, the roles they assume) grant `scope`. */
+  private async scopesAllow(ctx: EnsureContext, scope: string): Promise<boolean> {
     try {
-      return check(await ctx.expandScopes([...ctx.scopes]));
+      return await ctx.scopes.allows([scope]);
     } catch (err) {
       throw new ImageFailure('transient', `Could not expand the task's scopes: ${(err as Error).message}`, err);
     }
@@ -240,7 +237,7 @@ export class ImageStore {
       if (err instanceof ImageNameError) throw new ImageFailure('invalid', err.message, err);
       throw err;
     }
-    const allowed = available !== undefined && await this.scopesAllow(ctx, (scopes) => mayUseCredentials(scopes, name));
+    const allowed = available !== undefined && await this.scopesAllow(ctx, imageScope(name));
     const key = `registry:${name}:${allowed ? 'credentials' : 'anonymous'}`;
     if (this.flights.has(key)) {
       ctx.taskLog.info(`Waiting for image ${name}, which another task is pulling`);
@@ -280,7 +277,7 @@ export class ImageStore {
   // --- image artifacts ------------------------------------------------------------------------
 
   private access(ctx: EnsureContext): ArtifactAccess {
-    return { rootUrl: this.options.rootUrl, scopes: ctx.scopes, expandScopes: ctx.expandScopes, credentials: ctx.credentials };
+    return { rootUrl: this.options.rootUrl, scopes: ctx.scopes, credentials: ctx.credentials };
   }
 
   /** The access of a caller still waiting for `key` (the latest to join), else `fallback`. */
@@ -359,7 +356,9 @@ export class ImageStore {
     const baseDelayMs = Math.max(0, options.downloadBaseDelayMs ?? options.pullBaseDelayMs);
     let current = first;
     log.info('image download started', { taskId, sourceTaskId: first.taskId, runId: first.runId, path: first.path, storageType: first.storageType, namespace: first.namespace });
-    for (let attempt = 1; ; attempt++) {
+    let attempt = 0;
+    const load = async (n: number): Promise<Ready> => {
+      attempt = n;
       try {
         const loaded = await loadArtifactImage(options.engine, current, { emit: flight.emit, signal: flight.signal, progressIntervalMs: options.progressIntervalMs });
         if (!(await this.pin(key, loaded.imageId, loaded.name))) {
@@ -378,17 +377,23 @@ export class ImageStore {
       } catch (err) {
         flight.signal.throwIfAborted();
         const failure = err instanceof ImageFailure ? err : new ImageFailure('engine', `Could not load the image artifact ${what}: ${(err as Error).message}`, err);
-        log.warn('image load failed', { taskId, sourceTaskId: current.taskId, path: current.path, attempt, kind: failure.kind, error: failure.message });
-        if (!failure.retryable) throw failure;
-        if (attempt > retries) {
-          throw new ImageFailure('transient', `${failure.message} Gave up after ${attempt} attempt${attempt === 1 ? '' : 's'}.`, failure);
-        }
-        const delayMs = baseDelayMs * 2 ** (attempt - 1);
-        flight.emit(`${failure.message} Retrying in ${(delayMs / 1000).toFixed(1)} s (attempt ${attempt + 1} of ${retries + 1}).`);
-        await sleep(delayMs, undefined, { signal: flight.signal });
-        // The task that started the download may be gone by now (its credentials with it).
-        current = await resolveArtifact(ref, this.waitingAccess(key, firstAccess));
+        log.warn('image load failed', { taskId, sourceTaskId: current.taskId, path: current.path, attempt: n, kind: failure.kind, error: failure.message });
+        throw failure;
       }
+    };
+    try {
+      return await withRetries(load, {
+        retries, baseDelayMs, jitter: false, signal: flight.signal,
+        shouldRetry: (err) => (err as ImageFailure).retryable,
+        onRetry: (err, n, delayMs) => flight.emit(`${err.message} Retrying in ${(delayMs / 1000).toFixed(1)} s (attempt ${n + 1} of ${retries + 1}).`),
+        // The task that started the download may be gone by now (its credentials with it).
+        beforeRetry: async () => { current = await resolveArtifact(ref, this.waitingAccess(key, firstAccess)); },
+      });
+    } catch (err) {
+      if (err instanceof ImageFailure && err.retryable && attempt > retries) {
+        throw new ImageFailure('transient', `${err.message} Gave up after ${attempt} attempt${attempt === 1 ? '' : 's'}.`, err);
+      }
+      throw err;
     }
   }
 }

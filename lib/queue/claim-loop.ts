@@ -5,6 +5,7 @@
 import PQueue from 'p-queue';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { WorkerLog } from '../log/worker-log.ts';
+import { backoffDelayMs } from '../retry/with-retries.ts';
 import { abortClient, type ClaimResponse, type QueueClient } from './taskcluster.ts';
 
 export interface ClaimGate {
@@ -26,7 +27,7 @@ export interface ClaimLoopOptions {
   /** A claim that arrives after stop() was called: resolve it without running it. */
   refuseTask(claim: ClaimResponse): Promise<void>;
   gate?: ClaimGate;
-  /** Called with the number of seconds the worker has been idle, every time it becomes idle. */
+  /** Called every time the worker becomes idle (no task running), and once at start. */
   onIdle?(): void;
   onBusy?(): void;
 }
@@ -89,7 +90,7 @@ export class ClaimLoop {
       } catch (err) {
         if (this.stopping) break;
         failures += 1;
-        const delay = Math.min(30_000, 500 * 2 ** Math.min(failures, 6));
+        const delay = backoffDelayMs(failures + 1, 500, 30_000);
         log.error('claimWork failed', { error: (err as Error).message, retryInMs: delay });
         await this.pause(delay);
         continue;

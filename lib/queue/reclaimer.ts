@@ -10,7 +10,8 @@
 //    instead of the queue recording claim-expired.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { WorkerLog } from '../log/worker-log.ts';
-import { statusCodeOf, type QueueClient } from './taskcluster.ts';
+import { backoffDelayMs, statusCodeOf } from '../retry/with-retries.ts';
+import type { QueueClient } from './taskcluster.ts';
 import type { TaskClaim } from './task-claim.ts';
 
 export interface ReclaimerOptions {
@@ -24,6 +25,8 @@ export interface ReclaimerOptions {
   /** `reasonResolved` is the queue's reason (canceled, deadline-exceeded, ...) when known. */
   onCancelled(reason: string, reasonResolved?: string): void;
   onLost(error: Error): void;
+  /** After each successful reclaim: the claim now carries new credentials. */
+  onReclaimed?(): void;
 }
 
 /** Time a run needs, at most, between a lost claim and its report (cleanup, log upload). */
@@ -50,7 +53,7 @@ export function giveUpAt(takenUntilMs: number, reclaimStartedMs: number): number
 
 /** Delay before retry number `attempt` (1, 2, ...): 1 s doubling, at most 10 s. */
 export function retryDelayMs(attempt: number): number {
-  return Math.min(10_000, 1000 * 2 ** Math.max(0, attempt - 1));
+  return backoffDelayMs(attempt, 1000, 10_000);
 }
 
 /**
@@ -107,6 +110,7 @@ export class Reclaimer {
         if (this.abort.signal.aborted) return;
         if (outcome?.ok) {
           claim.update(outcome.result);
+          this.options.onReclaimed?.();
           log.info('reclaimed task', { ...ids, takenUntil: outcome.result.takenUntil });
           break;
         }

@@ -67,11 +67,6 @@ export function abortClient(client: QueueClient): void {
   agents?.https?.destroy();
 }
 
-/** The HTTP status of a taskcluster-client error, if it has one. */
-export function statusCodeOf(err: unknown): number | undefined {
-  const e = err as { statusCode?: number };
-  return typeof e?.statusCode === 'number' ? e.statusCode : undefined;
-}
 
 /** Parses Taskcluster timestamps, including `+00:00` offsets. */
 export function parseTime(value: string): Date {

@@ -25,6 +25,8 @@ export interface ContainerRunOptions {
   signal: AbortSignal;
   /** Called the moment the container's exit is known (before the remaining output drains). */
   onExited?(interrupted: boolean): void;
+  /** Called once the container started (before its output is followed). */
+  onStarted?(): void;
 }
 
 const OUTPUT_STALL_MS = 10_000;
@@ -75,6 +77,7 @@ export async function runContainer(engine: Engine, containerId: string, taskLog:
   } catch (err) {
     return { exitCode: -1, oomKilled: false, timedOut: false, interrupted: options.signal.aborted, startError: (err as Error).message };
   }
+  options.onStarted?.();
   let output: Readable | undefined;
   try {
     output = await engine.logs(containerId, { tty: true, follow: true });

@@ -3,20 +3,18 @@
 // same plan, so plans are golden-tested. What the task may not do (missing scopes, a
 // capability this worker does not allow) becomes a refusal, not an exception.
 import { posix } from 'node:path';
-import { FEATURES } from './feature-catalog.ts';
+import type { Feature, FeaturePlanInput } from '../features/feature.ts';
+import { maskedSecrets, planFeatures, withAdditions } from '../features/plan-features.ts';
+import { FEATURES } from '../features/registry.ts';
+import { DEFAULT_LIVE_LOG_NAME } from '../log/backing-log.ts';
 import { containerEnv, reservedEnv } from './reserved-env.ts';
 import { isSatisfied, missingScopeMessage, payloadScopeRequirements } from './scopes.ts';
 import { DEVICE_NAMES } from './types.ts';
 import type {
-  ContainerCreateSpec, ContainerPlan, DeviceName, FeatureName, FeatureOptions, ImageRef, ImageSpec,
-  Payload, PlannedArtifact, PlannedDevice, PlannedFeature, Refusal, TaskDefinition,
+  ContainerCreateSpec, ContainerPlan, DeviceName, ImageRef, ImageSpec, Payload, PlannedDevice, Refusal, TaskDefinition,
 } from './types.ts';
-import { IMPLEMENTED_FEATURES } from './validate.ts';
 
 export const DEFAULT_SHM_SIZE_BYTES = 1_800_000_000;
-export const DEFAULT_LOG_NAME = 'public/logs/live.log';
-export const BULK_LOG_NAME = 'public/logs/terminal_bulk.log.gz';
-export const DOCKER_SAVE_ARTIFACT_NAME = 'public/dockerImage.tar';
 
 export interface DeviceSetting {
   enabled: boolean;
@@ -32,7 +30,6 @@ export interface WorkerSettings {
   rootUrl: string;
   instanceType: string;
   publicIp: string;
-  region?: string;
   /** JSON for TASKCLUSTER_WORKER_LOCATION, e.g. {"cloud":"aws","region":"us-east-1"}. */
   workerLocation?: string;
   allowPrivileged: boolean;
@@ -40,11 +37,10 @@ export interface WorkerSettings {
   devices: Partial<Record<DeviceName, DeviceSetting>>;
   /** Default 1.8 GB, as docker-worker. */
   shmSizeBytes?: number;
+  /** The task log's name when payload.log does not give one (default public/logs/live.log). */
   defaultLogName?: string;
   workerVersion: string;
   hostname: string;
-  /** Restrict the container to these CPUs (Docker CpusetCpus), e.g. "3". */
-  cpusetCpus?: string;
 }
 
 export interface PlanInput {
@@ -57,8 +53,8 @@ export interface PlanInput {
   worker: WorkerSettings;
   /** The task's scopes with roles expanded, if known; task.scopes otherwise. */
   scopes?: readonly string[];
-  /** Defaults to IMPLEMENTED_FEATURES. */
-  implementedFeatures?: ReadonlySet<string>;
+  /** The features this build provides; defaults to the registry (lib/features/registry.ts). */
+  features?: readonly Feature[];
 }
 
 export function planTask(input: PlanInput): ContainerPlan {
@@ -69,7 +65,8 @@ export function planTask(input: PlanInput): ContainerPlan {
   const refusals: Refusal[] = [];
   const refuse = (message: string) => refusals.push({ reason: 'malformed-payload', message });
 
-  const requirements = payloadScopeRequirements(payload, image, workerPool);
+  const provided = input.features ?? FEATURES;
+  const requirements = payloadScopeRequirements(payload, image, workerPool, provided);
   const granted = (field: string) => requirements.every((r) => r.field !== field || isSatisfied(scopes, r));
   for (const r of requirements) if (!isSatisfied(scopes, r)) refuse(missingScopeMessage(r));
 
@@ -95,11 +92,17 @@ export function planTask(input: PlanInput): ContainerPlan {
     }
   }
 
-  const features = planFeatures(input, refuse);
-  const enabled = (name: FeatureName) => features.some((f) => f.name === name);
   const logName = liveLogName(payload, worker);
-  const taskExpires = task.expires ?? oneYearAfter(task.deadline);
+  const taskExpires = taskExpiry(task);
   const reserved = reservedEnv({ taskId, runId, ...worker });
+  const featureInput: FeaturePlanInput = {
+    taskId, runId, task, payload, worker, workerPool, scopes, logName, backingLogName: backingLogName(logName), taskExpires,
+  };
+  const { features, refusals: featureRefusals } = planFeatures(featureInput, provided, payload.features ?? {});
+  for (const message of featureRefusals) refuse(message);
+  // Not yet in this build (a feature of its own when it comes: its plan() takes them over).
+  if (payload.encryptedEnv?.length) refuse('encryptedEnv not supported: payload.encryptedEnv (encrypted environment variables) is not supported by this worker build yet; pass the values another way (e.g. the secrets service) or run the task on a worker that decrypts them.');
+  if (payload.supersederUrl) refuse('supersederUrl not supported: payload.supersederUrl (superseding) is not supported by this worker build; remove it.');
 
   const hostConfig: NonNullable<ContainerCreateSpec['HostConfig']> = {
     Privileged: privileged,
@@ -110,11 +113,9 @@ export function planTask(input: PlanInput): ContainerPlan {
   const binds = devices.filter((d) => d.mount === 'bind').map((d) => `${d.hostPath}:${d.containerPath}`);
   if (deviceMappings.length) hostConfig.Devices = deviceMappings.map((d) => ({ PathOnHost: d.hostPath, PathInContainer: d.containerPath, CgroupPermissions: 'rwm' }));
   if (binds.length) hostConfig.Binds = binds;
-  if (enabled('allowPtrace') && granted('payload.features.allowPtrace')) hostConfig.CapAdd = ['SYS_PTRACE'];
   if (unconfined) hostConfig.SecurityOpt = ['seccomp=unconfined'];
-  if (worker.cpusetCpus !== undefined) hostConfig.CpusetCpus = worker.cpusetCpus;
 
-  const create: ContainerCreateSpec = {
+  const base: ContainerCreateSpec = {
     ...(payload.command?.length ? { Cmd: [...payload.command] } : {}),
     Env: containerEnv([payload.env], reserved),
     Tty: true,
@@ -125,12 +126,11 @@ export function planTask(input: PlanInput): ContainerPlan {
     StdinOnce: false,
     HostConfig: hostConfig,
   };
+  const additions = features.map((f) => f.container);
+  const create = withAdditions(base, additions, (featureEnv) => containerEnv([...featureEnv, payload.env], reserved));
 
   const caches = Object.keys(payload.cache ?? {}).sort().map((name) => ({ name, mountPoint: payload.cache![name]! }));
-  const artifacts: PlannedArtifact[] = !enabled('artifacts') ? [] : Object.keys(payload.artifacts ?? {}).sort().map((name) => {
-    const a = payload.artifacts![name]!;
-    return { name, type: a.type, path: a.path, expires: a.expires ?? taskExpires };
-  });
+  const artifacts = features.flatMap((f) => f.artifacts ?? []);
 
   const plan: ContainerPlan = {
     taskId,
@@ -147,6 +147,7 @@ export function planTask(input: PlanInput): ContainerPlan {
     caches,
     devices,
     features,
+    maskedSecrets: maskedSecrets(additions),
     onExitStatus: { retry: sortedStatuses(payload.onExitStatus?.retry), purgeCaches: sortedStatuses(payload.onExitStatus?.purgeCaches) },
     taskExpires,
     takenUntil: input.claim.takenUntil,
@@ -173,7 +174,7 @@ function withDefaultTag(name: string): string {
 
 /** payload.log when it is a non-empty string, else the worker's default name. */
 export function liveLogName(payload: Pick<Payload, 'log'>, worker: Pick<WorkerSettings, 'defaultLogName'>): string {
-  return (typeof payload.log === 'string' && payload.log) || worker.defaultLogName || DEFAULT_LOG_NAME;
+  return (typeof payload.log === 'string' && payload.log) || worker.defaultLogName || DEFAULT_LIVE_LOG_NAME;
 }
 
 /** `public/logs/live.log` -> `public/logs/live_backing.log`; `a/b.log.txt` -> `a/b.log_backing.txt`. */
@@ -190,49 +191,13 @@ function plannedDevice(name: DeviceName, hostPath: string): PlannedDevice {
   }
 }
 
-function planFeatures(input: PlanInput, refuse: (message: string) => void): PlannedFeature[] {
-  const implemented = input.implementedFeatures ?? IMPLEMENTED_FEATURES;
-  const requested = input.payload.features ?? {};
-  const out: PlannedFeature[] = [];
-  for (const { name, defaultEnabled } of FEATURES) {
-    const explicit = requested[name];
-    if (!(explicit ?? defaultEnabled)) continue;
-    if (!implemented.has(name)) {
-      if (explicit === true) refuse(`payload.features.${name} is not available on this worker; remove it or set it to false`);
-      continue;
-    }
-    out.push({ name, options: featureOptions(name, input) } as PlannedFeature);
-  }
-  return out;
-}
-
-function featureOptions<K extends FeatureName>(name: K, input: PlanInput): FeatureOptions[K] {
-  const logName = liveLogName(input.payload, input.worker);
-  const scopes = input.scopes ?? input.task.scopes ?? [];
-  const options: { [F in FeatureName]: () => FeatureOptions[F] } = {
-    localLiveLog: () => ({ liveLogName: logName, backingLogName: backingLogName(logName) }),
-    bulkLog: () => ({ artifactName: BULK_LOG_NAME }),
-    artifacts: () => ({}),
-    taskclusterProxy: () => ({ scopes: [...(input.task.scopes ?? [])] }),
-    chainOfTrust: () => ({}),
-    allowPtrace: () => ({}),
-    interactive: () => ({}),
-    dockerSave: () => ({ artifactName: DOCKER_SAVE_ARTIFACT_NAME, cacheArtifactPrefix: 'public/cache/' }),
-    dind: () => ({}),
-    relengAPIProxy: () => ({ permissions: relengApiPermissions(scopes) }),
-    balrogVPNProxy: () => ({}),
-    balrogStageVPNProxy: () => ({}),
-  };
-  return options[name]();
-}
-
-function relengApiPermissions(scopes: readonly string[]): string[] {
-  const prefix = 'docker-worker:relengapi-proxy:';
-  return [...new Set(scopes.filter((s) => s.startsWith(prefix)).map((s) => s.slice(prefix.length)))].sort();
-}
-
 function sortedStatuses(statuses: readonly number[] | undefined): number[] {
   return [...new Set(statuses ?? [])].sort((a, b) => a - b);
+}
+
+/** The default expiry of the task's artifacts and logs: task.expires, or its deadline + 1 year. */
+export function taskExpiry(task: Pick<TaskDefinition, 'expires' | 'deadline'>): string {
+  return task.expires ?? oneYearAfter(task.deadline);
 }
 
 function oneYearAfter(isoDate: string): string {

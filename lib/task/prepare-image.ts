@@ -6,20 +6,18 @@ import type { Credentials } from '../queue/taskcluster.ts';
 import type { TaskLog } from '../log/task-log.ts';
 import { ImageFailure } from '../images/errors.ts';
 import type { ArtifactHash, ImageStore } from '../images/image-store.ts';
+import type { ScopeSet } from '../scopes/task-scopes.ts';
 import type { ImageRef } from './types.ts';
 
 export type { ArtifactHash, ImageStore };
 
 export interface ImageRequest {
   taskId: string;
-  /** task.scopes */
-  scopes: readonly string[];
   /**
-   * The auth service's expandScopes (TaskRunDeps.expandScopes): asked only when `scopes` fall
-   * short of what the image needs (queue:get-artifact:<path> for a private image artifact,
-   * docker-worker:image:<name> for the worker's registry credentials), so roles count.
+   * The run's scopes: roles count for what the image needs (queue:get-artifact:<path> for a
+   * private image artifact, docker-worker:image:<name> for the worker's registry credentials).
    */
-  expandScopes?: (scopes: string[]) => Promise<string[]>;
+  scopes: ScopeSet;
   /** The run's current temporary credentials (they change after each reclaim). */
   credentials: () => Credentials;
 }
@@ -45,7 +43,7 @@ export async function prepareImage(
 ): Promise<PreparedImage> {
   try {
     const ensured = await images.ensure(image, {
-      taskId: request.taskId, scopes: request.scopes, expandScopes: request.expandScopes, credentials: request.credentials, taskLog, signal,
+      taskId: request.taskId, scopes: request.scopes, credentials: request.credentials, taskLog, signal,
     });
     return { imageId: ensured.imageId, description: ensured.description, artifactHash: ensured.artifactHash, release: ensured.release };
   } catch (err) {

@@ -1,10 +1,12 @@
 // One claimed task run, from claim to resolution: the stages of the spine in order.
 // Contract (as Buildkite's job runner): constructing creates nothing; run() blocks until the
 // run is resolved and never throws; interrupt() may come at any time; cleanup always runs,
-// once, with its own deadline. Every claimed run is reported exactly once (or, when it was
-// cancelled, deliberately not at all).
+// once, with its own deadline (task-resources.ts). Every claimed run is reported exactly once
+// (or, when it was cancelled, deliberately not at all). The run executes its plan: log names,
+// expiry, env, the container spec and the features (lib/features/, hooks in the order
+// feature.ts gives) all come from the ContainerPlan.
 //
-// How an interruption changes the result:
+// How an interruption changes the result (phase.ts and outcome.ts decide):
 //  - cancel (the queue resolved the run): nothing is reported, whatever the task did; no
 //    further artifact is uploaded (the log still is).
 //  - shutdown: before the container exited on its own, the container is killed and the run
@@ -13,37 +15,46 @@
 //  - lost claim (reclaim refused, or failing until little time is left): before the result is
 //    decided, the container is killed, no further artifact is uploaded and the run is
 //    resolved exception/internal-error while the claim's credentials still work.
-import os from 'node:os';
 import type { Engine } from '../docker/engine.ts';
 import type { LiveLogServer } from '../log/live-log-server.ts';
 import { TaskLog } from '../log/task-log.ts';
-import { publishLiveLog, publishBackingLog } from '../log/backing-log.ts';
+import { publishBackingLog } from '../log/backing-log.ts';
 import { TASK_STARTING, TASK_FINISHED } from '../log/format.ts';
 import type { WorkerLog } from '../log/worker-log.ts';
 import { ArtifactPublisher, type StorageType } from '../artifacts/upload.ts';
 import { TaskClaim } from '../queue/task-claim.ts';
 import { Reclaimer } from '../queue/reclaimer.ts';
 import { queueClient, type ClaimResponse, type QueueClient } from '../queue/taskcluster.ts';
+import type { ContainerAdditions, Feature } from '../features/feature.ts';
+import { withAdditions, maskedSecrets } from '../features/plan-features.ts';
+import { FEATURES } from '../features/registry.ts';
+import { TaskFeatures } from '../features/task-features.ts';
+import { TaskScopes, type ScopeExpander } from '../scopes/task-scopes.ts';
 import { validatePayload } from './validate.ts';
-import { planTask, DEFAULT_LOG_NAME, backingLogName, type WorkerSettings } from './plan.ts';
+import { planTask, liveLogName, backingLogName, taskExpiry, type WorkerSettings } from './plan.ts';
 import { prepareImage, ImageUnavailable, type ArtifactHash, type ImageStore } from './prepare-image.ts';
 import { runContainer } from './container-run.ts';
 import { collectArtifacts } from './collect.ts';
-import { uploadBulkLog } from './bulk-log.ts';
 import { missingDevices } from './device-check.ts';
-import { featureRequested } from './feature-catalog.ts';
-import { settleWithin } from './deadline.ts';
-import { reportOutcome, describeOutcome, type Interrupt, type Outcome } from './outcome.ts';
-import type { ContainerPlan, TaskDefinition } from './types.ts';
-import { CacheNameError, CacheScopeError, type CacheLease, type VolumeCaches } from '../cache/volume-cache.ts';
+import {
+  INTERNAL_ERROR, MALFORMED_PAYLOAD, applyInterrupt, describeOutcome, exitOutcome, interruptLine, reportOutcome,
+  type Interrupt, type Outcome,
+} from './outcome.ts';
+import { containerEnv } from './reserved-env.ts';
+import { exitedOnItsOwn, finishing, takesInterrupt, type Phase } from './phase.ts';
+import { TaskResources } from './task-resources.ts';
+import type { ContainerPlan, Payload, TaskDefinition } from './types.ts';
+import type { VolumeCaches } from '../cache/volume-cache.ts';
 
 export interface TaskRunDeps {
   rootUrl: string;
   worker: WorkerSettings;
   images: ImageStore;
   caches: VolumeCaches;
-  /** Expands roles in scopes (the auth service); used only when raw task scopes fall short. */
-  expandScopes(scopes: string[]): Promise<string[]>;
+  /** Expands roles in scopes (the auth service); asked at most once per run, only when raw task scopes fall short. */
+  expandScopes: ScopeExpander;
+  /** The features this build provides, in hook order; default: lib/features/registry.ts. */
+  features?: readonly Feature[];
   engine: Engine;
   liveLogs: LiveLogServer;
   log: WorkerLog;
@@ -58,16 +69,28 @@ export interface TaskRunDeps {
   cleanupDeadlineMs?: number;
 }
 
-export const CLEANUP_DEADLINE_MS = 60_000;
 const CANCEL_MESSAGE = 'Task was canceled by another entity. This can happen using a taskcluster client or by cancelling a task within Treeherder.';
 const DEADLINE_MESSAGE = 'Task deadline exceeded: the queue resolved this run exception/deadline-exceeded, so the worker stopped it. Give the task a later deadline.';
-const INTERNAL_ERROR: Outcome = { kind: 'exception', reason: 'internal-error' };
 
-/** The task log line that says why a run was interrupted. */
-export function interruptLine(reason: Interrupt): string {
-  if (reason.kind === 'cancel') return reason.message;
-  if (reason.kind === 'shutdown') return 'Task has been aborted prematurely. Reason: worker-shutdown';
-  return `Task has been aborted prematurely. Reason: ${reason.message}`;
+/** What stages 1–3 hand to stage 4. */
+interface Prepared {
+  plan: ContainerPlan;
+  imageId: string;
+  features: TaskFeatures;
+  /** Additions the features made in beforeCreate (e.g. decrypted env). */
+  lateAdditions: ContainerAdditions[];
+}
+
+/** What the run needs of itself while its stages run. */
+interface RunContext {
+  claim: TaskClaim;
+  task: TaskDefinition;
+  taskLog: TaskLog;
+  publisher: ArtifactPublisher;
+  /** Writes the footer and moves to `finishing`: the result is decided. */
+  finish(outcome: Outcome, exitCode?: number): Outcome;
+  /** Work the task log upload waits for (the live log's reference). */
+  beforeLogUpload: Promise<unknown>[];
 }
 
 export class TaskRun {
@@ -80,19 +103,12 @@ export class TaskRun {
   /** Aborted by a cancel or a lost claim: no further artifact is uploaded. */
   private readonly stopUploads = new AbortController();
   private interruptReason: Interrupt | undefined;
-  /** The container exited by itself (or by maxRunTime): its exit status is the task's result. */
-  private exitedOnItsOwn = false;
-  /** The result is decided: only cleanup, the log upload and the report are left. */
-  private finishing = false;
+  private phase: Phase = { name: 'preparing' };
   private taskLog: TaskLog | undefined;
-  private containerId: string | undefined;
-  private cacheLease: CacheLease | undefined;
-  private imageRelease: (() => void) | undefined;
+  private readonly resources: TaskResources;
+  #scopes: TaskScopes | undefined;
   /** sha256 of the image artifact's bytes (task-image / indexed-image), for chain of trust. */
   imageArtifactHash: ArtifactHash | undefined;
-  private purgeCaches = false;
-  private bulkLog = false;
-  private footerWritten = false;
   /** Milliseconds since the claim at which each stage ended: the worker's own breakdown. */
   private readonly timings: Record<string, number> = {};
   private readonly claimedAt = Date.now();
@@ -103,15 +119,12 @@ export class TaskRun {
     this.claimResponse = claim;
     this.taskId = claim.status.taskId;
     this.runId = claim.runId;
+    this.resources = new TaskResources({ taskId: this.taskId, runId: this.runId, engine: deps.engine, log: deps.log, deadlineMs: deps.cleanupDeadlineMs });
   }
 
   /** Stops the run early: cancel (the queue resolved it), shutdown or a lost claim. */
   interrupt(reason: Interrupt): void {
-    if (this.interruptReason) return;
-    // A shutdown after the container exited by itself changes nothing: the worker finishes the
-    // run (uploads, report) before it stops. A claim lost once the result is decided neither.
-    if (reason.kind === 'shutdown' && (this.exitedOnItsOwn || this.finishing)) return;
-    if (reason.kind === 'lost' && this.finishing) return;
+    if (this.interruptReason || !takesInterrupt(this.phase, reason)) return;
     this.interruptReason = reason;
     // Before the task log exists the line is written as soon as it does (run()).
     this.taskLog?.error(interruptLine(reason));
@@ -130,40 +143,26 @@ export class TaskRun {
     // Stage 7 runs alongside the log upload; the report waits for both, so that a task claimed
     // once this one is resolved finds this run's cache instances already released.
     let cleanedUp: Promise<void> | undefined;
+    const settle = (o: Outcome) => applyInterrupt(o, this.interruptReason, exitedOnItsOwn(this.phase));
     try {
       claim = new TaskClaim(deps.rootUrl, this.claimResponse);
       const task = this.claimResponse.task as unknown as TaskDefinition;
       const startedAt = new Date();
-      const expires = task.expires ?? new Date(Date.now() + 365 * 24 * 3600 * 1000).toISOString();
+      reclaimer = this.startReclaimer(claim);
       const current = claim;
-      reclaimer = new Reclaimer({
-        claim, log: deps.log, marginSeconds: deps.reclaimMarginSeconds, cancelPollSeconds: deps.cancelPollSeconds,
-        statusQueue: deps.statusQueue,
-        onCancelled: (_why, reasonResolved) =>
-          this.interrupt({ kind: 'cancel', message: reasonResolved === 'deadline-exceeded' ? DEADLINE_MESSAGE : CANCEL_MESSAGE }),
-        onLost: (err) => this.interrupt({ kind: 'lost', message: err.message }),
-      });
-      reclaimer.start();
       const publisher = new ArtifactPublisher({
         rootUrl: deps.rootUrl, taskId: this.taskId, runId: this.runId, credentials: () => current.credentials,
         storageType: deps.storageType, retry: { retries: deps.uploadRetries }, tmpDir: deps.tmpDir,
       });
-      const payload = task.payload as { log?: unknown; features?: unknown; cache?: Record<string, string> } | undefined;
-      const live = typeof payload?.log === 'string' && payload.log ? payload.log : DEFAULT_LOG_NAME;
-      const logNames = { live, backing: backingLogName(live) };
-      // The live log's reference artifact is created while the task is prepared; the backing
-      // log replaces it only after it exists.
-      let liveLogPublished: Promise<void> = Promise.resolve();
+      const payload = task.payload as { log?: unknown; cache?: Record<string, string> } | undefined;
+      // The plan decides these for a valid payload; a payload that does not validate has no
+      // plan, and its log is still uploaded, under the names the plan would have given it.
+      const live = liveLogName(payload ?? {}, deps.worker);
+      let logNames = { live, backing: backingLogName(live) };
+      let expires = taskExpiry(task);
+      const beforeLogUpload: Promise<unknown>[] = [];
       try {
         taskLog = await TaskLog.create({ dir: deps.tmpDir, log: deps.log });
-        // features.localLiveLog false: no live log while the task runs; the complete log is
-        // still uploaded at the end (live.log then links to it, as always).
-        if (featureRequested(payload?.features, 'localLiveLog')) {
-          const liveUrl = deps.liveLogs.publish(taskLog);
-          liveLogPublished = publishLiveLog(publisher, liveUrl, expires, logNames).then(
-            () => this.mark('liveLogPublished'),
-            (err: Error) => { deps.log.warn('could not publish the live log artifact', { ...ids, error: err.message }); });
-        }
         taskLog.header({
           taskId: this.taskId, workerId: deps.worker.workerId, workerGroup: deps.worker.workerGroup,
           workerNodeType: deps.worker.instanceType, workerType: deps.worker.workerType,
@@ -173,49 +172,49 @@ export class TaskRun {
         });
         this.taskLog = taskLog;
         if (this.interruptReason) taskLog.error(interruptLine(this.interruptReason));
-        outcome = await this.stages(claim, task, taskLog, publisher, startedAt, expires);
+        const log = taskLog;
+        const ctx: RunContext = {
+          claim, task, taskLog, publisher, beforeLogUpload,
+          finish: (o, exitCode = -1) => {
+            log.footer(o.kind === 'completed', exitCode, startedAt);
+            this.phase = finishing(this.phase);
+            return o;
+          },
+        };
+        const prepared = await this.prepare(ctx);
+        if ('plan' in prepared) {
+          logNames = { live: prepared.plan.logName, backing: prepared.plan.backingLogName };
+          expires = prepared.plan.taskExpires;
+          outcome = await this.execute(ctx, prepared);
+        } else {
+          outcome = prepared.outcome;
+        }
       } catch (err) {
         deps.log.error('task run failed', { ...ids, error: (err as Error).stack });
         taskLog?.error(`Worker error: ${(err as Error).message}`);
-        if (!this.footerWritten) taskLog?.footer(false, -1, startedAt);
+        if (this.phase.name !== 'finishing') taskLog?.footer(false, -1, startedAt);
         outcome = INTERNAL_ERROR;
       } finally {
-        this.finishing = true;
-        cleanedUp = this.boundedCleanup().then(() => this.mark('cleanedUp'));
+        this.phase = finishing(this.phase);
+        cleanedUp = this.resources.release().then(() => this.mark('cleanedUp'));
       }
-      outcome = this.applyInterrupt(outcome);
+      outcome = settle(outcome);
       // A cancelled run's log is uploaded too: the queue accepts artifacts of a run resolved
       // exception for a while, and the owner wants to see where the task was when it stopped.
-      // The bulk log is uploaded after the backing log, from the complete file.
-      if (taskLog) {
-        try {
-          await liveLogPublished;
-          await publishBackingLog(publisher, taskLog, expires, logNames);
-        } catch (err) {
-          deps.log.error('could not upload the task log', { ...ids, error: (err as Error).message });
-          if (outcome.kind !== 'exception' && outcome.kind !== 'cancelled') outcome = INTERNAL_ERROR;
-        }
-        if (this.bulkLog && outcome.kind !== 'cancelled') {
-          await taskLog.close();
-          try {
-            await uploadBulkLog(publisher, taskLog, expires);
-          } catch (err) {
-            deps.log.error('could not upload the bulk log', { ...ids, error: (err as Error).message });
-            if (outcome.kind !== 'exception') outcome = INTERNAL_ERROR;
-          }
-        }
-      }
+      if (taskLog) outcome = await this.uploadLog(taskLog, publisher, { names: logNames, expires, beforeLogUpload }, outcome);
       this.mark('logUploaded');
       await cleanedUp;
+      await this.resources.releaseFeatures();
       reclaimer.stop();
-      outcome = this.applyInterrupt(outcome);
+      outcome = settle(outcome);
       reported = true;
       await reportOutcome(claim, outcome, deps.log);
       this.mark('resolved');
     } catch (err) {
       // Nothing above should throw; if something does, the run is still resolved.
       deps.log.error('task run failed', { ...ids, error: (err as Error).stack });
-      await cleanedUp;
+      await (cleanedUp ?? this.resources.release());
+      await this.resources.releaseFeatures();
       if (!reported) {
         reported = true;
         outcome = this.interruptReason?.kind === 'cancel' ? { kind: 'cancelled' } : INTERNAL_ERROR;
@@ -230,180 +229,203 @@ export class TaskRun {
     }
   }
 
+  /** Keeps the claim alive; a reclaim's new credentials go to the features. */
+  private startReclaimer(claim: TaskClaim): Reclaimer {
+    const { deps } = this;
+    const reclaimer = new Reclaimer({
+      claim, log: deps.log, marginSeconds: deps.reclaimMarginSeconds, cancelPollSeconds: deps.cancelPollSeconds,
+      statusQueue: deps.statusQueue,
+      onCancelled: (_why, reasonResolved) =>
+        this.interrupt({ kind: 'cancel', message: reasonResolved === 'deadline-exceeded' ? DEADLINE_MESSAGE : CANCEL_MESSAGE }),
+      onLost: (err) => this.interrupt({ kind: 'lost', message: err.message }),
+      onReclaimed: () => {
+        this.resources.features?.credentialsChanged(claim.credentials).catch((err: Error) => {
+          deps.log.error('a feature could not take the new credentials', { taskId: this.taskId, runId: this.runId, error: err.message });
+          this.taskLog?.error(`Worker error: ${err.message}`);
+          this.interrupt({ kind: 'lost', message: err.message });
+        });
+      },
+    });
+    reclaimer.start();
+    return reclaimer;
+  }
+
+  /**
+   * The backing log (after the work it waits for), then the features' logComplete. A failed
+   * upload makes a run that would otherwise complete or fail exception/internal-error.
+   */
+  private async uploadLog(
+    taskLog: TaskLog, publisher: ArtifactPublisher,
+    log: { names: { live: string; backing: string }; expires: string; beforeLogUpload: Promise<unknown>[] }, outcome: Outcome,
+  ): Promise<Outcome> {
+    const ids = { taskId: this.taskId, runId: this.runId };
+    const worse = (o: Outcome) => (o.kind === 'exception' || o.kind === 'cancelled' ? o : INTERNAL_ERROR);
+    try {
+      await Promise.allSettled(log.beforeLogUpload);
+      await publishBackingLog(publisher, taskLog, log.expires, log.names);
+    } catch (err) {
+      this.deps.log.error('could not upload the task log', { ...ids, error: (err as Error).message });
+      outcome = worse(outcome);
+    }
+    try {
+      await this.resources.features?.logComplete({ path: taskLog.path, cancelled: outcome.kind === 'cancelled' });
+    } catch (err) {
+      this.deps.log.error('a feature failed once the log was complete', { ...ids, error: (err as Error).message });
+      outcome = worse(outcome);
+    }
+    return outcome;
+  }
+
+  /** The run's one scope object: roles are expanded at most once, and only when needed. */
+  private scopes(task: TaskDefinition): TaskScopes {
+    return (this.#scopes ??= new TaskScopes(task.scopes ?? [], this.deps.expandScopes));
+  }
+
   /** A claim object for reporting when the TaskClaim itself could not be built. */
   private fallbackClaim(): TaskClaim {
     const client = queueClient({ rootUrl: this.deps.rootUrl, credentials: this.claimResponse.credentials });
     return { taskId: this.taskId, runId: this.runId, queue: () => client } as unknown as TaskClaim;
   }
 
-  /** An interruption decides the outcome: cancelled runs are not reported, shutdown reruns. */
-  private applyInterrupt(outcome: Outcome): Outcome {
-    const r = this.interruptReason;
-    if (!r) return outcome;
-    if (r.kind === 'cancel') return { kind: 'cancelled' };
-    // The container exited by itself: its result stands (a claim lost while artifacts were
-    // being collected has already made stages() return internal-error).
-    if (this.exitedOnItsOwn) return outcome;
-    if (r.kind === 'shutdown') return { kind: 'exception', reason: 'worker-shutdown' };
-    return INTERNAL_ERROR;
-  }
-
-  private async stages(claim: TaskClaim, task: TaskDefinition, taskLog: TaskLog, publisher: ArtifactPublisher, startedAt: Date, expires: string): Promise<Outcome> {
+  /** Stages 1–3: validate, plan, features' beforeCreate, devices, image, caches; or the outcome that ends the run here. */
+  private async prepare(ctx: RunContext): Promise<Prepared | { outcome: Outcome }> {
     const { deps } = this;
-    const finish = (outcome: Outcome, exitCode = -1): Outcome => {
-      taskLog.footer(outcome.kind === 'completed', exitCode, startedAt);
-      this.footerWritten = true;
-      return outcome;
-    };
-    const abortRun = (message: string | undefined, outcome: Outcome): Outcome => {
-      if (message) taskLog.error(message);
-      return finish(outcome);
-    };
+    const { task, taskLog, claim } = ctx;
+    const stop = (outcome: Outcome) => ({ outcome: ctx.finish(outcome) });
+    const refuse = (messages: readonly string[]) => { taskLog.error(messages.join('\n')); return stop(MALFORMED_PAYLOAD); };
     // Stopped by an interruption: applyInterrupt() decides what is reported.
-    const interrupted = (exitCode = -1) => finish(INTERNAL_ERROR, exitCode);
+    const interrupted = () => stop(INTERNAL_ERROR);
 
     // 1 validate
-    const validation = validatePayload(task.payload, task);
+    const validation = validatePayload(task.payload, task, { features: deps.features ?? FEATURES });
     for (const w of validation.warnings) taskLog.warn(w);
-    if (!validation.ok) {
-      return abortRun('`task.payload` is not valid:\n' + validation.errors.map((e) => ` - ${e}`).join('\n'), { kind: 'exception', reason: 'malformed-payload' });
-    }
+    if (!validation.ok) return refuse(['`task.payload` is not valid:\n' + validation.errors.map((e) => ` - ${e}`).join('\n')]);
+
     // 2 plan (with the task's raw scopes; roles are expanded only when those fall short)
-    const planWith = (scopes: readonly string[]) => planTask({
-      taskId: this.taskId, runId: this.runId, task, payload: validation.payload,
-      claim: { takenUntil: claim.takenUntil.toISOString() }, worker: deps.worker, scopes,
-    });
-    let scopes: string[] = task.scopes ?? [];
-    let plan: ContainerPlan = planWith(scopes);
-    if (plan.refusals.length && scopes.length) {
-      scopes = await deps.expandScopes(scopes);
-      plan = planWith(scopes);
-    }
-    if (plan.refusals.length) {
-      return abortRun(plan.refusals.map((r) => r.message).join('\n'), { kind: 'exception', reason: 'malformed-payload' });
-    }
-    const unsupported: string[] = [];
-    if (plan.encryptedEnv.length) unsupported.push('encryptedEnv not supported: payload.encryptedEnv (encrypted environment variables) is not supported by this worker build yet; pass the values another way (e.g. the secrets service) or run the task on a worker that decrypts them.');
-    if (plan.supersederUrl) unsupported.push('supersederUrl not supported: payload.supersederUrl (superseding) is not supported by this worker build; remove it.');
-    if (unsupported.length) return abortRun(unsupported.join('\n'), { kind: 'exception', reason: 'malformed-payload' });
-    this.bulkLog = plan.features.some((f) => f.name === 'bulkLog');
+    const plan = await this.plan(task, validation.payload, claim);
+    if (plan.refusals.length) return refuse(plan.refusals.map((r) => r.message));
+    if (plan.maskedSecrets.length) taskLog.addSecrets(plan.maskedSecrets);
     if (this.interrupted.signal.aborted) return interrupted();
 
-    // 3 prepare: devices present, image ready, caches attached
+    // 3 prepare: devices present, features set up, image ready, caches attached
     const absent = await missingDevices(plan.devices, plan.workerPool);
-    if (absent.length) return abortRun(absent.join('\n'), { kind: 'exception', reason: 'malformed-payload' });
+    if (absent.length) return refuse(absent);
+    const features = this.resources.features = new TaskFeatures(deps.features ?? FEATURES, {
+      taskId: this.taskId, runId: this.runId, plan, worker: deps.worker, taskLog, publisher: ctx.publisher,
+      liveLogs: deps.liveLogs, engine: deps.engine, log: deps.log, scopes: this.scopes(task),
+      credentials: () => claim.credentials, signal: this.interrupted.signal,
+      imageArtifactHash: () => this.imageArtifactHash,
+      beforeLogUpload: (work) => { ctx.beforeLogUpload.push(work); },
+      mark: (stage) => this.mark(stage),
+    });
+    const before = await features.beforeCreate();
+    if (before.refusals.length) return refuse(before.refusals);
+    const secrets = maskedSecrets(before.container);
+    if (secrets.length) taskLog.addSecrets(secrets);
+    if (this.interrupted.signal.aborted) return interrupted();
     let imageId: string;
     try {
       const prepared = await prepareImage(deps.images, plan.image, {
-        taskId: this.taskId, scopes, expandScopes: deps.expandScopes, credentials: () => claim.credentials,
+        taskId: this.taskId, scopes: this.scopes(task), credentials: () => claim.credentials,
       }, taskLog, this.interrupted.signal);
-      this.imageRelease = prepared.release;
+      this.resources.imageRelease = prepared.release;
       imageId = prepared.imageId;
       this.imageArtifactHash = prepared.artifactHash;
       this.mark('imageReady');
     } catch (err) {
       if (this.interrupted.signal.aborted) return interrupted();
       if (err instanceof ImageUnavailable) {
-        return abortRun(`Pulling docker image has failed.\nError: ${err.message}`, { kind: 'failed' });
+        taskLog.error(`Pulling docker image has failed.\nError: ${err.message}`);
+        return stop({ kind: 'failed' });
       }
       throw err;
     }
     if (this.interrupted.signal.aborted) return interrupted();
-    try {
-      this.cacheLease = await deps.caches.acquire(this.taskId, plan.caches, scopes);
-    } catch (err) {
-      if (err instanceof CacheScopeError || err instanceof CacheNameError) return abortRun(err.message, { kind: 'exception', reason: 'malformed-payload' });
-      throw err;
-    }
-    for (const c of this.cacheLease.attached) {
+    // Validation has refused bad cache names and the plan missing cache scopes; the cache
+    // layer checks both again (through the same TaskScopes), so a throw here is a worker error.
+    this.resources.cacheLease = await deps.caches.acquire(this.taskId, plan.caches, this.scopes(task));
+    for (const c of this.resources.cacheLease.attached) {
       taskLog.info(`${c.reused ? 'Using existing' : 'Creating new'} cache instance for "${c.name}" at ${c.mountPoint}`);
     }
     if (this.interrupted.signal.aborted) return interrupted();
+    return { plan, imageId, features, lateAdditions: before.container };
+  }
 
-    // 4 run
-    const hostConfig = { ...plan.create.HostConfig, Binds: [...(plan.create.HostConfig?.Binds ?? []), ...this.cacheLease.binds] };
+  /** Stage 2: the plan with the task's raw scopes, again with its roles expanded when those fall short. */
+  private async plan(task: TaskDefinition, payload: Payload, claim: TaskClaim): Promise<ContainerPlan> {
+    const scopes = this.scopes(task);
+    const planWith = (granted: readonly string[]) => planTask({
+      taskId: this.taskId, runId: this.runId, task, payload, features: this.deps.features,
+      claim: { takenUntil: claim.takenUntil.toISOString() }, worker: this.deps.worker, scopes: granted,
+    });
+    const plan = planWith(scopes.raw);
+    return plan.refusals.length && scopes.raw.length ? planWith(await scopes.expanded()) : plan;
+  }
+
+  /** Stages 4–6: create and run the container, collect the artifacts, decide the result. */
+  private async execute(ctx: RunContext, { plan, imageId, features, lateAdditions }: Prepared): Promise<Outcome> {
+    const { deps } = this;
+    const { taskLog, publisher } = ctx;
+    // Stopped by an interruption: applyInterrupt() decides what is reported.
+    const interrupted = (exitCode = -1) => ctx.finish(INTERNAL_ERROR, exitCode);
+
+    // 4 run: the plan's spec, with what the features added in beforeCreate and the cache binds
+    const create = withAdditions(plan.create, lateAdditions, (featureEnv) => containerEnv([envRecord(plan.create.Env), ...featureEnv], plan.reservedEnv));
+    const binds = [...(create.HostConfig?.Binds ?? []), ...this.resources.cacheLease!.binds];
     try {
-      this.containerId = await deps.engine.createContainer({ ...plan.create, HostConfig: hostConfig, Image: imageId },
+      this.resources.containerId = await deps.engine.createContainer({ ...create, HostConfig: { ...create.HostConfig, Binds: binds }, Image: imageId },
         { workerId: deps.worker.workerId, taskId: this.taskId, runId: this.runId });
     } catch (err) {
-      return abortRun(`Failure to properly start execution environment.\n${(err as Error).message}`, { kind: 'failed' });
+      taskLog.error(`Failure to properly start execution environment.\n${(err as Error).message}`);
+      return ctx.finish({ kind: 'failed' });
     }
+    const containerId = this.resources.containerId;
     this.mark('containerCreated');
+    await features.afterCreate(containerId);
     if (this.interrupted.signal.aborted) return interrupted();
     taskLog.info(TASK_STARTING);
-    const result = await runContainer(deps.engine, this.containerId, taskLog, {
-      maxRunTimeSeconds: plan.maxRunTimeSeconds, signal: this.interrupted.signal,
+    // A feature failing once the container started stops it; the failure is thrown below.
+    const featureFailed = new AbortController();
+    let started: Promise<void> = Promise.resolve();
+    const result = await runContainer(deps.engine, containerId, taskLog, {
+      maxRunTimeSeconds: plan.maxRunTimeSeconds, signal: AbortSignal.any([this.interrupted.signal, featureFailed.signal]),
+      onStarted: () => {
+        this.phase = { name: 'running' };
+        started = features.afterStart(containerId).catch((err: unknown) => { featureFailed.abort(); throw err; });
+        started.catch(() => undefined);
+      },
       // From the exit on, a shutdown no longer changes the result (see interrupt()).
-      onExited: (interrupted) => { this.exitedOnItsOwn = !interrupted; },
+      onExited: (interrupted) => { this.phase = { name: 'exited', onItsOwn: !interrupted }; },
     });
-    this.exitedOnItsOwn = !result.interrupted;
+    this.phase = { name: 'exited', onItsOwn: !result.interrupted };
+    await started;
     if (result.startError) {
       taskLog.error('Failure to properly start execution environment.');
       taskLog.error(result.startError);
     }
     this.mark('containerExited');
     taskLog.info(TASK_FINISHED);
-    this.purgeCaches = plan.onExitStatus.purgeCaches.includes(result.exitCode);
+    this.resources.purgeCaches = plan.onExitStatus.purgeCaches.includes(result.exitCode);
+    if (!result.startError) await features.afterExit({ containerId, exitCode: result.exitCode, interrupted: result.interrupted, timedOut: result.timedOut });
     // Killed by an interruption, or cancelled / claim lost while the output drained: nothing
     // more is uploaded than the log.
     if (result.interrupted || this.stopUploads.signal.aborted) return interrupted(result.exitCode);
 
     // 5 collect
-    const collected = await collectArtifacts(deps.engine, this.containerId, plan.artifacts, publisher, taskLog, this.stopUploads.signal);
+    const collected = await collectArtifacts(deps.engine, containerId, plan.artifacts, publisher, taskLog, this.stopUploads.signal);
     this.mark('artifactsCollected');
     if (collected.stopped) return interrupted(result.exitCode);
     // An upload that failed for good is the worker's problem, not the task's: the footer and
     // the resolution say so together.
-    if (collected.uploadFailure) return finish(INTERNAL_ERROR, result.exitCode);
+    if (collected.uploadFailure) return ctx.finish(INTERNAL_ERROR, result.exitCode);
+    await features.afterArtifacts(collected.uploaded);
 
     // 6 resolve (decided here, reported by run())
-    if (result.exitCode === 0 && !result.timedOut && !result.startError) return finish({ kind: 'completed' }, 0);
-    if (!result.timedOut && !result.startError && plan.onExitStatus.retry.includes(result.exitCode)) {
-      return finish({ kind: 'exception', reason: 'intermittent-task' }, result.exitCode);
-    }
-    return finish({ kind: 'failed' }, result.exitCode);
-  }
-
-  /** Stage 7 within its own deadline: a hung engine call must not keep the run unresolved. */
-  private async boundedCleanup(): Promise<void> {
-    const ms = this.deps.cleanupDeadlineMs ?? CLEANUP_DEADLINE_MS;
-    const containerId = this.containerId;
-    if (!await settleWithin(this.cleanup(), ms)) {
-      this.deps.log.error('cleanup exceeded its deadline; resolving the task without waiting for it', {
-        taskId: this.taskId, runId: this.runId, containerId, deadlineSeconds: ms / 1000,
-      });
-    }
-  }
-
-  /**
-   * Stage 7: remove the container (with its anonymous volumes) whatever happened, then give
-   * back the cache instances (only once the container is gone; abandoned when it could not be
-   * removed) and the image lease. Never throws.
-   */
-  private async cleanup(): Promise<void> {
-    const ids = { taskId: this.taskId, runId: this.runId };
-    const id = this.containerId;
-    this.containerId = undefined;
-    let containerGone = true;
-    if (id) {
-      try {
-        await this.deps.engine.removeContainer(id);
-      } catch (err) {
-        containerGone = false;
-        this.deps.log.error('could not remove task container', { ...ids, containerId: id, error: (err as Error).message });
-      }
-    }
-    const lease = this.cacheLease;
-    this.cacheLease = undefined;
-    // A container that could not be removed may still write to its cache instances: they are
-    // given up for good rather than handed to the next task.
-    await (containerGone ? lease?.release(this.purgeCaches) : lease?.abandon())?.catch((err: Error) =>
-      this.deps.log.error('could not release cache instances', { ...ids, error: err.message }));
-    try { this.imageRelease?.(); } catch (err) {
-      this.deps.log.error('could not release the image lease', { ...ids, error: (err as Error).message });
-    }
-    this.imageRelease = undefined;
+    return ctx.finish(exitOutcome(result, plan.onExitStatus.retry), result.exitCode);
   }
 }
 
-export const hostname = os.hostname();
+/** Docker's `NAME=value` list back into a record. */
+function envRecord(env: readonly string[] | undefined): Record<string, string> {
+  return Object.fromEntries((env ?? []).map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
+}

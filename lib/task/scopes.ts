@@ -5,24 +5,21 @@
 //   disableSeccomp   docker-worker:capability:disableSeccomp[:<provisionerId>/<workerType>]
 //   device <d>       docker-worker:capability:device:<d>[:<provisionerId>/<workerType>]
 //   cache <name>     docker-worker:cache:<name>[:<provisionerId>/<workerType>]
-//   feature <f>      docker-worker:feature:<f>   (allowPtrace, balrogVPNProxy, balrogStageVPNProxy)
+//   feature <f>      the feature's requiredScope (lib/features/: registry.ts, catalogue.ts)
 //   private image    docker-worker:image:<name:tag>   (registry images pulled with worker credentials)
 //   image artifact   queue:get-artifact:<path>        (task-image / indexed-image not under public/)
-import scopeLib from 'taskcluster-lib-scopes';
-import { featureInfo } from './feature-catalog.ts';
+import { knownFeatures } from '../features/catalogue.ts';
+import type { Feature } from '../features/feature.ts';
+import { FEATURES } from '../features/registry.ts';
 import { payloadField } from './schema-errors.ts';
+import { cacheRequirement } from '../cache/cache-scopes.ts';
+import { imageArtifactRequirement } from '../images/artifact-image.ts';
+import { poolScoped, type ScopeRequirement } from '../scopes/scope-requirement.ts';
 import type { DeviceName, ImageRef, Payload } from './types.ts';
 import { DEVICE_NAMES } from './types.ts';
 
-/** A payload field and the scopes it needs: any one of `anyOf`. */
-export interface ScopeRequirement {
-  field: string;
-  anyOf: string[];
-  /** docker-worker's own first sentence for this refusal, which task owners may grep for. */
-  summary?: string;
-}
-
-const poolScoped = (scope: string, workerPool: string): ScopeRequirement['anyOf'] => [scope, `${scope}:${workerPool}`];
+export { isSatisfied, missingScopeMessage, missingScopes, type ScopeRequirement } from '../scopes/scope-requirement.ts';
+export { cacheRequirement, imageArtifactRequirement };
 
 export function privilegedRequirement(workerPool: string): ScopeRequirement {
   return { field: 'payload.capabilities.privileged', anyOf: poolScoped('docker-worker:capability:privileged', workerPool), summary: 'Insufficient scopes to run task in privileged mode.' };
@@ -36,31 +33,21 @@ export function deviceRequirement(device: DeviceName, workerPool: string): Scope
   return { field: `payload.capabilities.devices.${device}`, anyOf: poolScoped(`docker-worker:capability:device:${device}`, workerPool), summary: 'Insufficient scopes to attach devices to task container.' };
 }
 
-export function cacheRequirement(cacheName: string, workerPool: string): ScopeRequirement {
-  return { field: payloadField('cache', cacheName), anyOf: poolScoped(`docker-worker:cache:${cacheName}`, workerPool), summary: 'Insufficient scopes to attach cache volumes.' };
-}
-
-export function featureRequirement(feature: string): ScopeRequirement | undefined {
-  const scope = featureInfo(feature)?.requiredScope;
+export function featureRequirement(feature: string, provided: readonly Feature[] = FEATURES): ScopeRequirement | undefined {
+  const scope = knownFeatures(provided).find((f) => f.name === feature)?.requiredScope;
   return scope ? { field: `payload.features.${feature}`, anyOf: [scope] } : undefined;
 }
 
-/** For a registry image the worker pulls with its own registry credentials. */
+/** For a registry image the worker pulls with its own registry credentials (checked by the image store). */
 export function privateImageRequirement(imageName: string): ScopeRequirement {
   return { field: 'payload.image', anyOf: [`docker-worker:image:${imageName}`] };
-}
-
-/** Image tarballs outside `public/` are private artifacts: the task must be allowed to read them. */
-export function imageArtifactRequirement(image: ImageRef): ScopeRequirement | undefined {
-  if (image.kind === 'registry' || /^\/?public\//.test(image.path)) return undefined;
-  return { field: 'payload.image.path', anyOf: [`queue:get-artifact:${image.path}`] };
 }
 
 /**
  * Every scope requirement of a payload, in a fixed order: capabilities, devices, caches,
  * features. Registry credentials are not known here: see privateImageRequirement.
  */
-export function payloadScopeRequirements(payload: Payload, image: ImageRef, workerPool: string): ScopeRequirement[] {
+export function payloadScopeRequirements(payload: Payload, image: ImageRef, workerPool: string, provided: readonly Feature[] = FEATURES): ScopeRequirement[] {
   const out: ScopeRequirement[] = [];
   const caps = payload.capabilities ?? {};
   if (caps.privileged === true) out.push(privilegedRequirement(workerPool));
@@ -70,28 +57,11 @@ export function payloadScopeRequirements(payload: Payload, image: ImageRef, work
   }
   for (const name of Object.keys(payload.cache ?? {}).sort()) out.push(cacheRequirement(name, workerPool));
   for (const [name, on] of Object.entries(payload.features ?? {}).sort(([a], [b]) => (a < b ? -1 : 1))) {
-    const requirement = on === true ? featureRequirement(name) : undefined;
+    const requirement = on === true ? featureRequirement(name, provided) : undefined;
     if (requirement) out.push(requirement);
   }
   // Private image artifacts (imageArtifactRequirement) are checked by the image store, which
   // fails the task with "Not authorized to use …" as the issue asks, not as a malformed payload.
   void image;
   return out;
-}
-
-export function isSatisfied(scopes: readonly string[], requirement: ScopeRequirement): boolean {
-  return scopeLib.satisfiesExpression([...scopes], { AnyOf: requirement.anyOf });
-}
-
-/** "payload.features.allowPtrace needs the scope docker-worker:feature:allowPtrace in task.scopes" */
-export function missingScopeMessage(requirement: ScopeRequirement): string {
-  const [first, ...others] = requirement.anyOf;
-  const alternatives = others.length ? ` (or ${others.join(' or ')})` : '';
-  const summary = requirement.summary ? `${requirement.summary} ` : '';
-  return `${summary}${requirement.field} needs the scope ${first}${alternatives} in task.scopes`;
-}
-
-/** One message per requirement the scopes do not satisfy; empty when all are satisfied. */
-export function missingScopes(scopes: readonly string[], requirements: readonly ScopeRequirement[]): string[] {
-  return requirements.filter((r) => !isSatisfied(scopes, r)).map(missingScopeMessage);
 }

@@ -1,6 +1,7 @@
-// Shared types of the task pipeline: the task as the queue hands it out, the claim, the
+// Shared types of the task pipeline: the task as the queue hands it out, its credentials, the
 // docker-worker payload (schemas/payload.json), and the ContainerPlan the plan stage produces.
 import type Docker from 'dockerode';
+import type { FeaturePlan } from '../features/feature.ts';
 
 /** A task definition as the queue returns it (queue `task.json` schema). */
 export interface TaskDefinition {
@@ -31,17 +32,6 @@ export interface TaskCredentials {
   certificate?: string;
 }
 
-/** One entry of `claimWork().tasks`. `takenUntil` may use a `+00:00` offset. */
-export interface Claim {
-  status: { taskId: string; [key: string]: unknown };
-  runId: number;
-  workerGroup: string;
-  workerId: string;
-  takenUntil: string;
-  task: TaskDefinition;
-  credentials: TaskCredentials;
-}
-
 // ---------------------------------------------------------------- payload
 
 export type ImageSpec =
@@ -69,13 +59,6 @@ export interface Capabilities {
   [other: string]: unknown;
 }
 
-/** Features any generation of docker-worker knew, current ones first (see feature-catalog.ts). */
-export type FeatureName =
-  | 'localLiveLog' | 'bulkLog' | 'artifacts' | 'taskclusterProxy' | 'chainOfTrust' | 'allowPtrace'
-  | 'interactive' | 'dockerSave' | 'dind' | 'relengAPIProxy' | 'balrogVPNProxy' | 'balrogStageVPNProxy';
-export type RetiredFeatureName =
-  | 'azureLiveLog' | 'testdroidProxy' | 'bufferLog' | 'extractArtifacts' | 'artifactLog' | 'extendTaskGraph';
-
 /** A payload that passed validatePayload. Unknown top-level fields are kept (older generations allowed them). */
 export interface Payload {
   image: ImageSpec;
@@ -86,7 +69,8 @@ export interface Payload {
   cache?: Record<string, string>;
   artifacts?: Record<string, ArtifactSpec>;
   capabilities?: Capabilities;
-  features?: Partial<Record<FeatureName | RetiredFeatureName, boolean>> & Record<string, unknown>;
+  /** Switches of the features (lib/features/), true or false once validated. */
+  features?: Record<string, unknown>;
   onExitStatus?: { retry?: number[]; purgeCaches?: number[] };
   /** Any value in the 2018 schema, which did not know the field; only a non-empty string names the log. */
   log?: unknown;
@@ -97,11 +81,8 @@ export interface Payload {
 
 // ---------------------------------------------------------------- plan
 
-/** Where the image comes from; `registry` names are normalized to carry a tag (`:latest`) or digest. */
-export type ImageRef =
-  | { kind: 'registry'; name: string }
-  | { kind: 'indexed-image'; namespace: string; path: string }
-  | { kind: 'task-image'; taskId: string; path: string };
+export type { ImageRef } from '../images/image-ref.ts';
+import type { ImageRef } from '../images/image-ref.ts';
 
 export interface PlannedArtifact {
   name: string;
@@ -126,22 +107,8 @@ export interface PlannedDevice {
   mount: 'device' | 'bind';
 }
 
-/** Per-feature options the plan decides; the feature implementations read these. */
-export interface FeatureOptions {
-  localLiveLog: { liveLogName: string; backingLogName: string };
-  bulkLog: { artifactName: string };
-  artifacts: Record<string, never>;
-  taskclusterProxy: { scopes: string[] };
-  chainOfTrust: Record<string, never>;
-  allowPtrace: Record<string, never>;
-  interactive: Record<string, never>;
-  dockerSave: { artifactName: string; cacheArtifactPrefix: string };
-  dind: Record<string, never>;
-  relengAPIProxy: { permissions: string[] };
-  balrogVPNProxy: Record<string, never>;
-  balrogStageVPNProxy: Record<string, never>;
-}
-export type PlannedFeature = { [K in FeatureName]: { name: K; options: FeatureOptions[K] } }[FeatureName];
+/** A feature that is on, and what its plan() decided (lib/features/feature.ts). */
+export type PlannedFeature = { name: string } & Omit<FeaturePlan, 'refusals'>;
 
 /** A reason the task cannot run as asked; the task resolves exception/<reason> with `message`. */
 export interface Refusal {
@@ -157,12 +124,12 @@ export interface ContainerPlan {
   /** `<provisionerId>/<workerType>` of this worker. */
   workerPool: string;
   image: ImageRef;
-  /** Everything for `docker create` except the image id, cache binds and feature additions. */
+  /** Everything for `docker create` except the image id and the cache binds (feature additions included). */
   create: ContainerCreateSpec;
   maxRunTimeSeconds: number;
-  /** The worker's reserved variables; whoever adds env later (encryptedEnv, features) must re-apply these last. */
+  /** The worker's reserved variables; whoever adds env later (a feature's beforeCreate) must re-apply these last. */
   reservedEnv: Record<string, string>;
-  /** Still encrypted: decrypted by prepare into env, under the reserved variables. */
+  /** Still encrypted; this build refuses a task that has any (nothing decrypts them yet). */
   encryptedEnv: string[];
   logName: string;
   backingLogName: string;
@@ -170,6 +137,8 @@ export interface ContainerPlan {
   caches: PlannedCache[];
   devices: PlannedDevice[];
   features: PlannedFeature[];
+  /** Values the task log masks (from the features' additions). */
+  maskedSecrets: string[];
   onExitStatus: { retry: number[]; purgeCaches: number[] };
   supersederUrl?: string;
   taskExpires: string;

@@ -8,29 +8,29 @@
 // and handed on as true or false. Refusals beyond the schema, all deliberate: env names that
 // are empty or contain "=", cache names that are empty or contain "/" or "::", cache mount
 // points that are not absolute paths, empty artifact or image names, artifacts outliving the
-// task, encryptedEnv that is not a list of strings, and features this build does not provide.
+// task, encryptedEnv that is not a list of strings, and features this build does not provide
+// (lib/features/registry.ts lists the ones it does).
 import { Ajv } from 'ajv';
 import formatsPlugin from 'ajv-formats';
 import schema from '../../schemas/payload.json' with { type: 'json' };
-import { FEATURES, RETIRED_FEATURES, featureInfo, isRetiredFeature } from './feature-catalog.ts';
+import { RETIRED_FEATURES, isRetiredFeature, knownFeatures } from '../features/catalogue.ts';
+import type { Feature } from '../features/feature.ts';
+import { FEATURES } from '../features/registry.ts';
 import { isReservedEnvName } from './reserved-env.ts';
 import { describeSchemaErrors, payloadField, shown } from './schema-errors.ts';
 import { DEVICE_NAMES } from './types.ts';
-import type { FeatureName, Payload, TaskDefinition } from './types.ts';
-
-/**
- * The features this build provides. The orchestrator adds a feature here when its
- * implementation is registered; a payload may set any other feature to false, never to true.
- */
-export const IMPLEMENTED_FEATURES: Set<FeatureName> = new Set<FeatureName>(['localLiveLog', 'bulkLog', 'artifacts']);
+import type { Payload, TaskDefinition } from './types.ts';
 
 export type ValidationResult =
   | { ok: true; payload: Payload; warnings: string[] }
   | { ok: false; errors: string[]; warnings: string[] };
 
 export interface ValidateOptions {
-  /** Defaults to IMPLEMENTED_FEATURES. */
-  implementedFeatures?: ReadonlySet<string>;
+  /**
+   * The features this build provides (default: the registry). A payload may set any other
+   * known feature to false, never to true.
+   */
+  features?: readonly Feature[];
 }
 
 const addFormats = formatsPlugin as unknown as (ajv: Ajv) => Ajv;
@@ -59,7 +59,7 @@ export function validatePayload(payload: unknown, task: Pick<TaskDefinition, 'ex
     checkCache(payload.cache, errors);
     checkArtifacts(payload.artifacts, task.expires, errors);
     checkLog(payload.log, warnings);
-    features = checkFeatures(payload.features, options.implementedFeatures ?? IMPLEMENTED_FEATURES, errors, warnings);
+    features = checkFeatures(payload.features, options.features ?? FEATURES, errors, warnings);
     capabilities = checkCapabilities(payload.capabilities, errors, warnings);
     checkTopLevelFields(payload, warnings);
   }
@@ -157,13 +157,14 @@ function checkArtifacts(artifacts: unknown, taskExpires: string | undefined, err
 }
 
 /** Checks payload.features; returns them with every docker-worker feature as true or false. */
-function checkFeatures(features: unknown, implemented: ReadonlySet<string>, errors: string[], warnings: string[]): Json | undefined {
+function checkFeatures(features: unknown, provided: readonly Feature[], errors: string[], warnings: string[]): Json | undefined {
   if (!isObject(features)) return undefined;
-  const known = FEATURES.map((f) => f.name).join(', ');
+  const catalogue = new Map(knownFeatures(provided).map((f) => [f.name, f]));
+  const known = [...catalogue.keys()].join(', ');
   const out: Json = { ...features };
   for (const [name, value] of Object.entries(features)) {
     const field = payloadField('features', name);
-    if (!featureInfo(name) && !isRetiredFeature(name)) {
+    if (!catalogue.has(name) && !isRetiredFeature(name)) {
       if (value) errors.push(`${field} is not a docker-worker feature; the features are: ${known}`);
       else warnings.push(`${field} is not a docker-worker feature and is ignored`);
       continue;
@@ -175,7 +176,7 @@ function checkFeatures(features: unknown, implemented: ReadonlySet<string>, erro
       continue;
     } else if (isRetiredFeature(name)) {
       errors.push(`${payloadField('features', name)} is no longer supported (${RETIRED_FEATURES[name]}); remove it`);
-    } else if (!implemented.has(name)) {
+    } else if (!catalogue.get(name)?.provided) {
       errors.push(`${payloadField('features', name)} is not available on this worker; remove it or set it to false`);
     }
   }

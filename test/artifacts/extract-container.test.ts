@@ -1,8 +1,8 @@
 // Extraction from a real container's archive (Docker engine, taskenv_pass image).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
-import { extractArtifactFiles, ArtifactTypeError } from '../../lib/artifacts/extract.ts';
+import { buffer } from 'node:stream/consumers';
+import { extractArtifactEntries, ArtifactTypeError } from '../../lib/artifacts/extract.ts';
 import { EngineError } from '../../lib/docker/engine-error.ts';
 import { testEngine, testWorkerId, removeOwnedBy, TASKENV_PASS } from '../support/docker.ts';
 
@@ -32,8 +32,8 @@ after(() => removeOwnedBy(engine, workerId));
 test('a directory of a stopped container becomes name/<relative path> files', async () => {
   const files: Record<string, Buffer> = {};
   const skipped: string[] = [];
-  for await (const item of extractArtifactFiles(await engine.getArchive(container, '/out'), { name: 'public/out', type: 'directory' })) {
-    if (item.kind === 'file') files[item.name] = await readFile(item.filePath);
+  for await (const item of extractArtifactEntries(await engine.getArchive(container, '/out'), { name: 'public/out', type: 'directory' })) {
+    if (item.kind === 'entry') files[item.name] = await buffer(item.stream);
     else skipped.push(item.name);
   }
   assert.deepEqual(Object.keys(files).sort(), ['public/out/a.txt', 'public/out/big.bin', 'public/out/sub/deeper/b.log']);
@@ -45,16 +45,16 @@ test('a directory of a stopped container becomes name/<relative path> files', as
 
 test('a single file of a container becomes one artifact', async () => {
   const items = [];
-  for await (const item of extractArtifactFiles(await engine.getArchive(container, '/single.txt'), { name: 'public/single.txt', type: 'file' })) {
-    assert.equal(item.kind, 'file');
-    if (item.kind === 'file') items.push([item.name, await readFile(item.filePath, 'utf8')]);
+  for await (const item of extractArtifactEntries(await engine.getArchive(container, '/single.txt'), { name: 'public/single.txt', type: 'file' })) {
+    assert.equal(item.kind, 'entry');
+    if (item.kind === 'entry') items.push([item.name, (await buffer(item.stream)).toString('utf8')]);
   }
   assert.deepEqual(items, [['public/single.txt', 'single\n']]);
 });
 
 test('a container directory declared as a file is a type error', async () => {
   await assert.rejects(async () => {
-    for await (const _ of extractArtifactFiles(await engine.getArchive(container, '/out'), { name: 'public/out', type: 'file' })) { /* none */ }
+    for await (const _ of extractArtifactEntries(await engine.getArchive(container, '/out'), { name: 'public/out', type: 'file' })) { /* none */ }
   }, (err: unknown) => err instanceof ArtifactTypeError && /Expected artifact to be a "file" but was "directory"/.test(err.message));
 });
 

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { putFile, putStream, BodyLengthError } from '../../lib/artifacts/http-put.ts';
-import { HttpStatusError } from '../../lib/artifacts/retry.ts';
+import { HttpStatusError } from '../../lib/retry/with-retries.ts';
 
 let server: http.Server;
 let base = '';

@@ -24,6 +24,7 @@ import { OPEN_REGISTRY, pushImage } from '../support/registry.ts';
 import { publishProducerTask } from '../images/image-fixtures.ts';
 import { startQueue, newTaskQueueId, taskDef, slugid } from '../embedded/queue-fixtures.ts';
 import { capturedLog, dockerRootDir, importTinyImage, tempDir, until, type LogEvent } from './support.ts';
+import { TaskScopes } from '../../lib/scopes/task-scopes.ts';
 
 const engine: Engine = testEngine();
 const HUGE = 1e18; // bytes per free slot: no disk has that much
@@ -85,14 +86,14 @@ async function setup(options: { thresholdBytes: number; imageExpirationSeconds?:
   let clock = 1_700_000_000_000;
   const now = () => clock;
   const { log, events } = capturedLog();
-  const caches = await VolumeCaches.open({ dir: path.join(dir, 'caches'), workerPool: 'p/w', expandScopes: async (s) => s, log, now });
+  const caches = await VolumeCaches.open({ dir: path.join(dir, 'caches'), workerPool: 'p/w', log, now });
   const store = new ImageStore({ engine, log, stateDir: dir, rootUrl: embedded.rootUrl, registries: {}, pullRetries: 0, pullBaseDelayMs: 10, now });
   const budget = new DiskBudget({
     engine, workerId, caches, images: new ImageStoreRecords(store), log, now,
     thresholdBytes: options.thresholdBytes, imageExpirationSeconds: options.imageExpirationSeconds ?? 0,
     dockerRootDir: async () => rootDir, activeTaskIds: () => options.active ?? [],
   });
-  const ctx = { scopes: [], credentials: () => embedded.credentials, taskLog: { info: () => {}, warn: () => {} }, signal: new AbortController().signal };
+  const ctx = { scopes: new TaskScopes([]), credentials: () => embedded.credentials, taskLog: { info: () => {}, warn: () => {} }, signal: new AbortController().signal };
   /** A task uses the image now (and, unless `keep`, is done with it at once). */
   const use = async (ref: ImageRef, keep = false) => {
     const ready = await store.ensure(ref, ctx);
@@ -123,7 +124,7 @@ const index = (events: LogEvent[], message: string, field: string, value: unknow
 test('with room to spare the worker claims and removes nothing', async () => {
   const { budget, caches, events, use } = await setup({ thresholdBytes: 1 });
   const spare = await use(artifact('spare'));
-  const lease = await caches.acquire('t', [{ name: 'c', mountPoint: '/c' }], ['*']);
+  const lease = await caches.acquire('t', [{ name: 'c', mountPoint: '/c' }], new TaskScopes(['*']));
   await lease.release(false);
   assert.equal(await budget.gate(4), undefined);
   assert.ok(!events.some((e) => /alert-operator/.test(e.message)));
@@ -181,9 +182,9 @@ test('over the threshold: no claim, an operator alert, and eviction in order of 
 
   // Caches: two free (older, newer) and one in use.
   const req = [{ name: 'gc', mountPoint: '/c' }];
-  const a = await caches.acquire('t-a', req, ['*']);
-  const b = await caches.acquire('t-b', req, ['*']);
-  const busy = await caches.acquire('t-busy', req, ['*']);
+  const a = await caches.acquire('t-a', req, new TaskScopes(['*']));
+  const b = await caches.acquire('t-b', req, new TaskScopes(['*']));
+  const busy = await caches.acquire('t-busy', req, new TaskScopes(['*']));
   await a.release(false); tick();
   await b.release(false); tick();
 

@@ -11,6 +11,7 @@ import { VolumeCaches } from '../../lib/cache/volume-cache.ts';
 import { DiskBudget } from '../../lib/cache/disk-budget.ts';
 import { testEngine, testWorkerId, dockerCli, TASKENV_PASS } from '../support/docker.ts';
 import { capturedLog, dockerRootDir, importTinyImage, tempDir } from './support.ts';
+import { TaskScopes } from '../../lib/scopes/task-scopes.ts';
 
 const engine = testEngine();
 const dirs: string[] = [];
@@ -36,7 +37,7 @@ test('artifact images the ImageStore loaded are evicted once no task holds them;
   const { log, events } = capturedLog();
   const store = new ImageStore({ engine, log, stateDir, rootUrl: 'http://127.0.0.1:9', registries: {}, pullRetries: 0, pullBaseDelayMs: 0 });
   const records = new ImageStoreRecords(store);
-  const caches = await VolumeCaches.open({ dir: path.join(stateDir, 'caches'), workerPool: 'p/w', expandScopes: async (s) => s, log });
+  const caches = await VolumeCaches.open({ dir: path.join(stateDir, 'caches'), workerPool: 'p/w', log });
   const budget = new DiskBudget({
     engine, workerId: testWorkerId('img-budget'), caches, images: records, log, thresholdBytes: 1e18, imageExpirationSeconds: 0,
     dockerRootDir: async () => dockerRootDir(),
@@ -45,7 +46,7 @@ test('artifact images the ImageStore loaded are evicted once no task holds them;
   // The host's own test image, given to a task (it was already here: the store only falls back to it).
   const hostImage = (await engine.inspectImage(TASKENV_PASS))!.Id;
   const given = await store.ensure({ kind: 'registry', name: TASKENV_PASS }, {
-    scopes: [], credentials: () => ({ clientId: 'x', accessToken: 'x' }), taskLog: { info: () => {}, warn: () => {} }, signal: new AbortController().signal,
+    scopes: new TaskScopes([]), credentials: () => ({ clientId: 'x', accessToken: 'x' }), taskLog: { info: () => {}, warn: () => {} }, signal: new AbortController().signal,
   }).catch((err: Error) => { assert.fail(`the local test image should be usable: ${err.message}`); });
   assert.equal(given.imageId, hostImage);
   given.release();
@@ -77,13 +78,13 @@ test('a registry image the worker pulled onto the host is evictable; one that wa
   await pushImage(local, remote); // leaves no local `remote` tag
   const { log } = capturedLog();
   const store = new ImageStore({ engine, log, stateDir, rootUrl: 'http://127.0.0.1:9', registries: {}, pullRetries: 0, pullBaseDelayMs: 0 });
-  const ctx = { scopes: [], credentials: () => ({ clientId: 'x', accessToken: 'x' }), taskLog: { info: () => {}, warn: () => {} }, signal: new AbortController().signal };
+  const ctx = { scopes: new TaskScopes([]), credentials: () => ({ clientId: 'x', accessToken: 'x' }), taskLog: { info: () => {}, warn: () => {} }, signal: new AbortController().signal };
   const pulled = await store.ensure({ kind: 'registry', name: remote }, ctx);
   pulled.release();
   const again = await store.ensure({ kind: 'registry', name: TASKENV_PASS }, ctx); // on the host before: not the worker's
   again.release();
   assert.deepEqual(store.pulledImages().map((p) => p.name), [remote]);
-  const caches = await VolumeCaches.open({ dir: path.join(stateDir, 'caches'), workerPool: 'p/w', expandScopes: async (s) => s, log });
+  const caches = await VolumeCaches.open({ dir: path.join(stateDir, 'caches'), workerPool: 'p/w', log });
   const budget = new DiskBudget({
     engine, workerId: testWorkerId('pull-budget'), caches, images: new ImageStoreRecords(store), log, thresholdBytes: 1e18,
     imageExpirationSeconds: 0, dockerRootDir: async () => dockerRootDir(),

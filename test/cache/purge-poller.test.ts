@@ -11,6 +11,7 @@ import { silentLog } from '../../lib/log/worker-log.ts';
 import { VolumeCaches } from '../../lib/cache/volume-cache.ts';
 import { PurgePoller, purgeCacheClient, FRESH_MS, type PurgeCacheClient } from '../../lib/cache/purge-poller.ts';
 import { capturedLog, tempDir } from './support.ts';
+import { TaskScopes } from '../../lib/scopes/task-scopes.ts';
 
 const POOL = 'purge-prov/purge-wt';
 let stateDir: string;
@@ -33,7 +34,7 @@ async function setup(intervalSeconds = 0) {
   const dir = tempDir('purge-caches');
   dirs.push(dir);
   const { log, events } = capturedLog();
-  const caches = await VolumeCaches.open({ dir: path.join(dir, 'caches'), workerPool: POOL, expandScopes: async (s) => s, log });
+  const caches = await VolumeCaches.open({ dir: path.join(dir, 'caches'), workerPool: POOL, log });
   const calls: { since?: string }[] = [];
   const real = purgeCacheClient(deployment);
   const client: PurgeCacheClient = {
@@ -43,7 +44,7 @@ async function setup(intervalSeconds = 0) {
   return { caches, poller, calls, events };
 }
 
-const lease = (caches: VolumeCaches, taskId: string, name: string) => caches.acquire(taskId, [{ name, mountPoint: '/c' }], ['*']);
+const lease = (caches: VolumeCaches, taskId: string, name: string) => caches.acquire(taskId, [{ name, mountPoint: '/c' }], new TaskScopes(['*']));
 
 test('a purge request removes older instances: free ones now, busy ones when released; newer ones and other caches stay', async () => {
   const { caches, poller } = await setup();
@@ -92,7 +93,7 @@ test('a purge-cache service that does not answer is logged and does not stop the
   const dir = tempDir('purge-down');
   dirs.push(dir);
   const { log, events } = capturedLog();
-  const caches = await VolumeCaches.open({ dir, workerPool: POOL, expandScopes: async (s) => s, log });
+  const caches = await VolumeCaches.open({ dir, workerPool: POOL, log });
   const client = new taskcluster.PurgeCache({ rootUrl: 'http://127.0.0.1:9', credentials: deployment.credentials, retries: 0 });
   const poller = new PurgePoller({ client, workerPoolId: POOL, caches, intervalSeconds: 0, log });
   await poller.poll();
@@ -141,11 +142,11 @@ test('a VolumeCaches beforeAcquire hook runs before instances are chosen, only f
   dirs.push(dir);
   const { log } = capturedLog();
   let hooks = 0;
-  const caches = await VolumeCaches.open({ dir, workerPool: POOL, expandScopes: async (s) => s, log, beforeAcquire: async () => { hooks++; } });
-  await (await caches.acquire('t1', [], ['*'])).release(false);
+  const caches = await VolumeCaches.open({ dir, workerPool: POOL, log, beforeAcquire: async () => { hooks++; } });
+  await (await caches.acquire('t1', [], new TaskScopes(['*']))).release(false);
   assert.equal(hooks, 0);
   await (await lease(caches, 't2', 'c')).release(false);
   assert.equal(hooks, 1);
-  await assert.rejects(caches.acquire('t3', [{ name: 'c', mountPoint: '/c' }], []));
+  await assert.rejects(caches.acquire('t3', [{ name: 'c', mountPoint: '/c' }], new TaskScopes([])));
   assert.equal(hooks, 1, 'a refused task does not ask');
 });

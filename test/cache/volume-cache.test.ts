@@ -9,7 +9,9 @@ import path from 'node:path';
 import taskcluster from 'taskcluster-client';
 import { startEmbedded, type EmbeddedDeployment } from '../../lib/embedded/server.ts';
 import { silentLog } from '../../lib/log/worker-log.ts';
-import { VolumeCaches, authScopeExpander, CacheScopeError, CacheNameError, type ScopeExpander } from '../../lib/cache/volume-cache.ts';
+import { VolumeCaches, CacheScopeError, CacheNameError } from '../../lib/cache/volume-cache.ts';
+import { authScopeExpander } from '../../lib/scopes/auth-expander.ts';
+import { TaskScopes, type ScopeExpander } from '../../lib/scopes/task-scopes.ts';
 import { cacheDirName } from '../../lib/cache/cache-index.ts';
 import { testEngine, testWorkerId, removeOwnedBy } from '../support/docker.ts';
 import { capturedLog, runWithBinds, tempDir } from './support.ts';
@@ -44,7 +46,7 @@ async function openCaches(dir?: string) {
   const cachesDir = dir ?? path.join(tempDir('volume-caches'), 'caches');
   if (!dir) dirs.push(path.dirname(cachesDir));
   const { log, events } = capturedLog();
-  const caches = await VolumeCaches.open({ dir: cachesDir, workerPool: POOL, expandScopes, log });
+  const caches = await VolumeCaches.open({ dir: cachesDir, workerPool: POOL, log });
   return { caches, cachesDir, events };
 }
 
@@ -56,13 +58,13 @@ const instancesOn = (cachesDir: string, name: string) => {
 test('what one task writes to a cache, the next task reads', async () => {
   const { caches } = await openCaches();
   const scopes = ['docker-worker:cache:checkouts'];
-  const first = await caches.acquire('task-1', [{ name: 'checkouts', mountPoint: '/cache' }], scopes);
+  const first = await caches.acquire('task-1', [{ name: 'checkouts', mountPoint: '/cache' }], new TaskScopes(scopes, expandScopes));
   assert.equal(first.attached[0]!.reused, false);
   const wrote = await runWithBinds(engine, workerId, first.binds, 'echo from-task-1 > /cache/marker && echo ok');
   assert.equal(wrote.exitCode, 0, wrote.output);
   await first.release(false);
 
-  const second = await caches.acquire('task-2', [{ name: 'checkouts', mountPoint: '/somewhere/else' }], scopes);
+  const second = await caches.acquire('task-2', [{ name: 'checkouts', mountPoint: '/somewhere/else' }], new TaskScopes(scopes, expandScopes));
   assert.equal(second.attached[0]!.reused, true);
   const read = await runWithBinds(engine, workerId, second.binds, 'cat /somewhere/else/marker');
   assert.equal(read.exitCode, 0, read.output);
@@ -74,7 +76,7 @@ test('concurrent tasks never share an instance; the most recently used free one 
   const { caches, cachesDir } = await openCaches();
   const scopes = ['docker-worker:cache:shared'];
   const request = [{ name: 'shared', mountPoint: '/cache' }];
-  const leases = await Promise.all(['a', 'b', 'c'].map((t) => caches.acquire(`task-${t}`, request, scopes)));
+  const leases = await Promise.all(['a', 'b', 'c'].map((t) => caches.acquire(`task-${t}`, request, new TaskScopes(scopes, expandScopes))));
   const ids = leases.map((l) => l.attached[0]!.instanceId);
   assert.equal(new Set(ids).size, 3, 'three running tasks, three instances');
   assert.deepEqual(instancesOn(cachesDir, 'shared'), [...ids].sort());
@@ -86,11 +88,11 @@ test('concurrent tasks never share an instance; the most recently used free one 
   await leases[0]!.release(false);
   await new Promise((r) => setTimeout(r, 5));
   await leases[2]!.release(false);
-  const next = await caches.acquire('task-d', request, scopes);
+  const next = await caches.acquire('task-d', request, new TaskScopes(scopes, expandScopes));
   assert.equal(next.attached[0]!.instanceId, ids[2], 'the instance released last is reused first');
-  const busy = await caches.acquire('task-e', request, scopes);
+  const busy = await caches.acquire('task-e', request, new TaskScopes(scopes, expandScopes));
   assert.equal(busy.attached[0]!.instanceId, ids[0]);
-  const fresh = await caches.acquire('task-f', request, scopes);
+  const fresh = await caches.acquire('task-f', request, new TaskScopes(scopes, expandScopes));
   assert.ok(!ids.includes(fresh.attached[0]!.instanceId), 'all instances busy: a new one');
   for (const l of [leases[1]!, next, busy, fresh]) await l.release(false);
   await next.release(false); // twice is harmless
@@ -106,7 +108,7 @@ test('scopes: direct, pool-specific, through a role, and * all grant a cache', a
     ['anything', ['*']],
   ];
   for (const [name, scopes] of cases) {
-    const lease = await caches.acquire('task-scopes', [{ name, mountPoint: '/c' }], scopes);
+    const lease = await caches.acquire('task-scopes', [{ name, mountPoint: '/c' }], new TaskScopes(scopes, expandScopes));
     assert.equal(lease.binds.length, 1, `${name} granted by ${scopes}`);
     await lease.release(false);
   }
@@ -117,7 +119,7 @@ test('a cache without its scope fails with the missing scope, and nothing is cre
   const before = expansions;
   await assert.rejects(
     caches.acquire('task-x', [{ name: 'granted', mountPoint: '/a' }, { name: 'level-3', mountPoint: '/b' }],
-      ['docker-worker:cache:granted', 'assume:project:caching', `docker-worker:cache:level-3:other/pool`]),
+      new TaskScopes(['docker-worker:cache:granted', 'assume:project:caching', `docker-worker:cache:level-3:other/pool`], expandScopes)),
     (err: unknown) => {
       assert.ok(err instanceof CacheScopeError);
       assert.match(err.message, /^Insufficient scopes to attach cache volumes\.\n/);
@@ -129,18 +131,18 @@ test('a cache without its scope fails with the missing scope, and nothing is cre
   assert.deepEqual(instancesOn(cachesDir, 'granted'), []);
   assert.deepEqual(instancesOn(cachesDir, 'level-3'), []);
   // A role that does not grant it does not help.
-  await assert.rejects(caches.acquire('task-y', [{ name: 'other', mountPoint: '/a' }], ['assume:project:caching']), CacheScopeError);
+  await assert.rejects(caches.acquire('task-y', [{ name: 'other', mountPoint: '/a' }], new TaskScopes(['assume:project:caching'], expandScopes)), CacheScopeError);
   assert.deepEqual(caches.list(), []);
 });
 
 test('cache names with "/" or "::" (or empty) are refused before anything is created', async () => {
   const { caches, cachesDir } = await openCaches();
   for (const name of ['a/b', 'a::b', '', '../escape']) {
-    await assert.rejects(caches.acquire('task-n', [{ name, mountPoint: '/c' }], ['*']), CacheNameError);
+    await assert.rejects(caches.acquire('task-n', [{ name, mountPoint: '/c' }], new TaskScopes(['*'], expandScopes)), CacheNameError);
   }
   assert.deepEqual(caches.list(), []);
   // Odd but valid names stay inside the caches directory.
-  const lease = await caches.acquire('task-n', [{ name: '..', mountPoint: '/c' }, { name: 'with:colon', mountPoint: '/d' }], ['*']);
+  const lease = await caches.acquire('task-n', [{ name: '..', mountPoint: '/c' }, { name: 'with:colon', mountPoint: '/d' }], new TaskScopes(['*'], expandScopes));
   for (const a of lease.attached) assert.ok(a.hostPath.startsWith(cachesDir + path.sep), a.hostPath);
   assert.ok(!lease.binds.some((b) => b.split(':').length !== 2), `binds have no stray colons: ${lease.binds}`);
   const r = await runWithBinds(engine, workerId, lease.binds, 'echo x > /c/f && echo y > /d/f && cat /c/f /d/f');
@@ -151,13 +153,13 @@ test('cache names with "/" or "::" (or empty) are refused before anything is cre
 test('onExitStatus.purgeCaches: a released purged instance is deleted and the next task starts empty', async () => {
   const { caches, cachesDir } = await openCaches();
   const request = [{ name: 'purged', mountPoint: '/cache' }];
-  const first = await caches.acquire('task-p1', request, ['*']);
+  const first = await caches.acquire('task-p1', request, new TaskScopes(['*'], expandScopes));
   await runWithBinds(engine, workerId, first.binds, 'echo stale > /cache/f');
   const hostPath = first.attached[0]!.hostPath;
   await first.release(true);
   assert.equal(existsSync(hostPath), false);
   assert.deepEqual(instancesOn(cachesDir, 'purged'), []);
-  const second = await caches.acquire('task-p2', request, ['*']);
+  const second = await caches.acquire('task-p2', request, new TaskScopes(['*'], expandScopes));
   assert.equal(second.attached[0]!.reused, false);
   const r = await runWithBinds(engine, workerId, second.binds, 'ls /cache | wc -l');
   assert.equal(r.output.trim(), '0');
@@ -167,8 +169,8 @@ test('onExitStatus.purgeCaches: a released purged instance is deleted and the ne
 test('a restarted worker adopts the instances on disk: contents and recency survive', async () => {
   const { caches, cachesDir } = await openCaches();
   const request = [{ name: 'kept', mountPoint: '/cache' }];
-  const a = await caches.acquire('t1', request, ['*']);
-  const b = await caches.acquire('t2', request, ['*']);
+  const a = await caches.acquire('t1', request, new TaskScopes(['*'], expandScopes));
+  const b = await caches.acquire('t2', request, new TaskScopes(['*'], expandScopes));
   await runWithBinds(engine, workerId, a.binds, 'echo older > /cache/f');
   await runWithBinds(engine, workerId, b.binds, 'echo newer > /cache/f');
   await a.release(false);
@@ -184,9 +186,9 @@ test('a restarted worker adopts the instances on disk: contents and recency surv
   const { caches: reopened, events } = await openCaches(cachesDir);
   assert.equal(reopened.list().length, 3);
   assert.ok(events.some((e) => e.message === 'adopted volume cache instances' && e.count === 3));
-  const x = await reopened.acquire('t3', request, ['*']);
-  const y = await reopened.acquire('t4', request, ['*']);
-  const z = await reopened.acquire('t5', request, ['*']);
+  const x = await reopened.acquire('t3', request, new TaskScopes(['*'], expandScopes));
+  const y = await reopened.acquire('t4', request, new TaskScopes(['*'], expandScopes));
+  const z = await reopened.acquire('t5', request, new TaskScopes(['*'], expandScopes));
   const read = async (l: typeof x) => (await runWithBinds(engine, workerId, l.binds, 'cat /cache/f')).output.trim();
   assert.equal(await read(x), 'newer');
   assert.equal(await read(y), 'older');
@@ -198,7 +200,7 @@ test('a restarted worker adopts the instances on disk: contents and recency surv
 test('abandon: instances a container may still hold are never handed out again, and are deleted', async () => {
   const { caches, cachesDir } = await openCaches();
   const request = [{ name: 'abandoned', mountPoint: '/cache' }, { name: 'abandoned-too', mountPoint: '/other' }];
-  const lease = await caches.acquire('task-stuck', request, ['*']);
+  const lease = await caches.acquire('task-stuck', request, new TaskScopes(['*'], expandScopes));
   // The task's container is still there (its removal failed), holding the instances.
   const containerId = await engine.createContainer(
     { Image: 'taskenv_pass:latest', Cmd: ['/bin/sh', '-c', 'echo stale > /cache/f; sleep 600'], HostConfig: { Binds: lease.binds } },
@@ -214,7 +216,7 @@ test('abandon: instances a container may still hold are never handed out again, 
     assert.doesNotMatch(readFileSync(path.join(cachesDir, 'index.json'), 'utf8'), new RegExp(lease.attached[0]!.instanceId));
     await lease.release(false); // after abandon, release does nothing
     await lease.abandon();
-    const next = await caches.acquire('task-next', request, ['*']);
+    const next = await caches.acquire('task-next', request, new TaskScopes(['*'], expandScopes));
     assert.ok(next.attached.every((a) => !a.reused && !paths.includes(a.hostPath)), 'fresh instances');
     const r = await runWithBinds(engine, workerId, next.binds, 'ls /cache | wc -l');
     assert.equal(r.output.trim(), '0');
@@ -227,10 +229,10 @@ test('abandon: instances a container may still hold are never handed out again, 
 test('abandon while another acquisition waits on scopes: the abandoned instance is not picked', async () => {
   const { caches } = await openCaches();
   const request = [{ name: 'role-granted', mountPoint: '/cache' }];
-  const first = await caches.acquire('task-1', request, ['*']);
+  const first = await caches.acquire('task-1', request, new TaskScopes(['*'], expandScopes));
   const id = first.attached[0]!.instanceId;
   // The second task's scopes need the auth service (an await) before it picks an instance.
-  const second = caches.acquire('task-2', request, ['assume:project:caching']);
+  const second = caches.acquire('task-2', request, new TaskScopes(['assume:project:caching'], expandScopes));
   const abandoning = first.abandon();
   const lease = await second;
   await abandoning;

@@ -19,7 +19,7 @@ test('one line per layer state change, progress throttled per layer', () => {
   r.onEvent({ status: 'Digest: sha256:abc' });
   r.onEvent({ status: 'Status: Downloaded newer image for team/app:v1' });
   assert.equal(lines[0], 'Pulling from team/app');
-  assert.deepEqual(lines.slice(1, 4), ['aaa: Pulling fs layer', 'aaa: Waiting', 'aaa: Downloading 1.0 MB of 100.0 MB']);
+  assert.deepEqual(lines.slice(1, 4), ['aaa: Pulling fs layer', 'aaa: Waiting', 'aaa: Downloading 1.0 MiB of 100.0 MiB']);
   const downloading = lines.filter((l) => l.startsWith('aaa: Downloading'));
   assert.ok(downloading.length >= 4 && downloading.length <= 6, `throttled: ${downloading.length} lines`);
   assert.deepEqual(lines.slice(-4), ['aaa: Download complete', 'aaa: Pull complete', 'Digest: sha256:abc', 'Status: Downloaded newer image for team/app:v1']);

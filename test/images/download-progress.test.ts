@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { DownloadMeter, formatBytes } from '../../lib/images/download-progress.ts';
+import { DownloadMeter } from '../../lib/images/download-progress.ts';
+import { formatBytes } from '../../lib/log/format-bytes.ts';
 
 test('bytes are shown in binary units', () => {
   assert.equal(formatBytes(512), '512 B');

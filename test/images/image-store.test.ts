@@ -17,7 +17,8 @@ import { Engine, type ImageInspectInfo } from '../../lib/docker/engine.ts';
 import { ImageStore, type EnsureContext, type ImageStoreOptions } from '../../lib/images/image-store.ts';
 import { localRepository } from '../../lib/images/local-name.ts';
 import { prepareImage, ImageUnavailable } from '../../lib/task/prepare-image.ts';
-import { authScopeExpander, VolumeCaches } from '../../lib/cache/volume-cache.ts';
+import { VolumeCaches } from '../../lib/cache/volume-cache.ts';
+import { authScopeExpander } from '../../lib/scopes/auth-expander.ts';
 import { ImageStoreRecords } from '../../lib/cache/image-store-records.ts';
 import { DiskBudget } from '../../lib/cache/disk-budget.ts';
 import { importTinyImage } from '../cache/support.ts';
@@ -26,6 +27,7 @@ import { silentLog } from '../../lib/log/worker-log.ts';
 import { DOCKER_SOCKET, dockerCli, testEngine, testWorkerId } from '../support/docker.ts';
 import { OPEN_REGISTRY, OPEN_TASKENV_PASS, pushImage } from '../support/registry.ts';
 import { buildImageFiles, publishProducerTask, sha256File, type ImageFiles } from './image-fixtures.ts';
+import { TaskScopes } from '../../lib/scopes/task-scopes.ts';
 
 interface Event { message: string; [k: string]: unknown }
 class Capture extends Transport {
@@ -145,7 +147,7 @@ function freshStore(options: Partial<ImageStoreOptions> = {}): { images: ImageSt
 
 function context(taskId: string, lines: string[] = [], signal = new AbortController().signal, extra: Partial<EnsureContext> = {}): EnsureContext {
   return {
-    taskId, scopes: [], credentials: () => embedded.credentials, signal,
+    taskId, scopes: new TaskScopes([]), credentials: () => embedded.credentials, signal,
     taskLog: { info: (l) => lines.push(l), warn: (l) => lines.push(`warning: ${l}`) },
     ...extra,
   };
@@ -180,7 +182,7 @@ function gate(): { promise: Promise<void>; open: () => void } {
 }
 
 async function budgetFor(images: ImageStore, dir: string): Promise<DiskBudget> {
-  const caches = await VolumeCaches.open({ dir: path.join(dir, 'caches'), workerPool: 'p/w', expandScopes: async (s) => s, log: silentLog });
+  const caches = await VolumeCaches.open({ dir: path.join(dir, 'caches'), workerPool: 'p/w', log: silentLog });
   return new DiskBudget({
     engine, workerId: testWorkerId('race'), caches, images: new ImageStoreRecords(images), log: silentLog,
     thresholdBytes: 1e18, imageExpirationSeconds: 0, dockerRootDir: async () => undefined,
@@ -357,15 +359,15 @@ test('a private artifact is allowed through a role: scopes are expanded only whe
   const expandScopes = async (scopes: string[]) => { expansions++; return expand(scopes); };
   const ref = { kind: 'task-image' as const, taskId: producer, path: 'private/role.tar.gz' };
   const { images } = freshStore();
-  await assert.rejects(images.ensure(ref, context('no-role', [], undefined, { scopes: ['assume:project:nothing'], expandScopes })),
+  await assert.rejects(images.ensure(ref, context('no-role', [], undefined, { scopes: new TaskScopes(['assume:project:nothing'], expandScopes) })),
     /Not authorized to use the image artifact private\/role\.tar\.gz .*queue:get-artifact:private\/role\.tar\.gz in task\.scopes \(directly or through a role\)/);
   assert.equal(expansions, 1);
-  await assert.rejects(images.ensure(ref, context('no-expander', [], undefined, { scopes: ['assume:project:image-readers'] })), /Not authorized/);
-  const ready = await images.ensure(ref, context('via-role', [], undefined, { scopes: ['assume:project:image-readers'], expandScopes }));
+  await assert.rejects(images.ensure(ref, context('no-expander', [], undefined, { scopes: new TaskScopes(['assume:project:image-readers']) })), /Not authorized/);
+  const ready = await images.ensure(ref, context('via-role', [], undefined, { scopes: new TaskScopes(['assume:project:image-readers'], expandScopes) }));
   assert.equal(ready.artifactHash, sha256File(files.gz));
   assert.equal(expansions, 2);
   ready.release();
-  const direct = await images.ensure(ref, context('direct', [], undefined, { scopes: ['queue:get-artifact:private/role.tar.gz'], expandScopes }));
+  const direct = await images.ensure(ref, context('direct', [], undefined, { scopes: new TaskScopes(['queue:get-artifact:private/role.tar.gz'], expandScopes) }));
   assert.equal(expansions, 2, 'the task\'s own scopes sufficed: no expansion');
   direct.release();
 });
@@ -373,7 +375,7 @@ test('a private artifact is allowed through a role: scopes are expanded only whe
 test('prepareImage gives the artifact\'s sha256 for chain of trust, and none for a registry image', async () => {
   const { images } = freshStore();
   const taskLog = { info: () => {}, warn: () => {} } as unknown as Parameters<typeof prepareImage>[3];
-  const request = { taskId: 'cot', scopes: [], credentials: () => embedded.credentials };
+  const request = { taskId: 'cot', scopes: new TaskScopes([]), credentials: () => embedded.credentials };
   const signal = new AbortController().signal;
   const artifact = await prepareImage(images, { kind: 'task-image', taskId: producer, path: 'public/content-a.tar.zst' }, request, taskLog, signal);
   assert.equal(artifact.artifactHash, sha256File(files.zst));
@@ -428,10 +430,10 @@ test('a retry of a shared download uses the credentials of a task still waiting,
   const bLines: string[] = [];
   const aCancel = new AbortController();
   plan.push('503');
-  const a = images.ensure(ref, context('a', aLines, aCancel.signal, { scopes, credentials: aCredentials }));
+  const a = images.ensure(ref, context('a', aLines, aCancel.signal, { scopes: new TaskScopes(scopes), credentials: aCredentials }));
   a.catch(() => {});
   while (!aLines.some((l) => l.startsWith('Downloading image artifact') || /Retrying in/.test(l))) await sleep(5);
-  const b = images.ensure(ref, context('b', bLines, undefined, { scopes }));
+  const b = images.ensure(ref, context('b', bLines, undefined, { scopes: new TaskScopes(scopes) }));
   while (!bLines.some((l) => /which another task is downloading/.test(l)) || !aLines.some((l) => /Retrying in/.test(l))) await sleep(5);
   // Task A is cancelled during the backoff; its run's credentials are no good any more.
   aCancel.abort(new Error('task A cancelled'));

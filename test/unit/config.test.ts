@@ -55,3 +55,15 @@ test('allowDisableSeccomp is off by default and can be turned on (file, environm
   assert.equal(loadConfig({ env: { WORKER_ALLOW_DISABLE_SECCOMP: 'true' } }).allowDisableSeccomp, true);
   assert.equal(loadConfig({ file: file('seccomp.yml', 'allowDisableSeccomp: true\n'), env: {} }).allowDisableSeccomp, true);
 });
+
+test('the task log\'s default name and the worker location reach the plan', async () => {
+  const { workerSettings } = await import('../../lib/worker.ts');
+  const { planTask } = await import('../../lib/task/plan.ts');
+  const c = loadConfig({ env: { WORKER_LOCATION: '{"cloud":"test"}' }, overrides: { 'task.defaultLogName': 'public/logs/worker.log' } });
+  const task = { provisionerId: 'p', workerType: 'w', created: '2030-01-01T00:00:00.000Z', deadline: '2030-01-02T00:00:00.000Z', scopes: [], payload: {} };
+  const plan = planTask({ taskId: 't', runId: 0, task, payload: { image: 'busybox', maxRunTime: 1 }, claim: { takenUntil: task.deadline }, worker: workerSettings(c, 'https://tc.example.com') });
+  assert.equal(plan.logName, 'public/logs/worker.log');
+  assert.equal(plan.backingLogName, 'public/logs/worker_backing.log');
+  assert.ok(plan.create.Env!.includes('TASKCLUSTER_WORKER_LOCATION={"cloud":"test"}'));
+  assert.equal(loadConfig({ env: {} }).host.workerLocation, '', 'not set unless configured');
+});

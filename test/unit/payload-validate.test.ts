@@ -1,17 +1,19 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { FEATURES } from '../../lib/task/feature-catalog.ts';
-import { IMPLEMENTED_FEATURES, validatePayload } from '../../lib/task/validate.ts';
+import { knownFeatures } from '../../lib/features/catalogue.ts';
+import { FEATURES } from '../../lib/features/registry.ts';
+import { validatePayload } from '../../lib/task/validate.ts';
+import { ALL_FEATURES, onlyFeatures } from '../support/features.ts';
 import { invalidFixtures, validFixtures } from '../fixtures/payloads/load.ts';
 
-const allFeatures = new Set<string>(FEATURES.map((f) => f.name));
+const allFeatures = ALL_FEATURES;
 const task = { expires: '2030-01-01T00:00:00.000Z' };
 
 describe('payloads of every generation are accepted', () => {
   for (const fixture of validFixtures()) {
     test(`${fixture.name} (${fixture.generation})`, () => {
       const before = structuredClone(fixture.task.payload);
-      const result = validatePayload(fixture.task.payload, fixture.task, { implementedFeatures: allFeatures });
+      const result = validatePayload(fixture.task.payload, fixture.task, { features: allFeatures });
       assert.equal(result.ok, true, result.ok ? '' : result.errors.join('\n'));
       assert.deepEqual(fixture.task.payload, before, 'validation must not change the payload');
       if (result.ok) assert.deepEqual(result.payload, fixture.task.payload);
@@ -22,8 +24,8 @@ describe('payloads of every generation are accepted', () => {
 describe('invalid payloads are rejected with readable errors naming each field', () => {
   for (const fixture of invalidFixtures()) {
     test(fixture.name, () => {
-      const implementedFeatures = fixture.implementedFeatures ? new Set(fixture.implementedFeatures) : allFeatures;
-      const result = validatePayload(fixture.task.payload, fixture.task, { implementedFeatures });
+      const features = fixture.implementedFeatures ? onlyFeatures(fixture.implementedFeatures) : allFeatures;
+      const result = validatePayload(fixture.task.payload, fixture.task, { features });
       assert.equal(result.ok, false);
       if (!result.ok) assert.deepEqual(result.errors, fixture.errors);
       assert.ok(fixture.errors.length > 0, 'the fixture must list its expected errors');
@@ -70,7 +72,7 @@ describe('artifact expiry', () => {
 
 describe('features this worker does not provide', () => {
   test('the default set provides the features that are on by default', () => {
-    for (const f of FEATURES.filter((x) => x.defaultEnabled)) assert.ok(IMPLEMENTED_FEATURES.has(f.name), f.name);
+    for (const f of knownFeatures(FEATURES).filter((x) => x.defaultEnabled)) assert.ok(f.provided, f.name);
   });
 
   test('asking for one is an error naming it; setting it to false is fine', () => {
@@ -79,13 +81,9 @@ describe('features this worker does not provide', () => {
     assert.equal(validatePayload({ image: 'busybox', maxRunTime: 1, features: { dind: false, dockerSave: false } }, task).ok, true);
   });
 
-  test('the orchestrator can register a feature in IMPLEMENTED_FEATURES', () => {
-    IMPLEMENTED_FEATURES.add('dind');
-    try {
-      assert.equal(validatePayload({ image: 'busybox', maxRunTime: 1, features: { dind: true } }, task).ok, true);
-    } finally {
-      IMPLEMENTED_FEATURES.delete('dind');
-    }
+  test('a build whose registry provides a feature accepts it', () => {
+    const features = onlyFeatures([...FEATURES.map((f) => f.name), 'dind']);
+    assert.equal(validatePayload({ image: 'busybox', maxRunTime: 1, features: { dind: true } }, task, { features }).ok, true);
   });
 
   test('an unknown feature set to false is only a warning', () => {
@@ -133,7 +131,7 @@ describe('switches an older generation left untyped are read as docker-worker re
   const base = { image: 'busybox', maxRunTime: 1 };
 
   test('a feature that is not true or false is on when truthy, with a warning naming it', () => {
-    const result = validatePayload({ ...base, features: { chainOfTrust: 'x', azureLiveLog: 0 } }, task, { implementedFeatures: allFeatures });
+    const result = validatePayload({ ...base, features: { chainOfTrust: 'x', azureLiveLog: 0 } }, task, { features: allFeatures });
     assert.equal(result.ok, true, result.ok ? '' : result.errors.join('\n'));
     if (!result.ok) return;
     assert.deepEqual(result.payload.features, { chainOfTrust: true, azureLiveLog: false });

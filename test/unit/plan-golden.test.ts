@@ -5,15 +5,15 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { FEATURES } from '../../lib/task/feature-catalog.ts';
 import { planTask } from '../../lib/task/plan.ts';
 import type { PlanInput, WorkerSettings } from '../../lib/task/plan.ts';
 import type { TaskDefinition } from '../../lib/task/types.ts';
 import { validatePayload } from '../../lib/task/validate.ts';
 import { validFixtures } from '../fixtures/payloads/load.ts';
+import { ALL_FEATURES } from '../support/features.ts';
 
 const UPDATE = process.env.UPDATE_GOLDEN === '1';
-const allFeatures = new Set<string>(FEATURES.map((f) => f.name));
+const allFeatures = ALL_FEATURES;
 
 /** A worker that allows everything, in the task's own pool. */
 function workerFor(task: TaskDefinition): WorkerSettings {
@@ -25,7 +25,6 @@ function workerFor(task: TaskDefinition): WorkerSettings {
     rootUrl: 'https://tc.example.com',
     instanceType: 'm5.xlarge',
     publicIp: '203.0.113.7',
-    region: 'us-east-1',
     workerLocation: '{"cloud":"aws","region":"us-east-1","availabilityZone":"us-east-1a"}',
     allowPrivileged: true,
     allowDisableSeccomp: true,
@@ -41,7 +40,7 @@ function workerFor(task: TaskDefinition): WorkerSettings {
 }
 
 export function goldenInput(task: TaskDefinition): PlanInput {
-  const checked = validatePayload(task.payload, task, { implementedFeatures: allFeatures });
+  const checked = validatePayload(task.payload, task, { features: allFeatures });
   if (!checked.ok) throw new Error(checked.errors.join('\n'));
   return {
     taskId: 'dSlITZ4yQgmvxxAi4A8fHQ',
@@ -50,7 +49,7 @@ export function goldenInput(task: TaskDefinition): PlanInput {
     payload: checked.payload,
     claim: { takenUntil: '2030-01-01T00:20:00.000Z' },
     worker: workerFor(task),
-    implementedFeatures: allFeatures,
+    features: allFeatures,
   };
 }
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { withRetries, HttpStatusError, isRetriable } from '../../lib/artifacts/retry.ts';
+import { backoffDelayMs, withRetries, HttpStatusError, isRetriable } from '../../lib/retry/with-retries.ts';
 
 test('network errors and 5xx are retried, then succeed', async () => {
   let calls = 0;
@@ -29,4 +29,24 @@ test('retries stop after the configured count', async () => {
   let calls = 0;
   await assert.rejects(withRetries(async () => { calls++; throw new HttpStatusError(502, 'bad gateway'); }, { retries: 2, baseDelayMs: 1 }));
   assert.equal(calls, 3);
+});
+
+test('backoffDelayMs doubles from the base up to the ceiling', () => {
+  assert.deepEqual([1, 2, 3, 4, 5].map((n) => backoffDelayMs(n, 100, 1000)), [100, 200, 400, 800, 1000]);
+});
+
+test('without jitter the delays are the formula; beforeRetry runs before each new attempt and a throw there ends it', async () => {
+  const seen: string[] = [];
+  await assert.rejects(withRetries(async (n) => { seen.push(`attempt ${n}`); throw new Error('down'); }, {
+    retries: 3, baseDelayMs: 1, jitter: false,
+    onRetry: (_e, n, delay) => seen.push(`retry ${n} after ${delay}`),
+    beforeRetry: async (n) => { seen.push(`before ${n}`); if (n === 3) throw new Error('gone'); },
+  }), /gone/);
+  assert.deepEqual(seen, ['attempt 1', 'retry 1 after 1', 'before 2', 'attempt 2', 'retry 2 after 2', 'before 3']);
+});
+
+test('shouldRetry decides instead of the HTTP rule', async () => {
+  let calls = 0;
+  await assert.rejects(withRetries(async () => { calls++; throw Object.assign(new Error('500'), { statusCode: 500 }); }, { retries: 5, baseDelayMs: 1, shouldRetry: () => false }), /500/);
+  assert.equal(calls, 1);
 });

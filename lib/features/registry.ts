@@ -1,0 +1,13 @@
+// The features this build provides, in the order the run calls their hooks (cleanup in
+// reverse). The one place that says which features exist: validation, the plan, the scope
+// checks and the task run all read this list. A new feature is one file and one line here.
+import type { Feature } from './feature.ts';
+import { localLiveLog } from './local-live-log.ts';
+import { bulkLog } from './bulk-log.ts';
+import { artifacts } from './artifacts.ts';
+
+export const FEATURES: readonly Feature[] = [
+  localLiveLog,
+  bulkLog,
+  artifacts,
+] as Feature[];
