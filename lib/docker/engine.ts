@@ -33,6 +33,7 @@ export interface ExitStatus {
 
 export interface OwnedContainer { id: string; name: string; image: string; state: string; created: Date; labels: Record<string, string> }
 export interface OwnedNetwork { id: string; name: string; labels: Record<string, string> }
+export interface NetworkAddresses { subnet: string; gateway: string }
 export interface OwnedVolume { name: string; mountpoint: string; labels: Record<string, string> }
 export interface ImageSummary { id: string; repoTags: string[]; repoDigests: string[]; size: number; created: Date; labels: Record<string, string> }
 
@@ -281,6 +282,15 @@ export class Engine {
       this.docker.createNetwork({ ...options, Name: name, Labels: ownerLabels(owner) }),
     );
     return network.id;
+  }
+
+  /** The IPv4 subnet (CIDR) and gateway the engine gave a network. */
+  async networkAddresses(idOrName: string): Promise<NetworkAddresses> {
+    const info = await this.call(`inspect network ${idOrName}`, () => this.docker.getNetwork(idOrName).inspect()) as
+      { IPAM?: { Config?: Array<{ Subnet?: string; Gateway?: string }> } };
+    const v4 = (info.IPAM?.Config ?? []).find((c) => c.Subnet && c.Gateway && !c.Subnet.includes(':'));
+    if (!v4) throw new EngineError('server', `network ${idOrName} has no IPv4 subnet with a gateway`);
+    return { subnet: v4.Subnet!, gateway: v4.Gateway! };
   }
 
   /** Removes a network; a missing one is fine. */

@@ -12,7 +12,6 @@ export interface UnavailableFeature {
 
 /** In docker-worker's order; a build that provides one moves it to registry.ts. */
 export const UNAVAILABLE_FEATURES: readonly UnavailableFeature[] = [
-  { name: 'taskclusterProxy' },
   { name: 'chainOfTrust' },
   { name: 'allowPtrace', requiredScope: 'docker-worker:feature:allowPtrace' },
   { name: 'interactive' },

@@ -54,7 +54,7 @@ export interface ContainerAdditions {
   devices?: Array<{ PathOnHost: string; PathInContainer: string; CgroupPermissions: string }>;
   capAdd?: string[];
   securityOpt?: string[];
-  /** HostConfig.NetworkMode (a per-task network): at most one feature may set it. */
+  /** HostConfig.NetworkMode (a per-task network): features that set it must agree (task-network.ts). */
   networkMode?: string;
   /** Aliases of the task container on `networkMode`. */
   networkAliases?: string[];

@@ -36,9 +36,12 @@ export function planFeatures(input: FeaturePlanInput, provided: readonly Feature
   return { features, refusals };
 }
 
+/** Features that set `field` to different values (several may share one per-task network). */
 function conflicts(features: readonly PlannedFeature[], field: 'networkMode' | 'entrypoint'): string[] {
-  const setters = features.filter((f) => f.container?.[field] !== undefined).map((f) => f.name);
-  return setters.length > 1 ? [`payload.features ${setters.join(' and ')} cannot be used together (each sets the container's ${field}); turn one of them off`] : [];
+  const setting = features.filter((f) => f.container?.[field] !== undefined);
+  const values = new Set(setting.map((f) => JSON.stringify(f.container![field])));
+  const setters = setting.map((f) => f.name);
+  return values.size > 1 ? [`payload.features ${setters.join(' and ')} cannot be used together (each sets the container's ${field}); turn one of them off`] : [];
 }
 
 /**

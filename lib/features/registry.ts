@@ -5,9 +5,11 @@ import type { Feature } from './feature.ts';
 import { localLiveLog } from './local-live-log.ts';
 import { bulkLog } from './bulk-log.ts';
 import { artifacts } from './artifacts.ts';
+import { taskclusterProxy } from './taskcluster-proxy.ts';
 
 export const FEATURES: readonly Feature[] = [
   localLiveLog,
   bulkLog,
   artifacts,
+  taskclusterProxy,
 ] as Feature[];
