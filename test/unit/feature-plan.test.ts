@@ -84,3 +84,9 @@ test('a feature needing a scope the task lacks is refused for the scope and adds
   assert.deepEqual(granted.refusals, []);
   assert.deepEqual(granted.create.HostConfig!.CapAdd, ['SYS_ADMIN']);
 });
+
+test('features that put the task on the same per-task network plan together', () => {
+  const plan = planTask(input({}, [adding('proxyA', { networkMode: 'task-net' }), adding('proxyB', { networkMode: 'task-net' })]));
+  assert.deepEqual(plan.refusals, []);
+  assert.equal(plan.create.HostConfig!.NetworkMode, 'task-net');
+});
