@@ -13,6 +13,7 @@ import { queueClient, type ClaimResponse, type Deployment } from './queue/taskcl
 import { statusCodeOf } from './retry/with-retries.ts';
 import { TaskClaim } from './queue/task-claim.ts';
 import { TaskRun, type TaskRunDeps } from './task/run.ts';
+import { providedFeatures } from './features/registry.ts';
 import { ImageStore } from './images/image-store.ts';
 import { VolumeCaches } from './cache/volume-cache.ts';
 import { authScopeExpander } from './scopes/auth-expander.ts';
@@ -41,6 +42,8 @@ export function workerSettings(config: WorkerConfig, rootUrl: string): WorkerSet
     rootUrl, instanceType: config.host.instanceType, publicIp: config.host.publicIp, workerLocation: config.host.workerLocation || undefined,
     allowPrivileged: config.allowPrivileged, allowDisableSeccomp: config.allowDisableSeccomp, devices, shmSizeBytes: config.shmSizeBytes,
     workerVersion: WORKER_VERSION, hostname: os.hostname(), defaultLogName: config.task.defaultLogName,
+    sidecars: config.sidecars,
+    ...(config.relengAPI.url ? { relengAPI: { url: config.relengAPI.url, token: config.relengAPI.token } } : {}),
   };
 }
 
@@ -97,7 +100,7 @@ export async function startWorker(config: WorkerConfig, deployment: Deployment, 
   });
   const deps: TaskRunDeps = {
     rootUrl: deployment.rootUrl, worker: workerSettings(config, deployment.rootUrl),
-    images, caches, expandScopes,
+    images, caches, expandScopes, features: providedFeatures(config.sidecars),
     engine, liveLogs, log, statusQueue: workerQueue, storageType: config.artifacts.storageType as 'object' | 's3',
     uploadRetries: config.artifacts.uploadRetries, reclaimMarginSeconds: config.task.reclaimMarginSeconds,
     cancelPollSeconds: config.task.cancelPollSeconds, tmpDir,

@@ -3,6 +3,8 @@
 #
 #   taskenv_pass:latest   static busybox rootfs; `taskhost-who a b` prints "a b" and exits 0
 #   taskenv_fail:latest   same base; `taskhost-who` prints its arguments to stderr and exits 1
+#   taskenv_sidecar:latest   same base; a stand-in for a sidecar (balrogVPNProxy): run as
+#                         `httpd -f -p 80 -h /www -c /etc/httpd.conf` it answers 401 without credentials
 #
 # Each image is a busybox-static rootfs (every applet linked at its usual path, /bin/sh
 # included) plus the files under <image>/rootfs/, imported with `docker import`. The hash of
@@ -11,7 +13,7 @@
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
-images=(taskenv_pass taskenv_fail)
+images=(taskenv_pass taskenv_fail taskenv_sidecar)
 tag=latest
 label=org.taskcluster.docker-worker.test-image-inputs
 

@@ -3,6 +3,7 @@
 // environment < command-line flags. `worker config --help` prints this table.
 import os from 'node:os';
 import path from 'node:path';
+import { sidecarsFormat, type SidecarSetting } from '../features/sidecar-setting.ts';
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 const defaultStateDir = isRoot ? '/var/lib/docker-worker' : path.join(os.homedir(), '.local/state/docker-worker');
@@ -89,6 +90,11 @@ export const configSchema = {
   },
   chainOfTrust: {
     openpgpSignature: { doc: 'Also publish public/chainOfTrust.json.asc, the certificate cleartext-signed with the OpenPGP key (docker-worker\'s form until 2019), beside the ed25519-signed public/chain-of-trust.json.', format: Boolean, default: false, env: 'WORKER_CHAIN_OF_TRUST_OPENPGP' },
+  },
+  sidecars: { doc: 'Sidecar containers by feature name: {"<name>": {"image", "command", "env", "capabilities", "devices", "alias", "readiness": {"port", "path", "status", "tries", "intervalMs"}, "requiredScope"}}. A task turns one on with payload.features.<name> and the scope docker-worker:feature:<name>. balrogVPNProxy and balrogStageVPNProxy need only an image (alias balrog, NET_ADMIN, /dev/net/tun, port 80 answering 401). Images must be on the host.', format: sidecarsFormat, default: {} as Record<string, Partial<SidecarSetting>> },
+  relengAPI: {
+    url: { doc: 'RelengAPI base URL for relengAPIProxy (empty: the feature is refused).', format: String, default: '', env: 'WORKER_RELENGAPI_URL' },
+    token: { doc: 'The worker\'s RelengAPI token; relengAPIProxy mints a temporary token per task from it.', format: String, default: '', env: 'WORKER_RELENGAPI_TOKEN', sensitive: true },
   },
   host: {
     instanceType: { doc: 'Reported as TASKCLUSTER_INSTANCE_TYPE and in the log header.', format: String, default: 'local', env: 'WORKER_INSTANCE_TYPE' },

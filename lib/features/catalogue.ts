@@ -18,8 +18,6 @@ export const UNAVAILABLE_FEATURES: readonly UnavailableFeature[] = [
   { name: 'dockerSave' },
   { name: 'dind' },
   { name: 'relengAPIProxy' },
-  { name: 'balrogVPNProxy', requiredScope: 'docker-worker:feature:balrogVPNProxy' },
-  { name: 'balrogStageVPNProxy', requiredScope: 'docker-worker:feature:balrogStageVPNProxy' },
 ];
 
 /** Features of earlier generations that no worker provides any more, with what became of them. */

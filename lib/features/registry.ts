@@ -6,10 +6,21 @@ import { localLiveLog } from './local-live-log.ts';
 import { bulkLog } from './bulk-log.ts';
 import { artifacts } from './artifacts.ts';
 import { taskclusterProxy } from './taskcluster-proxy.ts';
+import { sidecarFeature } from './sidecar.ts';
+import { SIDECAR_PRESETS, type SidecarSetting } from './sidecar-setting.ts';
 
 export const FEATURES: readonly Feature[] = [
   localLiveLog,
   bulkLog,
   artifacts,
   taskclusterProxy,
+  sidecarFeature('balrogVPNProxy'),
+  sidecarFeature('balrogStageVPNProxy'),
 ] as Feature[];
+
+/** The registry's features, then one sidecar feature per other name in the `sidecars` setting. */
+export function providedFeatures(sidecars: Readonly<Record<string, Partial<SidecarSetting>>> = {}): readonly Feature[] {
+  const names = new Set(FEATURES.map((f) => f.name));
+  const extra = Object.keys(sidecars).filter((name) => !names.has(name) && !Object.hasOwn(SIDECAR_PRESETS, name));
+  return extra.length ? [...FEATURES, ...extra.map((name) => sidecarFeature(name, sidecars[name]) as Feature)] : FEATURES;
+}

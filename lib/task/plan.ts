@@ -4,6 +4,7 @@
 // capability this worker does not allow) becomes a refusal, not an exception.
 import { posix } from 'node:path';
 import type { Feature, FeaturePlanInput } from '../features/feature.ts';
+import type { SidecarSetting } from '../features/sidecar-setting.ts';
 import { maskedSecrets, planFeatures, withAdditions } from '../features/plan-features.ts';
 import { FEATURES } from '../features/registry.ts';
 import { DEFAULT_LIVE_LOG_NAME } from '../log/backing-log.ts';
@@ -41,6 +42,10 @@ export interface WorkerSettings {
   defaultLogName?: string;
   workerVersion: string;
   hostname: string;
+  /** Sidecar containers by feature name (the `sidecars` setting; balrog features are presets). */
+  sidecars?: Readonly<Record<string, Partial<SidecarSetting>>>;
+  /** The RelengAPI endpoint and the worker's token (relengAPIProxy); absent when not configured. */
+  relengAPI?: { url: string; token: string };
 }
 
 export interface PlanInput {
