@@ -1,20 +1,19 @@
-// The taskclusterProxy's HTTP server: what a task reaches as http://taskcluster/. It speaks the
-// contract of the Taskcluster monorepo's tools/taskcluster-proxy:
+// The taskclusterProxy's request handler: what a task reaches as http://taskcluster/ (served
+// on the run's gateway server, gateway-server.ts). It speaks the contract of the Taskcluster
+// monorepo's tools/taskcluster-proxy:
 //   /api/<service>/<version>/<path>   -> <rootUrl>/api/<service>/<version>/<path>
 //   /<service>/<version>/<path>       -> the same (the legacy layout, before rootUrls)
 //   /bewit (body: a URL)              -> 303 to that URL signed with a bewit (valid one hour)
 //   /credentials                      -> refused: the worker hands over new credentials itself
 // Each forwarded request is signed (Hawk) with the run's current temporary credentials; the
 // body is streamed both ways (never buffered), redirects and error answers are passed to the
-// task as the service gave them. Only the services of a Taskcluster deployment are forwarded:
-// anything else (an unknown service, a host name) is answered 404 by the proxy itself, so the
-// task's credentials are never sent to another host. A connection from an address `allows`
-// refuses is closed before a byte is read.
-import http from 'node:http';
-import https from 'node:https';
-import type { AddressInfo, Socket } from 'node:net';
+// task as the service gave them (http-forward.ts). Only the services of a Taskcluster
+// deployment are forwarded: anything else (an unknown service, a host name) is answered 404 by
+// the proxy itself, so the task's credentials are never sent to another host.
+import type http from 'node:http';
 import Hawk from '@hapi/hawk';
 import type { TaskCredentials } from '../task/types.ts';
+import { ForwardAgents, answerText, forward } from './http-forward.ts';
 
 /** The services of a Taskcluster deployment (taskcluster-lib-urls' names). */
 export const TASKCLUSTER_SERVICES: readonly string[] = [
@@ -24,80 +23,47 @@ export const TASKCLUSTER_SERVICES: readonly string[] = [
 export const BEWIT_TTL_SECONDS = 3600;
 const MAX_BEWIT_BODY_BYTES = 64 * 1024;
 
-/** Request and response headers that belong to one connection, not to the message. */
-const HOP_BY_HOP = new Set([
-  'connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer',
-  'transfer-encoding', 'upgrade',
-]);
-
-export interface TaskclusterProxyServerOptions {
+export interface TaskclusterProxyOptions {
   rootUrl: string;
   /** The credentials to sign with, asked for every request. */
   credentials(): TaskCredentials;
-  /** Whether a connection from this address may use the proxy. */
-  allows(address: string | undefined): boolean;
   /** Sent as X-Taskcluster-Proxy-Version. */
   version: string;
-  /** Told about refused connections and failed upstream requests. */
-  onProblem?(message: string, details: Record<string, unknown>): void;
 }
 
-export class ProxyListenError extends Error {}
-
-export class TaskclusterProxyServer {
-  readonly #options: TaskclusterProxyServerOptions;
-  readonly #server: http.Server;
-  readonly #agents = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) };
+export class TaskclusterProxy {
+  readonly #options: TaskclusterProxyOptions;
+  readonly #agents = new ForwardAgents();
   readonly #root: URL;
 
-  constructor(options: TaskclusterProxyServerOptions) {
+  constructor(options: TaskclusterProxyOptions) {
     this.#options = options;
     this.#root = new URL(options.rootUrl);
-    this.#server = http.createServer((req, res) => this.#handle(req, res));
-    this.#server.on('connection', (socket: Socket) => {
-      if (options.allows(socket.remoteAddress)) return;
-      options.onProblem?.('taskclusterProxy refused a connection from outside its task', { from: socket.remoteAddress });
-      socket.destroy();
-    });
   }
 
-  /** Listens on `host:port` (port 0: any); rejects with a ProxyListenError saying what to check. */
-  async listen(host: string, port: number): Promise<AddressInfo> {
-    await new Promise<void>((resolve, reject) => {
-      const failed = (err: NodeJS.ErrnoException) => {
-        const why = err.code === 'EADDRINUSE' ? `something else already listens on ${host}:${port}`
-          : err.code === 'EADDRNOTAVAIL' ? `${host} is not an address of this host`
-          : err.code === 'EACCES' ? `the worker may not listen on port ${port} (it needs root or CAP_NET_BIND_SERVICE)`
-          : err.message;
-        reject(new ProxyListenError(why, { cause: err }));
-      };
-      this.#server.once('error', failed);
-      this.#server.listen({ host, port, exclusive: true }, () => { this.#server.off('error', failed); resolve(); });
-    });
-    return this.#server.address() as AddressInfo;
-  }
+  /** Drops the kept-alive connections to the services (the run is over). */
+  close(): void { this.#agents.destroy(); }
 
-  /** Stops listening and drops every connection (the run is over). */
-  async close(): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
-    this.#server.closeAllConnections();
-    this.#agents.http.destroy();
-    this.#agents.https.destroy();
-    await closed;
-  }
-
-  #handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+  readonly handle = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     const url = req.url ?? '/';
     const [path = '/', query] = splitQuery(url);
     this.#commonHeaders(res);
     if (path === '/bewit' || path.startsWith('/bewit/')) return void this.#bewit(req, res);
     if (path === '/credentials' || path.startsWith('/credentials/')) {
-      return answer(res, req.method === 'PUT' ? 403 : 405, 'The worker updates the proxy\'s credentials itself after every reclaim; a task cannot set them.\n');
+      return answerText(res, req.method === 'PUT' ? 403 : 405, 'The worker updates the proxy\'s credentials itself after every reclaim; a task cannot set them.\n');
     }
     const target = this.#target(path, query);
-    if (typeof target === 'string') return answer(res, 404, target);
-    this.#forward(req, res, target);
-  }
+    if (typeof target === 'string') return answerText(res, 404, target);
+    res.setHeader('X-Taskcluster-Endpoint', target.href);
+    forward(req, res, {
+      target, agents: this.#agents,
+      authorization: (t, method) => this.#sign(t, method),
+      // As tools/taskcluster-proxy: a body without a Content-Type is JSON.
+      defaultHeaders: (h) => (h['content-type'] === undefined && (Number(h['content-length'] ?? 0) > 0 || h['transfer-encoding'] !== undefined)
+        ? { 'content-type': 'application/json' } : {}),
+      unreachable: (t, err) => `The taskclusterProxy could not reach ${t.origin}: ${err.message}\n`,
+    });
+  };
 
   /** The upstream URL for a path, or the 404 message. */
   #target(path: string, query: string | undefined): URL | string {
@@ -113,45 +79,12 @@ export class TaskclusterProxyServer {
     return new URL(`${base}/api/${service}/${version}/${rest.join('/')}${query !== undefined ? `?${query}` : ''}`);
   }
 
-  #forward(req: http.IncomingMessage, res: http.ServerResponse, target: URL): void {
-    const headers: http.OutgoingHttpHeaders = {};
-    for (const [name, value] of Object.entries(req.headers)) {
-      if (HOP_BY_HOP.has(name) || name === 'host' || name === 'authorization' || value === undefined) continue;
-      headers[name] = value;
-    }
-    const hasBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
-    // As tools/taskcluster-proxy: a body without a Content-Type is JSON.
-    if (hasBody && headers['content-type'] === undefined) headers['content-type'] = 'application/json';
-    headers.authorization = this.#sign(target, req.method ?? 'GET');
-    res.setHeader('X-Taskcluster-Endpoint', target.href);
-    const secure = target.protocol === 'https:';
-    const upstream = (secure ? https : http).request(target, {
-      method: req.method, headers, agent: secure ? this.#agents.https : this.#agents.http,
-    });
-    upstream.on('response', (answerStream) => {
-      for (const [name, value] of Object.entries(answerStream.headers)) {
-        if (!HOP_BY_HOP.has(name) && value !== undefined) res.setHeader(name, value);
-      }
-      res.writeHead(answerStream.statusCode ?? 502);
-      answerStream.pipe(res);
-      answerStream.on('error', () => res.destroy());
-    });
-    upstream.on('error', (err) => {
-      this.#options.onProblem?.('taskclusterProxy could not reach the service', { target: target.href, error: err.message });
-      if (!res.headersSent) answer(res, 502, `The taskclusterProxy could not reach ${target.origin}: ${err.message}\n`);
-      else res.destroy();
-    });
-    req.on('aborted', () => upstream.destroy());
-    res.on('close', () => { if (!res.writableFinished) upstream.destroy(); });
-    req.pipe(upstream);
-  }
-
   async #bewit(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     let body = '';
     try {
       for await (const chunk of req) {
         body += chunk;
-        if (body.length > MAX_BEWIT_BODY_BYTES) return answer(res, 413, 'The /bewit body is the URL to sign, no more.\n');
+        if (body.length > MAX_BEWIT_BODY_BYTES) return answerText(res, 413, 'The /bewit body is the URL to sign, no more.\n');
       }
       const url = new URL(body.trim());
       const creds = this.#options.credentials();
@@ -160,9 +93,9 @@ export class TaskclusterProxyServer {
       });
       url.searchParams.append('bewit', bewit);
       res.setHeader('Location', url.href);
-      answer(res, 303, url.href);
+      answerText(res, 303, url.href);
     } catch (err) {
-      answer(res, 400, `The /bewit body must be the URL to sign: ${(err as Error).message}\n`);
+      answerText(res, 400, `The /bewit body must be the URL to sign: ${(err as Error).message}\n`);
     }
   }
 
@@ -200,9 +133,4 @@ function hawkExt(creds: TaskCredentials): string | undefined {
 function splitQuery(url: string): [string, string | undefined] {
   const i = url.indexOf('?');
   return i === -1 ? [url, undefined] : [url.slice(0, i), url.slice(i + 1)];
-}
-
-function answer(res: http.ServerResponse, status: number, text: string): void {
-  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' });
-  res.end(text);
 }

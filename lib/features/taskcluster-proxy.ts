@@ -1,17 +1,17 @@
 // taskclusterProxy (payload.features.taskclusterProxy, no scope needed): inside the task,
 // http://taskcluster/ and $TASKCLUSTER_PROXY_URL reach a proxy that signs every request with
 // the run's temporary credentials (the claim's: restricted to the task's scopes, new after
-// every reclaim). A host-side server (taskcluster-proxy-server.ts), one per run, listening on
-// port 80 of the gateway of the run's own network (task-network.ts); the task container finds
-// it as `taskcluster` through /etc/hosts. It accepts connections from the run's network only,
-// and closes with the run.
-import { TaskclusterProxyServer } from './taskcluster-proxy-server.ts';
+// every reclaim). It runs in the worker process (taskcluster-proxy-server.ts), served on the
+// run's gateway server (gateway-server.ts: port 80 of the gateway of the run's own network,
+// task-network.ts, accepting that network only); the task container finds it as `taskcluster`
+// through /etc/hosts. It is gone when the run ends.
+import { acquireGatewayServer, GATEWAY_PORT, type GatewayLease } from './gateway-server.ts';
+import { TaskclusterProxy } from './taskcluster-proxy-server.ts';
 import { acquireTaskNetwork, onTaskNetwork, type TaskNetworkLease } from './task-network.ts';
 import type { Feature } from './feature.ts';
 import type { TaskCredentials } from '../task/types.ts';
 
 export const TASKCLUSTER_PROXY_HOST = 'taskcluster';
-export const TASKCLUSTER_PROXY_PORT = 80;
 
 export const taskclusterProxy: Feature<Record<string, never>> = {
   name: 'taskclusterProxy',
@@ -21,36 +21,35 @@ export const taskclusterProxy: Feature<Record<string, never>> = {
     container: { ...onTaskNetwork(taskId, runId), env: { TASKCLUSTER_PROXY_URL: `http://${TASKCLUSTER_PROXY_HOST}` } },
   }),
   forTask: (ctx) => {
-    let lease: TaskNetworkLease | undefined;
-    let server: TaskclusterProxyServer | undefined;
+    let network: TaskNetworkLease | undefined;
+    let gateway: GatewayLease | undefined;
+    let proxy: TaskclusterProxy | undefined;
     let credentials: TaskCredentials = ctx.credentials();
-    const ids = { taskId: ctx.taskId, runId: ctx.runId };
     return {
       async beforeCreate() {
         try {
-          lease = await acquireTaskNetwork(ctx);
+          network = await acquireTaskNetwork(ctx);
         } catch (err) {
           throw new Error(`The taskclusterProxy feature could not create the task's network: ${(err as Error).message}. Check that the Docker engine can create bridge networks (free address pools).`, { cause: err });
         }
-        const { network } = lease;
-        server = new TaskclusterProxyServer({
-          rootUrl: ctx.worker.rootUrl, credentials: () => credentials, allows: network.allows, version: ctx.worker.workerVersion,
-          onProblem: (message, details) => ctx.log.warn(message, { ...ids, ...details }),
-        });
+        const { gateway: address } = network.network;
         try {
-          await server.listen(network.gateway, TASKCLUSTER_PROXY_PORT);
+          gateway = await acquireGatewayServer(ctx, network.network);
         } catch (err) {
-          throw new Error(`The taskclusterProxy feature could not listen on ${network.gateway}:${TASKCLUSTER_PROXY_PORT}: ${(err as Error).message}. Check what else listens on port ${TASKCLUSTER_PROXY_PORT} of this host.`, { cause: err });
+          throw new Error(`The taskclusterProxy feature could not listen on ${address}:${GATEWAY_PORT}: ${(err as Error).message}. Check what else listens on port ${GATEWAY_PORT} of this host.`, { cause: err });
         }
+        proxy = new TaskclusterProxy({ rootUrl: ctx.worker.rootUrl, credentials: () => credentials, version: ctx.worker.workerVersion });
+        gateway.server.serve(TASKCLUSTER_PROXY_HOST, proxy.handle);
         ctx.mark('taskclusterProxyListening');
-        return { container: { extraHosts: [`${TASKCLUSTER_PROXY_HOST}:${network.gateway}`] } };
+        return { container: { extraHosts: [`${TASKCLUSTER_PROXY_HOST}:${address}`] } };
       },
       async credentialsChanged(next) {
         credentials = next;
       },
       async cleanup() {
-        await server?.close().catch((err: Error) => ctx.log.warn('could not close the taskclusterProxy', { ...ids, error: err.message }));
-        await lease?.release();
+        proxy?.close();
+        await gateway?.release();
+        await network?.release();
       },
     };
   },

@@ -1,4 +1,4 @@
-// The taskclusterProxy's server on loopback in front of a fake Taskcluster service the test
+// The taskclusterProxy on a gateway server on loopback in front of a fake Taskcluster service the test
 // serves itself (also on loopback), which checks each request's Hawk signature with the
 // credentials the proxy was given: signing with the newest credentials, both path layouts,
 // query strings and escapes kept, a 100 MB body streamed (the service sees bytes before the
@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Hawk from '@hapi/hawk';
-import { TaskclusterProxyServer } from '../../lib/features/taskcluster-proxy-server.ts';
+import { GatewayServer } from '../../lib/features/gateway-server.ts';
+import { TaskclusterProxy } from '../../lib/features/taskcluster-proxy-server.ts';
 import type { TaskCredentials } from '../../lib/task/types.ts';
 
 const keys: Record<string, string> = { first: 'first-secret', second: 'second-secret' };
@@ -20,7 +21,8 @@ let onBytes: ((bytes: number) => void) | undefined;
 
 let service: http.Server;
 let serviceUrl: string;
-let proxy: TaskclusterProxyServer;
+let gateway: GatewayServer;
+let proxy: TaskclusterProxy;
 let proxyUrl: string;
 let credentials: TaskCredentials = { clientId: 'first', accessToken: keys.first! };
 let allowed = true;
@@ -50,13 +52,16 @@ before(async () => {
   });
   await new Promise<void>((resolve) => service.listen(0, '127.0.0.1', resolve));
   serviceUrl = `http://127.0.0.1:${(service.address() as AddressInfo).port}`;
-  proxy = new TaskclusterProxyServer({ rootUrl: serviceUrl, credentials: () => credentials, allows: () => allowed, version: 'test' });
-  const address = await proxy.listen('127.0.0.1', 0);
+  proxy = new TaskclusterProxy({ rootUrl: serviceUrl, credentials: () => credentials, version: 'test' });
+  gateway = new GatewayServer({ allows: () => allowed });
+  gateway.serve('taskcluster', proxy.handle);
+  const address = await gateway.listen('127.0.0.1', 0);
   proxyUrl = `http://127.0.0.1:${address.port}`;
 });
 
 after(async () => {
-  await proxy?.close();
+  proxy?.close();
+  await gateway?.close();
   await new Promise((resolve) => service?.close(resolve));
 });
 

@@ -144,7 +144,7 @@ test('two tasks side by side reach neither each other\'s container nor each othe
   assert.match(plainLog, /^proxy-url=none\r?$/m);
   assert.match(plainLog, /^0\r?$/m, 'no taskcluster host for a task without the feature');
   assert.deepEqual(await networksOf(plain), [], 'a plain task gets no network of its own');
-  const refusedEvents = h.capture.events.filter((e) => e.message === 'taskclusterProxy refused a connection from outside its task');
+  const refusedEvents = h.capture.events.filter((e) => e.message === 'a task proxy refused a connection from outside its task');
   assert.ok(refusedEvents.filter((e) => e.taskId === first).length >= 2, JSON.stringify(refusedEvents) + secondLog + plainLog);
   await h.queue.cancelTask(first);
   await h.waitForResolution(first);
