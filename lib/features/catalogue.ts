@@ -17,7 +17,6 @@ export const UNAVAILABLE_FEATURES: readonly UnavailableFeature[] = [
   { name: 'interactive' },
   { name: 'dockerSave' },
   { name: 'dind' },
-  { name: 'relengAPIProxy' },
 ];
 
 /** Features of earlier generations that no worker provides any more, with what became of them. */

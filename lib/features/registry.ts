@@ -7,6 +7,7 @@ import { bulkLog } from './bulk-log.ts';
 import { artifacts } from './artifacts.ts';
 import { taskclusterProxy } from './taskcluster-proxy.ts';
 import { sidecarFeature } from './sidecar.ts';
+import { relengAPIProxy } from './relengapi-proxy.ts';
 import { SIDECAR_PRESETS, type SidecarSetting } from './sidecar-setting.ts';
 
 export const FEATURES: readonly Feature[] = [
@@ -14,6 +15,7 @@ export const FEATURES: readonly Feature[] = [
   bulkLog,
   artifacts,
   taskclusterProxy,
+  relengAPIProxy,
   sidecarFeature('balrogVPNProxy'),
   sidecarFeature('balrogStageVPNProxy'),
 ] as Feature[];

@@ -36,6 +36,7 @@ function workerFor(task: TaskDefinition): WorkerSettings {
     },
     workerVersion: '0.1.0-golden',
     hostname: 'worker-1.example.com',
+    relengAPI: { url: 'https://relengapi.example.com', token: 'golden-issuing-token' },
     sidecars: { balrogVPNProxy: { image: 'balrog-vpn-proxy:golden' }, balrogStageVPNProxy: { image: 'balrog-vpn-proxy:golden' } },
   };
 }

@@ -215,8 +215,19 @@ describe('features', () => {
   });
 
   test('relengAPIProxy gets the permissions named by the task scopes', () => {
-    const plan = planTask(input({ features: { relengAPIProxy: true } }, ['docker-worker:relengapi-proxy:tooltool.download.public', 'other']));
+    const relengAPI = { url: 'https://relengapi.example.com', token: 'issuing' };
+    const plan = planTask(input({ features: { relengAPIProxy: true } }, ['docker-worker:relengapi-proxy:tooltool.download.public', 'other'], { worker: worker({ relengAPI }) }));
+    assert.deepEqual(plan.refusals, []);
     assert.deepEqual(plan.features.find((f) => f.name === 'relengAPIProxy')?.options, { permissions: ['tooltool.download.public'] });
+    assert.equal(plan.create.HostConfig?.NetworkMode, `taskcluster-task-${plan.taskId}-2`);
+    assert.doesNotMatch(JSON.stringify(plan), /issuing/, 'the worker\'s token is not part of the plan');
+  });
+
+  test('relengAPIProxy on a worker without RelengAPI settings is refused with a sentence saying so', () => {
+    const plan = planTask(input({ features: { relengAPIProxy: true } }));
+    assert.deepEqual(plan.refusals.map((r) => r.message), [
+      'payload.features.relengAPIProxy is not available on worker pool proj-a/ci: it has no RelengAPI configured (worker configuration relengAPI.url and relengAPI.token); run the task on a pool that provides it, or remove it',
+    ]);
   });
 });
 
