@@ -5,6 +5,7 @@ import convict from 'convict';
 import { readFileSync } from 'node:fs';
 import YAML from 'yaml';
 import { configSchema, registriesFormat } from './schema.ts';
+import { sidecarsFormat } from '../features/sidecar-setting.ts';
 
 type Schema = typeof configSchema;
 type Value<S> = S extends { default: infer D; format: infer F }
@@ -17,18 +18,24 @@ export class ConfigError extends Error {
 }
 
 /** Overrides as dotted keys, e.g. {'capacity': 4, 'workerType': 't'}. */
+/**
+ * Settings whose value is an object keyed by names that convict would split on their dots
+ * (registry hosts such as "127.0.0.1:5000") or cannot load into a leaf (sidecars): layered
+ * here, with the same order (default < file < environment < overrides), each checked by its
+ * schema format.
+ */
+const OBJECT_SETTINGS = {
+  registries: { env: 'WORKER_REGISTRIES', format: registriesFormat },
+  sidecars: { env: 'WORKER_SIDECARS', format: sidecarsFormat },
+} as const;
+type ObjectSetting = keyof typeof OBJECT_SETTINGS;
+const isObjectSetting = (key: string): key is ObjectSetting => Object.hasOwn(OBJECT_SETTINGS, key);
+
 export function loadConfig(options: { file?: string; overrides?: Record<string, unknown>; env?: NodeJS.ProcessEnv } = {}): WorkerConfig {
-  // `registries` is keyed by registry hosts ("127.0.0.1:5000", "registry.example.com/team"):
-  // convict would split those keys on their dots, so this one setting is layered here.
-  const { registries: _ignored, ...schema } = configSchema;
+  const { registries: _r, sidecars: _s, ...schema } = configSchema;
   const config = convict(schema as never, { env: options.env ?? process.env, args: [] });
-  let registries: unknown = {};
+  const objects: Record<ObjectSetting, unknown> = { registries: {}, sidecars: {} };
   const env = options.env ?? process.env;
-  if (env.WORKER_REGISTRIES) {
-    try { registries = JSON.parse(env.WORKER_REGISTRIES); } catch (e) {
-      throw new ConfigError(`WORKER_REGISTRIES must be JSON: ${(e as Error).message}`);
-    }
-  }
   if (options.file) {
     let text: string;
     try { text = readFileSync(options.file, 'utf8'); } catch (e) {
@@ -39,14 +46,23 @@ export function loadConfig(options: { file?: string; overrides?: Record<string, 
       throw new ConfigError(`config file ${options.file} is neither JSON nor YAML: ${(e as Error).message}`);
     }
     if (data !== null && (typeof data !== 'object' || Array.isArray(data))) throw new ConfigError(`config file ${options.file} must hold an object of settings`);
-    const { registries: fromFile, ...rest } = (data ?? {}) as Record<string, unknown>;
-    if (fromFile !== undefined) registries = fromFile;
-    data = rest;
-    try { config.load(data); } catch (e) { throw new ConfigError(`config file ${options.file}: ${(e as Error).message}`); }
+    const rest = { ...(data ?? {}) as Record<string, unknown> };
+    for (const key of Object.keys(OBJECT_SETTINGS) as ObjectSetting[]) {
+      if (rest[key] !== undefined) objects[key] = rest[key];
+      delete rest[key];
+    }
+    try { config.load(rest); } catch (e) { throw new ConfigError(`config file ${options.file}: ${(e as Error).message}`); }
+  }
+  for (const [key, setting] of Object.entries(OBJECT_SETTINGS) as Array<[ObjectSetting, { env: string }]>) {
+    const raw = env[setting.env];
+    if (!raw) continue;
+    try { objects[key] = JSON.parse(raw); } catch (e) {
+      throw new ConfigError(`${setting.env} must be JSON: ${(e as Error).message}`);
+    }
   }
   for (const [key, value] of Object.entries(options.overrides ?? {})) {
     if (value === undefined) continue;
-    if (key === 'registries') { registries = value; continue; }
+    if (isObjectSetting(key)) { objects[key] = value; continue; }
     if (!config.has(key as never)) throw new ConfigError(`unknown setting ${key}`);
     try { config.set(key as never, value as never); } catch (e) { throw new ConfigError(`setting ${key}: ${(e as Error).message}`); }
   }
@@ -55,8 +71,10 @@ export function loadConfig(options: { file?: string; overrides?: Record<string, 
   } catch (e) {
     throw new ConfigError(`invalid configuration: ${(e as Error).message}`);
   }
-  try { registriesFormat(registries); } catch (e) { throw new ConfigError(`setting registries: ${(e as Error).message}`); }
-  return { ...(config.getProperties() as object), registries } as unknown as WorkerConfig;
+  for (const [key, setting] of Object.entries(OBJECT_SETTINGS) as Array<[ObjectSetting, { format(v: unknown): void }]>) {
+    try { setting.format(objects[key]); } catch (e) { throw new ConfigError(`setting ${key}: ${(e as Error).message}`); }
+  }
+  return { ...(config.getProperties() as object), ...objects } as unknown as WorkerConfig;
 }
 
 /** The documented keys, for `worker config`: [key, default, env, doc]. */

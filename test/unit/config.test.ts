@@ -67,3 +67,16 @@ test('the task log\'s default name and the worker location reach the plan', asyn
   assert.ok(plan.create.Env!.includes('TASKCLUSTER_WORKER_LOCATION={"cloud":"test"}'));
   assert.equal(loadConfig({ env: {} }).host.workerLocation, '', 'not set unless configured');
 });
+
+test('sidecars and relengAPI settings load from a file; a bad sidecar entry is named', () => {
+  const f = file('sidecars.yml', [
+    'sidecars:', '  balrogVPNProxy:', '    image: balrog-vpn:1', '    env: { VPN: "x" }',
+    '  mine:', '    image: mine:2', '    command: [serve]', '    readiness: { port: 8080, status: 200 }',
+    'relengAPI:', '  url: https://relengapi.example.com', '  token: secret',
+  ].join('\n'));
+  const c = loadConfig({ file: f, env: {} });
+  assert.deepEqual(c.sidecars, { balrogVPNProxy: { image: 'balrog-vpn:1', env: { VPN: 'x' } }, mine: { image: 'mine:2', command: ['serve'], readiness: { port: 8080, status: 200 } } });
+  assert.deepEqual(c.relengAPI, { url: 'https://relengapi.example.com', token: 'secret' });
+  assert.throws(() => loadConfig({ env: {}, overrides: { sidecars: { balrogVPNProxy: { env: {} } } } }), (err: Error) =>
+    err instanceof ConfigError && /sidecars\.balrogVPNProxy: "image" \(a local image\) is required/.test(err.message));
+});
