@@ -40,7 +40,9 @@ export function forward(req: http.IncomingMessage, res: http.ServerResponse, opt
   headers.authorization = options.authorization(target, req.method ?? 'GET');
   const secure = target.protocol === 'https:';
   const upstream = (secure ? https : http).request(target, { method: req.method, headers, agent: secure ? options.agents.https : options.agents.http });
+  let answered = false;
   upstream.on('response', (answer) => {
+    answered = true;
     for (const [name, value] of Object.entries(answer.headers)) {
       if (!HOP_BY_HOP.has(name) && value !== undefined) res.setHeader(name, value);
     }
@@ -49,6 +51,9 @@ export function forward(req: http.IncomingMessage, res: http.ServerResponse, opt
     answer.on('error', () => res.destroy());
   });
   upstream.on('error', (err) => {
+    // The service may answer before it has read the whole body (an error about the body) and
+    // close: the request side then breaks, but its answer still goes to the caller.
+    if (answered) return void req.unpipe(upstream);
     if (res.headersSent) return void res.destroy();
     res.writeHead(502, { 'content-type': 'text/plain; charset=utf-8' });
     res.end(options.unreachable(target, err));

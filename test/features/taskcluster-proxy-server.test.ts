@@ -37,6 +37,13 @@ before(async () => {
       res.writeHead(401, { 'content-type': 'application/json' }).end('{"code":"AuthenticationFailed"}');
       return;
     }
+    if (req.url === '/api/queue/v1/early') {
+      // Answers before reading the body (then drops what still comes): the answer must reach
+      // the caller while it is still sending.
+      res.writeHead(413, { 'content-type': 'application/json' }).end('{"code":"PayloadTooLarge"}');
+      req.resume();
+      return;
+    }
     let bytes = 0;
     for await (const chunk of req) { bytes += (chunk as Buffer).length; onBytes?.(bytes); }
     seen.push({ method: req.method!, url: req.url!, clientId, bytes, contentType: req.headers['content-type'] });
@@ -124,6 +131,24 @@ test('a 100 MB body is streamed: the service sees bytes before the caller has se
   } finally {
     onBytes = undefined;
   }
+});
+
+test('a service that answers before it has read the body: the answer reaches the caller while it still sends', async () => {
+  let sent = 0;
+  const answer = await new Promise<{ status: number; body: string; sentWhenAnswered: number }>((resolve, reject) => {
+    const req = http.request(`${proxyUrl}/api/queue/v1/early`, { method: 'POST', agent: false, headers: { 'content-type': 'application/json', 'content-length': 64 * 1024 * 1024 } }, (res) => {
+      const sentWhenAnswered = sent;
+      let body = '';
+      res.on('data', (d) => { body += d; });
+      res.on('end', () => resolve({ status: res.statusCode!, body, sentWhenAnswered }));
+    });
+    req.on('error', reject);
+    const chunk = Buffer.alloc(1024 * 1024);
+    const more = () => { while (sent < 64 && req.write(chunk)) sent++; if (sent < 64) { sent++; req.once('drain', more); } else req.end(); };
+    more();
+  });
+  assert.deepEqual({ status: answer.status, body: answer.body }, { status: 413, body: '{"code":"PayloadTooLarge"}' });
+  assert.ok(answer.sentWhenAnswered < 64, `answered after ${answer.sentWhenAnswered} of 64 MiB were sent`);
 });
 
 test('unknown services, host names and /credentials are answered by the proxy itself', async () => {
