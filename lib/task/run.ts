@@ -34,6 +34,7 @@ import { validatePayload } from './validate.ts';
 import { planTask, liveLogName, backingLogName, taskExpiry, type WorkerSettings } from './plan.ts';
 import { prepareImage, ImageUnavailable, type ArtifactHash, type ImageStore } from './prepare-image.ts';
 import { runContainer } from './container-run.ts';
+import { argumentLimitProblem } from './argument-limits.ts';
 import { collectArtifacts } from './collect.ts';
 import { missingDevices } from './device-check.ts';
 import {
@@ -372,6 +373,11 @@ export class TaskRun {
     // 4 run: the plan's spec, with what the features added in beforeCreate and the cache binds
     const create = withAdditions(plan.create, lateAdditions, (featureEnv) => containerEnv([envRecord(plan.create.Env), ...featureEnv], plan.reservedEnv));
     const binds = [...(create.HostConfig?.Binds ?? []), ...this.resources.cacheLease!.binds];
+    const tooLong = argumentLimitProblem(create.Env ?? [], [...(create.Entrypoint as string[] | undefined ?? []), ...(create.Cmd as string[] | undefined ?? [])]);
+    if (tooLong) {
+      taskLog.error(`Failure to properly start execution environment.\n${tooLong}`);
+      return ctx.finish({ kind: 'failed' });
+    }
     try {
       this.resources.containerId = await deps.engine.createContainer({ ...create, HostConfig: { ...create.HostConfig, Binds: binds }, Image: imageId },
         { workerId: deps.worker.workerId, taskId: this.taskId, runId: this.runId });
