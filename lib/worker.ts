@@ -83,14 +83,15 @@ export async function startWorker(config: WorkerConfig, deployment: Deployment, 
   const workerQueue = queueClient(deployment);
   const claimQueue = queueClient(deployment, { keepAliveAgent: true, timeoutMs: 60_000, retries: 0 }); // the claim loop retries itself, and must not on shutdown
   const pool = `${config.provisionerId}/${config.workerType}`;
-  const images = new ImageStore({ engine, log, stateDir: config.stateDir, rootUrl: deployment.rootUrl, registries: config.registries, pullRetries: config.image.pullRetries, pullBaseDelayMs: config.image.pullBaseDelayMs });
+  const images = new ImageStore({ engine, log, stateDir: config.stateDir, rootUrl: deployment.rootUrl, registries: config.registries, pullRetries: config.image.pullRetries, pullBaseDelayMs: config.image.pullBaseDelayMs,
+    maxExpandedBytes: async (): Promise<number> => Math.min(config.image.maxExpandedBytes, await budget.roomForImages()) });
   const expandScopes = authScopeExpander(deployment);
   // Purge requests are asked for again before a task's caches are chosen (when the last answer is stale).
   const caches = await VolumeCaches.open({ dir: path.join(config.stateDir, 'caches'), workerPool: pool, log, beforeAcquire: () => purger.refresh() });
   const purger = new PurgePoller({ client: purgeCacheClient(deployment), workerPoolId: pool, caches, intervalSeconds: config.cache.purgePollSeconds, log });
   const running = new Set<TaskRun>();
   let dockerRoot: Promise<string | undefined> | undefined; // asked once: it does not change
-  const budget = new DiskBudget({
+  const budget: DiskBudget = new DiskBudget({
     engine, workerId: config.workerId, caches, images: new ImageStoreRecords(images), log,
     thresholdBytes: config.diskspaceThreshold, imageExpirationSeconds: config.imageExpirationSeconds,
     dockerRootDir: () => (dockerRoot ??= engine.info().then((i) => i.dockerRootDir, () => { dockerRoot = undefined; return undefined; })), activeTaskIds: () => [...running].map((r) => r.taskId),

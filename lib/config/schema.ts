@@ -51,6 +51,7 @@ export const configSchema = {
   image: {
     pullRetries: { doc: 'How often an image pull is retried on network errors.', format: 'nat', default: 5 },
     pullBaseDelayMs: { doc: 'First retry delay of an image pull (doubles each time).', format: 'nat', default: 1000 },
+    maxExpandedBytes: { doc: 'The most an image artifact (task-image, indexed-image) may expand to once decompressed; a load also stops at the Docker root\'s free space above diskspaceThreshold. Default 50 GB.', format: 'nat', default: 50_000_000_000 },
   },
   diskspaceThreshold: { doc: 'Free disk space (bytes) kept per free slot on the Docker root and caches volumes: below threshold x free slots the worker stops claiming and evicts unused images and caches. Default 2 GB, which a fresh host has (the old 30 GB default never claimed on small disks).', format: 'nat', default: 2_000_000_000, env: 'WORKER_DISKSPACE_THRESHOLD' },
   imageExpirationSeconds: { doc: 'Images the worker brought are removed after this long unused (0: only when disk space runs low).', format: 'nat', default: 86_400, env: 'WORKER_IMAGE_EXPIRATION_SECONDS' },

@@ -107,6 +107,7 @@ before(async () => {
     { name: 'public/content-a.tar.zst', file: files.zst },
     { name: 'public/race.tar.gz', file: files.gz },
     { name: 'public/release.tar', file: files.tar },
+    { name: 'public/expands.tar.gz', file: files.gz },
   ]);
   producer2 = await publishProducerTask(embedded.rootUrl, embedded.credentials, [
     { name: 'public/content-b.tar.zst', file: files.zst },
@@ -287,6 +288,25 @@ test('a task cancelled during the download stops it and loads nothing', async ()
   const repository = `task-image/${producer.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '')}/`;
   const stallTags = (await engine.listImages()).flatMap((i) => i.repoTags).filter((t) => t.startsWith(repository) && !images.loadedArtifacts().some((r) => r.name === t));
   assert.deepEqual(stallTags, []);
+});
+
+test('an artifact that expands past the room the worker gives it stops loading: one sentence, no image, not retried', async () => {
+  const { images, capture } = freshStore({ maxExpandedBytes: async () => 64 * 1024 });
+  const ref = { kind: 'task-image' as const, taskId: producer, path: 'public/expands.tar.gz' };
+  await assert.rejects(images.ensure(ref, context('t')), (err: Error) => {
+    assert.ok(err instanceof ImageFailure, String(err));
+    assert.equal(err.kind, 'invalid');
+    assert.match(err.message, /^The image artifact public\/expands\.tar\.gz of task \S+ cannot be loaded: it expands to more than 64\.0 KiB, more than this worker's disk can take for an image now \(image\.maxExpandedBytes, and the free space above the disk threshold\)\. Use a smaller image\.$/);
+    return true;
+  });
+  assert.equal(events(capture, 'image download started').length, 1, 'not retried');
+  assert.equal(events(capture, 'image loaded').length, 0);
+  const repository = localRepository({ taskId: producer, path: ref.path });
+  assert.deepEqual((await engine.listImages()).flatMap((i) => i.repoTags).filter((t) => t.startsWith(`${repository}:`)), [], 'nothing tagged');
+  // With room enough the same artifact loads.
+  const roomy = freshStore({ maxExpandedBytes: async () => 1024 ** 3 });
+  assert.equal((await roomy.images.ensure(ref, context('t2'))).artifactHash, sha256File(files.gz));
+  assert.equal((await engine.listImages()).flatMap((i) => i.repoTags).filter((t) => t.startsWith(`${repository}:`)).length, 1, 'the name the check looks for');
 });
 
 test('a private artifact without its scope is refused before any request', async () => {
