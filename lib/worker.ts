@@ -79,7 +79,10 @@ export async function startWorker(config: WorkerConfig, deployment: Deployment, 
   const tmpDir = path.join(config.stateDir, 'tmp');
   mkdirSync(tmpDir, { recursive: true });
   sweepTmpDir(tmpDir, log);
-  const liveLogs = await LiveLogServer.start({ host: config.liveLog.host, port: config.liveLog.port, publicUrl: config.liveLog.publicUrl || undefined, log });
+  const liveLogs = await LiveLogServer.start({
+    host: config.liveLog.host, port: config.liveLog.port, publicUrl: config.liveLog.publicUrl || undefined, log,
+    graceSeconds: config.liveLog.graceSeconds, maxEndedLogs: config.liveLog.maxEndedLogs,
+  });
   const workerQueue = queueClient(deployment);
   const claimQueue = queueClient(deployment, { keepAliveAgent: true, timeoutMs: 60_000, retries: 0 }); // the claim loop retries itself, and must not on shutdown
   const pool = `${config.provisionerId}/${config.workerType}`;

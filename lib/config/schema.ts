@@ -71,6 +71,8 @@ export const configSchema = {
     host: { doc: 'Address the live log server listens on.', format: String, default: '127.0.0.1', env: 'WORKER_LIVELOG_HOST' },
     port: { doc: 'Port of the live log server (0: pick a free one).', format: 'port', default: 0, env: 'WORKER_LIVELOG_PORT' },
     publicUrl: { doc: 'Base URL under which others reach the live log server (default: http://<host>:<port>).', format: String, default: '', env: 'WORKER_LIVELOG_PUBLIC_URL' },
+    graceSeconds: { doc: 'How long a finished task\'s live log URL keeps serving the complete log (then readers follow live.log to the uploaded copy).', format: 'nat', default: 300 },
+    maxEndedLogs: { doc: 'How many finished tasks\' logs the live log server keeps serving at most (the oldest goes first); each costs only its file.', format: 'nat', default: 64 },
   },
   artifacts: {
     storageType: { doc: 'How artifacts are stored: object (the object service) or s3 (legacy putUrl).', format: ['object', 's3'], default: 'object' },
