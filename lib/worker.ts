@@ -17,6 +17,8 @@ import { ImageStore } from './images/image-store.ts';
 import { VolumeCaches } from './cache/volume-cache.ts';
 import { authScopeExpander } from './scopes/auth-expander.ts';
 import { PurgePoller, purgeCacheClient } from './cache/purge-poller.ts';
+import { RunJournal } from './queue/run-journal.ts';
+import { recoverRuns } from './task/recover-runs.ts';
 import { DiskBudget } from './cache/disk-budget.ts';
 import { ImageStoreRecords } from './cache/image-store-records.ts';
 import type { WorkerSettings } from './task/plan.ts';
@@ -78,6 +80,11 @@ export async function startWorker(config: WorkerConfig, deployment: Deployment, 
   await sweepLeftovers(engine, config.workerId, log);
   const tmpDir = path.join(config.stateDir, 'tmp');
   mkdirSync(tmpDir, { recursive: true });
+  // Runs an earlier process held when it died: resolved now (their containers went with the
+  // sweep above), with the logs they left, before those are swept away.
+  const journal = new RunJournal(path.join(config.stateDir, 'runs'), log);
+  const recovered = await recoverRuns({ journal, rootUrl: deployment.rootUrl, log, storageType: config.artifacts.storageType as 'object' | 's3', uploadRetries: config.artifacts.uploadRetries, tmpDir });
+  if (recovered.resolved + recovered.expired + recovered.failed > 0) log.info('runs left by an earlier process', { ...recovered });
   sweepTmpDir(tmpDir, log);
   const liveLogs = await LiveLogServer.start({
     host: config.liveLog.host, port: config.liveLog.port, publicUrl: config.liveLog.publicUrl || undefined, log,
@@ -104,7 +111,7 @@ export async function startWorker(config: WorkerConfig, deployment: Deployment, 
     images, caches, expandScopes,
     engine, liveLogs, log, statusQueue: workerQueue, storageType: config.artifacts.storageType as 'object' | 's3',
     uploadRetries: config.artifacts.uploadRetries, reclaimMarginSeconds: config.task.reclaimMarginSeconds,
-    cancelPollSeconds: config.task.cancelPollSeconds, tmpDir,
+    cancelPollSeconds: config.task.cancelPollSeconds, tmpDir, journal,
   };
   let idleTimer: NodeJS.Timeout | undefined;
   let resolveStopped!: () => void;

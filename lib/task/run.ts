@@ -23,6 +23,7 @@ import { TASK_STARTING, TASK_FINISHED } from '../log/format.ts';
 import type { WorkerLog } from '../log/worker-log.ts';
 import { ArtifactPublisher, type StorageType } from '../artifacts/upload.ts';
 import { TaskClaim } from '../queue/task-claim.ts';
+import type { RunJournal } from '../queue/run-journal.ts';
 import { Reclaimer } from '../queue/reclaimer.ts';
 import { queueClient, type ClaimResponse, type QueueClient } from '../queue/taskcluster.ts';
 import type { ContainerAdditions, Feature } from '../features/feature.ts';
@@ -68,6 +69,8 @@ export interface TaskRunDeps {
   tmpDir: string;
   /** How long stage 7 may take before the run is resolved without waiting for it (default 60 s). */
   cleanupDeadlineMs?: number;
+  /** Where the run is recorded until it is reported, for crash recovery (recover-runs.ts). */
+  journal?: RunJournal;
 }
 
 const CANCEL_MESSAGE = 'Task was canceled by another entity. This can happen using a taskcluster client or by cancelling a task within Treeherder.';
@@ -172,6 +175,10 @@ export class TaskRun {
           caches: payload?.cache && typeof payload.cache === 'object' ? payload.cache : undefined,
         });
         this.taskLog = taskLog;
+        deps.journal?.write({
+          taskId: this.taskId, runId: this.runId, credentials: claim.credentials,
+          takenUntil: claim.takenUntil.toISOString(), logPath: taskLog.path, logNames, expires,
+        });
         if (this.interruptReason) taskLog.error(interruptLine(this.interruptReason));
         const log = taskLog;
         const ctx: RunContext = {
@@ -186,6 +193,7 @@ export class TaskRun {
         if ('plan' in prepared) {
           logNames = { live: prepared.plan.logName, backing: prepared.plan.backingLogName };
           expires = prepared.plan.taskExpires;
+          deps.journal?.update(this.taskId, this.runId, { logNames, expires });
           outcome = await this.execute(ctx, prepared);
         } else {
           outcome = prepared.outcome;
@@ -226,6 +234,7 @@ export class TaskRun {
       reclaimer?.stop();
       await taskLog?.close().catch(() => undefined);
       await taskLog?.release().catch(() => undefined);
+      if (reported) deps.journal?.remove(this.taskId, this.runId);
       deps.log.info('task timings', { ...ids, outcome: describeOutcome(outcome), ms: this.timings });
     }
   }
@@ -240,6 +249,7 @@ export class TaskRun {
         this.interrupt({ kind: 'cancel', message: reasonResolved === 'deadline-exceeded' ? DEADLINE_MESSAGE : CANCEL_MESSAGE }),
       onLost: (err) => this.interrupt({ kind: 'lost', message: err.message }),
       onReclaimed: () => {
+        deps.journal?.update(this.taskId, this.runId, { credentials: claim.credentials, takenUntil: claim.takenUntil.toISOString() });
         this.resources.features?.credentialsChanged(claim.credentials).catch((err: Error) => {
           deps.log.error('a feature could not take the new credentials', { taskId: this.taskId, runId: this.runId, error: err.message });
           this.taskLog?.error(`Worker error: ${err.message}`);
@@ -386,6 +396,7 @@ export class TaskRun {
       return ctx.finish({ kind: 'failed' });
     }
     const containerId = this.resources.containerId;
+    deps.journal?.update(this.taskId, this.runId, { containerId });
     this.mark('containerCreated');
     await features.afterCreate(containerId);
     if (this.interrupted.signal.aborted) return interrupted();
