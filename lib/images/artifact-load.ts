@@ -72,7 +72,10 @@ export async function loadArtifactImage(engine: Engine, artifact: ResolvedArtifa
   decompressor.once('error', fail('decompress'));
   // The archive's expanded bytes are bounded (a small compressed artifact can expand to fill the engine's disk).
   const decompress = options.maxExpandedBytes === undefined ? decompressor : decompressor.pipe(expansionLimit(options.maxExpandedBytes));
-  if (decompress !== decompressor) decompress.once('error', (err) => { fail('decompress')(err); local.abort(err); }); // stop the download too
+  if (decompress !== decompressor) {
+    decompress.once('error', (err) => { fail('decompress')(err); local.abort(err); }); // stop the download too
+    decompressor.once('error', (err) => decompress.destroy(err)); // pipe() does not pass errors on: the reader would wait forever
+  }
 
   const loading = engine.loadImage(tarball.output).then(
     () => undefined,

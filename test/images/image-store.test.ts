@@ -57,6 +57,7 @@ before(async () => {
   stateDir = mkdtempSync(path.join(os.tmpdir(), 'image-store-'));
   embedded = await startEmbedded({ stateDir: path.join(stateDir, 'embedded'), port: 0, log: silentLog });
   const tar = readFileSync(files.tar);
+  const gz = readFileSync(files.gz);
   storage = createServer((req, res) => {
     storageHits++;
     const next = plan.shift();
@@ -81,8 +82,9 @@ before(async () => {
       more();
       return;
     }
-    res.writeHead(200, { 'content-length': tar.length, 'content-type': 'application/x-tar' });
-    if (next === 'cut') { res.write(tar.subarray(0, tar.length / 2), () => res.socket?.destroy()); return; }
+    const body = req.url?.endsWith('.gz') ? gz : tar;
+    res.writeHead(200, { 'content-length': body.length, 'content-type': 'application/x-tar' });
+    if (next === 'cut') { res.write(body.subarray(0, body.length / 2), () => res.socket?.destroy()); return; }
     if (next === 'stall') {
       stalledClosed = new Promise((r) => res.on('close', () => r()));
       res.write(tar.subarray(0, tar.length / 2));
@@ -97,6 +99,7 @@ before(async () => {
     { name: 'public/restart.tar.gz', file: files.gz },
     { name: 'public/flaky-503.tar', reference: `${storageUrl}/flaky-503.tar` },
     { name: 'public/flaky-cut.tar', reference: `${storageUrl}/flaky-cut.tar` },
+    { name: 'public/flaky-cut.tar.gz', reference: `${storageUrl}/flaky-cut.tar.gz` },
     { name: 'public/gone.tar', reference: `${storageUrl}/gone.tar` },
     { name: 'public/stall.tar', reference: `${storageUrl}/stall.tar` },
     { name: 'public/flaky-out.tar', reference: `${storageUrl}/flaky-out.tar` },
@@ -258,6 +261,15 @@ test('a connection that breaks mid-download is retried', async () => {
   await images.ensure({ kind: 'task-image', taskId: producer, path: 'public/flaky-cut.tar' }, context('t', lines));
   assert.ok(lines.some((l) => /broke off.*Retrying in/.test(l)), lines.join('\n'));
   assert.equal(events(capture, 'image loaded').length, 1);
+});
+
+test('a compressed download cut short fails as truncated when the expanded size is bounded too (the bound passes the decompressor\'s errors on, never waits)', async () => {
+  const { images, capture } = freshStore({ maxExpandedBytes: async () => 1024 ** 3 });
+  plan.push('cut');
+  await assert.rejects(images.ensure({ kind: 'task-image', taskId: producer, path: 'public/flaky-cut.tar.gz' }, context('t')),
+    /^ImageFailure: The image artifact public\/flaky-cut\.tar\.gz of task \S+ is corrupt or truncated: /);
+  assert.equal(events(capture, 'image loaded').length, 0);
+  plan.length = 0;
 });
 
 test('a 404 from storage fails at once with a plain message', async () => {
