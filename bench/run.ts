@@ -18,6 +18,7 @@ import { artifactUpload } from './artifact-upload.ts';
 import { artifactImage } from './artifact-image.ts';
 import { cryptoCosts } from './crypto.ts';
 import { proxies } from './proxies.ts';
+import { soak } from './soak.ts';
 
 const benchmarks: Record<BenchmarkName, { title: string; run: (ctx: BenchContext) => Promise<BenchmarkResult> }> = {
   footprint: { title: 'Footprint', run: footprint },
@@ -27,6 +28,7 @@ const benchmarks: Record<BenchmarkName, { title: string; run: (ctx: BenchContext
   artifact: { title: 'Artifact upload', run: artifactUpload },
   image: { title: 'Artifact image', run: artifactImage },
   crypto: { title: 'Crypto costs', run: cryptoCosts },
+  soak: { title: 'Soak', run: soak },
   proxies: { title: 'Task proxies', run: proxies },
 };
 

@@ -190,10 +190,24 @@ export class Engine {
   }
 
   /**
+   * The container's output as one byte stream (stdout and stderr merged; raw terminal output
+   * with `tty`), attached before the container starts, as `docker run` does: every byte from the
+   * first, and the stream ends once the engine has passed on the last one (it closes when the
+   * container's output does). No earlier output is replayed (`logs: false`), so nothing repeats.
+   */
+  async attach(id: string, options: { tty: boolean }): Promise<Readable> {
+    const container = this.docker.getContainer(id);
+    const stream = (await this.call(`attach to container ${id}`, () =>
+      container.attach({ stream: true, stdout: true, stderr: true, logs: false }))) as unknown as Readable;
+    return options.tty ? stream : this.demux(stream);
+  }
+
+  /**
    * The container's output from its very start as one byte stream (stdout and stderr merged;
-   * raw terminal output with `tty`). With `follow`, call it after startContainer: the stream
-   * then runs until the container stops. Read from the engine's log, so it neither misses nor
-   * repeats output the way attach-before-start can.
+   * raw terminal output with `tty`), read from the engine's log. With `follow`, call it after
+   * startContainer: the stream then runs until the container stops — but on a busy host the
+   * engine may end a follow before the last lines written just before the exit (Docker 20.10),
+   * so a task run reads its output through attach().
    */
   async logs(id: string, options: { tty: boolean; follow?: boolean }): Promise<Readable> {
     const container = this.docker.getContainer(id);

@@ -72,18 +72,31 @@ export const OOM_MESSAGE = 'The task ran out of memory: the kernel\'s OOM killer
 
 export async function runContainer(engine: Engine, containerId: string, taskLog: TaskLog, options: ContainerRunOptions): Promise<ContainerRunResult> {
   if (options.signal.aborted) return { exitCode: -1, oomKilled: false, timedOut: false, interrupted: true };
+  // Attached before the start, as `docker run` does: the first byte and the last are both
+  // there (Docker 20.10 may end a followed log before the last lines written just before the
+  // exit, often on a busy host). Should the attach fail, the followed log is the fallback.
+  let output: Readable | undefined;
+  let attachError: Error | undefined;
+  try {
+    output = await engine.attach(containerId, { tty: true });
+    output.pipe(taskLog, { end: false });
+  } catch (err) {
+    attachError = err as Error;
+  }
   try {
     await engine.startContainer(containerId);
   } catch (err) {
+    if (output) { output.unpipe(taskLog); output.destroy(); }
     return { exitCode: -1, oomKilled: false, timedOut: false, interrupted: options.signal.aborted, startError: (err as Error).message };
   }
   options.onStarted?.();
-  let output: Readable | undefined;
-  try {
-    output = await engine.logs(containerId, { tty: true, follow: true });
-    output.pipe(taskLog, { end: false });
-  } catch (err) {
-    taskLog.warn(`The container's output could not be read: ${(err as Error).message}`);
+  if (!output) {
+    try {
+      output = await engine.logs(containerId, { tty: true, follow: true });
+      output.pipe(taskLog, { end: false });
+    } catch (err) {
+      taskLog.warn(`The container's output could not be read: ${(err as Error).message} (attaching failed first: ${attachError?.message})`);
+    }
   }
 
   let timedOut = false;

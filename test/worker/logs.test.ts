@@ -78,3 +78,20 @@ test('payload.log names the log artifact (and its backing log)', async () => {
   assert.match(log.text, /^custom log\r?$/m);
   assert.equal((await h.artifact(taskId, 0, 'public/logs/live.log')).status, 404);
 });
+
+test('output from the first instruction to the last is all there, twelve short tasks at once (attached before start)', async () => {
+  const wide = await WorkerHarness.start({ config: { capacity: 4 } });
+  try {
+    const ids = await Promise.all(Array.from({ length: 12 }, (_, i) =>
+      wide.submit({ image: TASKENV_PASS, command: ['/bin/sh', '-c', `echo first ${i}; i=0; while [ $i -lt 200 ]; do echo line $i; i=$((i+1)); done; echo last ${i}`], maxRunTime: 60 })));
+    for (const [i, taskId] of ids.entries()) {
+      assert.equal((await wide.waitForResolution(taskId)).state, 'completed');
+      const log = await wide.taskLog(taskId);
+      assert.match(log, new RegExp(`^first ${i}\\r?$`, 'm'), `task ${i}: the first line`);
+      assert.match(log, /^line 199\r?$/m, `task ${i}: the middle`);
+      assert.match(log, new RegExp(`^last ${i}\\r?$`, 'm'), `task ${i}: the last line, printed just before the exit`);
+    }
+  } finally {
+    await wide.stop();
+  }
+});
