@@ -10,7 +10,6 @@ import type { AddressInfo } from 'node:net';
 import { WorkerHarness } from '../support/worker.ts';
 import { TASKENV_PASS, testEngine } from '../support/docker.ts';
 import { LABEL_TASK_ID } from '../../lib/docker/labels.ts';
-import { SETTLE_BEFORE_EXIT } from '../support/settle.ts';
 
 const ISSUING_TOKEN = 'worker-issuing-token-0123456789';
 interface Minted { permissions: string[]; typ: string; expires: string }
@@ -52,7 +51,7 @@ async function leftovers(taskId: string): Promise<string[]> {
 test('the task reaches RelengAPI as http://relengapi/ with a temporary token for its own permissions', async () => {
   const taskId = await h.submit({
     image: TASKENV_PASS, maxRunTime: 60, features: { relengAPIProxy: true },
-    command: ['/bin/sh', '-c', 'wget -q -O - "http://relengapi/tooltool/sha512/abc?x=1"; echo; wget -q -O - --post-data "hello" "http://relengapi/treestatus/trees"; echo; env | grep -c worker-issuing-token || true; ' + SETTLE_BEFORE_EXIT],
+    command: ['/bin/sh', '-c', 'wget -q -O - "http://relengapi/tooltool/sha512/abc?x=1"; echo; wget -q -O - --post-data "hello" "http://relengapi/treestatus/trees"; echo; env | grep -c worker-issuing-token || true'],
   }, { scopes: ['docker-worker:relengapi-proxy:tooltool.download.public', 'docker-worker:relengapi-proxy:tooltool.download.internal', 'queue:other'] });
   const status = await h.waitForResolution(taskId);
   const log = await h.taskLog(taskId);
@@ -87,7 +86,7 @@ test('a RelengAPI that will not mint a token fails the task with a sentence sayi
 test('with taskclusterProxy too: one gateway, each proxy found by its name', async () => {
   const taskId = await h.submit({
     image: TASKENV_PASS, maxRunTime: 60, features: { relengAPIProxy: true, taskclusterProxy: true },
-    command: ['/bin/sh', '-c', 'wget -q -O - http://relengapi/ping; echo; wget -q -O - "$TASKCLUSTER_PROXY_URL/api/queue/v1/ping"; echo; grep -E " (taskcluster|relengapi)$" /etc/hosts | cut -f1 | sort -u | wc -l; ' + SETTLE_BEFORE_EXIT],
+    command: ['/bin/sh', '-c', 'wget -q -O - http://relengapi/ping; echo; wget -q -O - "$TASKCLUSTER_PROXY_URL/api/queue/v1/ping"; echo; grep -E " (taskcluster|relengapi)$" /etc/hosts | cut -f1 | sort -u | wc -l'],
   }, { scopes: ['docker-worker:relengapi-proxy:tooltool.download.public'] });
   const status = await h.waitForResolution(taskId);
   const log = await h.taskLog(taskId);

@@ -8,7 +8,6 @@ import assert from 'node:assert/strict';
 import { WorkerHarness } from '../support/worker.ts';
 import { TASKENV_PASS, testEngine } from '../support/docker.ts';
 import { LABEL_TASK_ID } from '../../lib/docker/labels.ts';
-import { SETTLE_BEFORE_EXIT } from '../support/settle.ts';
 
 const STAND_IN = 'taskenv_sidecar:latest';
 const HTTPD = ['httpd', '-f', '-p', '80', '-h', '/www', '-c', '/etc/httpd.conf'];
@@ -41,7 +40,7 @@ async function leftovers(taskId: string): Promise<string[]> {
 const status = (host: string) => `wget -S -q -O /dev/null http://${host}/ 2>&1 | grep -o "HTTP/1.[01] [0-9]*" | tail -1 | sed 's/^/${host}: /'`;
 
 test('balrogVPNProxy: the sidecar answers as balrog before the task starts, and is gone after the run', async () => {
-  const taskId = await h.submit({ image: TASKENV_PASS, command: ['/bin/sh', '-c', `${status('balrog')}; ${SETTLE_BEFORE_EXIT}`], maxRunTime: 60, features: { balrogVPNProxy: true } },
+  const taskId = await h.submit({ image: TASKENV_PASS, command: ['/bin/sh', '-c', status('balrog')], maxRunTime: 60, features: { balrogVPNProxy: true } },
     { scopes: ['docker-worker:feature:balrogVPNProxy'] });
   const result = await h.waitForResolution(taskId);
   const log = await h.taskLog(taskId);
@@ -64,7 +63,7 @@ test('without docker-worker:feature:balrogVPNProxy the task is refused, naming t
 test('an operator-defined sidecar with its own alias and scope, beside taskclusterProxy on the one task network', async () => {
   const taskId = await h.submit({
     image: TASKENV_PASS, maxRunTime: 60, features: { echoService: true, taskclusterProxy: true },
-    command: ['/bin/sh', '-c', `${status('echo')}\nwget -q -O - "$TASKCLUSTER_PROXY_URL/api/queue/v1/ping" | grep -q alive && echo proxy-alive; ${SETTLE_BEFORE_EXIT}`],
+    command: ['/bin/sh', '-c', `${status('echo')}\nwget -q -O - "$TASKCLUSTER_PROXY_URL/api/queue/v1/ping" | grep -q alive && echo proxy-alive`],
   }, { scopes: ['project:test:echo-sidecar'] });
   const result = await h.waitForResolution(taskId);
   const log = await h.taskLog(taskId);

@@ -12,7 +12,6 @@ import taskcluster from 'taskcluster-client';
 import { WorkerHarness } from '../support/worker.ts';
 import { TASKENV_PASS, testEngine } from '../support/docker.ts';
 import { LABEL_TASK_ID } from '../../lib/docker/labels.ts';
-import { SETTLE_BEFORE_EXIT } from '../support/settle.ts';
 
 
 let h: WorkerHarness;
@@ -30,7 +29,7 @@ const CALL = [
 
 function proxyTask(script: string, extra: { env?: Record<string, string>; scopes?: string[]; maxRunTime?: number } = {}) {
   return h.submit(
-    { image: TASKENV_PASS, command: ['/bin/sh', '-c', `${CALL}\n${script}\n${SETTLE_BEFORE_EXIT}`], maxRunTime: extra.maxRunTime ?? 120, env: extra.env ?? {}, features: { taskclusterProxy: true } },
+    { image: TASKENV_PASS, command: ['/bin/sh', '-c', `${CALL}\n${script}`], maxRunTime: extra.maxRunTime ?? 120, env: extra.env ?? {}, features: { taskclusterProxy: true } },
     { scopes: extra.scopes ?? [], expires: taskcluster.fromNow('1 day').toISOString() },
   );
 }
@@ -93,7 +92,7 @@ test('calls made after reclaims succeed (the proxy signs with the newest credent
     const wait = short.deployment.claimTimeoutSeconds * 2 + 2;
     const taskId = await short.submit({
       image: TASKENV_PASS, maxRunTime: 120, features: { taskclusterProxy: true }, env: { POOL: encodeURIComponent(pool) },
-      command: ['/bin/sh', '-c', `${CALL}\nsleep ${wait}\ncall late-purge --header 'Content-Type: application/json' --post-data '{"cacheName":"c"}' "$TASKCLUSTER_PROXY_URL/api/purge-cache/v1/purge-cache/$POOL"\ncall late-task "$TASKCLUSTER_PROXY_URL/api/queue/v1/task/$TASK_ID/status"\n${SETTLE_BEFORE_EXIT}`],
+      command: ['/bin/sh', '-c', `${CALL}\nsleep ${wait}\ncall late-purge --header 'Content-Type: application/json' --post-data '{"cacheName":"c"}' "$TASKCLUSTER_PROXY_URL/api/purge-cache/v1/purge-cache/$POOL"\ncall late-task "$TASKCLUSTER_PROXY_URL/api/queue/v1/task/$TASK_ID/status"`],
     }, { scopes: [`purge-cache:${pool}:c`, 'queue:status:*'] });
     const status = await short.waitForResolution(taskId);
     const log = await short.taskLog(taskId);
@@ -140,7 +139,7 @@ test('two tasks side by side reach neither each other\'s container nor each othe
   assert.match(secondLog, /^peer-container=unreachable\r?$/m);
   assert.match(secondLog, /^own-gateway=reached\r?$/m, 'ping works (so the unreachable peer is the network\'s isolation)');
   assert.match(secondLog, /^own 200\r?$/m, 'its own proxy answers');
-  const plain = await h.submit({ image: TASKENV_PASS, command: ['/bin/sh', '-c', `${probe}\necho "proxy-url=\${TASKCLUSTER_PROXY_URL:-none}"; grep -c taskcluster /etc/hosts || true\n${SETTLE_BEFORE_EXIT}`], maxRunTime: 60, env });
+  const plain = await h.submit({ image: TASKENV_PASS, command: ['/bin/sh', '-c', `${probe}\necho "proxy-url=\${TASKCLUSTER_PROXY_URL:-none}"; grep -c taskcluster /etc/hosts || true`], maxRunTime: 60, env });
   const plainLog = await h.waitForResolution(plain).then(() => h.taskLog(plain));
   assert.match(plainLog, /^peer-proxy=refused\r?$/m, plainLog);
   assert.match(plainLog, /^proxy-url=none\r?$/m);
