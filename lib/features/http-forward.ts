@@ -47,8 +47,19 @@ export function forward(req: http.IncomingMessage, res: http.ServerResponse, opt
       if (!HOP_BY_HOP.has(name) && value !== undefined) res.setHeader(name, value);
     }
     res.writeHead(answer.statusCode ?? 502);
-    answer.pipe(res);
+    answer.pipe(res, { end: false });
     answer.on('error', () => res.destroy());
+    // An answer that came before the whole body (an error about the body) is ended only once
+    // the caller has sent the rest, which is read and dropped: closing a connection the caller
+    // is still writing to resets it, and the caller may then lose the answer.
+    answer.on('end', () => {
+      if (req.complete) return void res.end();
+      req.unpipe(upstream);
+      upstream.destroy();
+      req.once('end', () => res.end());
+      req.once('close', () => res.end());
+      req.resume();
+    });
   });
   upstream.on('error', (err) => {
     // The service may answer before it has read the whole body (an error about the body) and

@@ -85,6 +85,23 @@ test('through the proxy a task reads the queue and the index, posts with a body,
   assert.deepEqual(await networksOf(taskId), [], 'the task network is gone');
 });
 
+test('a 100 MB body goes through the proxy to the service, whose answer reaches the task', async () => {
+  // No Taskcluster endpoint takes 100 MB of JSON: purge-cache refuses it with an error of its
+  // own (a JSON body with a code; which status depends on the deployment), which shows the
+  // body went through the proxy and the answer came back.
+  const taskId = await proxyTask([
+    'dd if=/dev/zero of=/tmp/big bs=1M count=100 2>/dev/null',
+    'size=$(wc -c < /tmp/big)',
+    '{ printf "POST /api/purge-cache/v1/purge-cache/%s HTTP/1.0\\r\\nHost: taskcluster\\r\\nContent-Type: application/json\\r\\nContent-Length: %s\\r\\n\\r\\n" "$POOL" "$size"; cat /tmp/big; sleep 3; } | nc taskcluster 80 > /tmp/answer',
+    'echo "sent $size"; head -c 2000 /tmp/answer',
+  ].join('\n'), { env: { POOL: encodeURIComponent(h.taskQueueId) }, scopes: [`purge-cache:${h.taskQueueId}:*`] });
+  const status = await h.waitForResolution(taskId);
+  const log = await h.taskLog(taskId);
+  assert.equal(status.state, 'completed', log);
+  assert.match(log, /^sent 104857600\r?$/m);
+  assert.match(log, /^HTTP\/1\.1 [45]\d\d [^]*?X-Taskcluster-Endpoint: \S+\/api\/purge-cache\/v1\/purge-cache\/[^]*?"code": ?"\w+"/m, 'the service\'s own error answer');
+});
+
 test('calls made after reclaims succeed (the proxy signs with the newest credentials)', async () => {
   const short = await WorkerHarness.start({ claimTimeoutSeconds: 4, config: { 'task.reclaimMarginSeconds': 1 } });
   try {
