@@ -20,7 +20,7 @@ import { PurgePoller, purgeCacheClient } from './cache/purge-poller.ts';
 import { DiskBudget } from './cache/disk-budget.ts';
 import { ImageStoreRecords } from './cache/image-store-records.ts';
 import type { WorkerSettings } from './task/plan.ts';
-import { loadWorkerKeys, workerKeyPaths } from './crypto/worker-keys.ts';
+import { loadWorkerKeys, workerKeyPaths, workerPublicKeys } from './crypto/worker-keys.ts';
 
 export const WORKER_VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
 
@@ -173,6 +173,6 @@ export async function startWorker(config: WorkerConfig, deployment: Deployment, 
   };
 
   loop.start();
-  log.info('worker started', { taskQueueId: `${config.provisionerId}/${config.workerType}`, workerGroup: config.workerGroup, workerId: config.workerId, capacity: config.capacity, rootUrl: deployment.rootUrl });
+  log.info('worker started', { taskQueueId: `${config.provisionerId}/${config.workerType}`, workerGroup: config.workerGroup, workerId: config.workerId, capacity: config.capacity, rootUrl: deployment.rootUrl, ed25519PublicKey: workerPublicKeys(keys).ed25519Base64 });
   return { deployment, liveLogs, stopped, shutdown, runningTasks: () => running.size };
 }
