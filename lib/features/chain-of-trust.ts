@@ -10,7 +10,6 @@
 // certificate lists. Only for a run whose artifacts were collected and uploaded (afterArtifacts
 // came) and that was not cancelled. A failure here is the worker's: the run becomes
 // exception/internal-error (the log is complete by then; the worker log says why).
-import { readFile } from 'node:fs/promises';
 import { CERTIFIED_LOG, CHAIN_OF_TRUST_ARTIFACT_NAMES, chainOfTrustArtifacts } from '../crypto/chain-of-trust.ts';
 import { LOG_CONTENT_TYPE } from '../log/backing-log.ts';
 import { NOTHING_TO_CLEAN, type Feature } from './feature.ts';
@@ -38,7 +37,8 @@ export const chainOfTrust: Feature<ChainOfTrustOptions> = {
         if (!imageHash) throw new Error('chain of trust: the image the task ran is not known');
         const { worker } = ctx;
         try {
-          await ctx.publisher.uploadData(await readFile(log.path), { name: CERTIFIED_LOG, expires: ctx.plan.taskExpires, contentType: LOG_CONTENT_TYPE });
+          // Straight from the complete log file (it may be large), as the backing log was.
+          await ctx.publisher.uploadFile(log.path, { name: CERTIFIED_LOG, expires: ctx.plan.taskExpires, contentType: LOG_CONTENT_TYPE });
           const artifactHashes = Object.fromEntries(ctx.publisher.uploaded.map((u) => [u.name, u.sha256]));
           const signed = await chainOfTrustArtifacts({
             task: ctx.task as unknown as Record<string, unknown>, taskId: ctx.taskId, runId: ctx.runId,
