@@ -133,8 +133,6 @@ export interface ContainerExit {
 export interface CompleteLog {
   /** The complete, masked task log file (footer included). */
   path: string;
-  /** The backing log's upload (with its sha256), unless that upload failed. */
-  uploaded: UploadResult | undefined;
   /** The run was cancelled: nothing but the task log is uploaded any more. */
   cancelled: boolean;
 }

@@ -21,7 +21,7 @@ import { TaskLog } from '../log/task-log.ts';
 import { publishBackingLog } from '../log/backing-log.ts';
 import { TASK_STARTING, TASK_FINISHED } from '../log/format.ts';
 import type { WorkerLog } from '../log/worker-log.ts';
-import { ArtifactPublisher, type StorageType, type UploadResult } from '../artifacts/upload.ts';
+import { ArtifactPublisher, type StorageType } from '../artifacts/upload.ts';
 import { TaskClaim } from '../queue/task-claim.ts';
 import { Reclaimer } from '../queue/reclaimer.ts';
 import { queueClient, type ClaimResponse, type QueueClient } from '../queue/taskcluster.ts';
@@ -269,16 +269,15 @@ export class TaskRun {
   ): Promise<Outcome> {
     const ids = { taskId: this.taskId, runId: this.runId };
     const worse = (o: Outcome) => (o.kind === 'exception' || o.kind === 'cancelled' ? o : INTERNAL_ERROR);
-    let uploaded: UploadResult | undefined;
     try {
       await Promise.allSettled(log.beforeLogUpload);
-      uploaded = await publishBackingLog(publisher, taskLog, log.expires, log.names);
+      await publishBackingLog(publisher, taskLog, log.expires, log.names);
     } catch (err) {
       this.deps.log.error('could not upload the task log', { ...ids, error: (err as Error).message });
       outcome = worse(outcome);
     }
     try {
-      await this.resources.features?.logComplete({ path: taskLog.path, uploaded, cancelled: outcome.kind === 'cancelled' });
+      await this.resources.features?.logComplete({ path: taskLog.path, cancelled: outcome.kind === 'cancelled' });
     } catch (err) {
       this.deps.log.error('a feature failed once the log was complete', { ...ids, error: (err as Error).message });
       outcome = worse(outcome);
