@@ -29,7 +29,7 @@ let tmp: string;
 
 function workerKeys(flag: '--ed25519' | '--openpgp'): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile(workerBin, ['keys', '--state', h.stateDir, flag], { env: { ...process.env, WORKER_ID: 'keys' } }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)));
+    execFile(workerBin, ['keys', '--state', h.stateDir, flag], (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)));
   });
 }
 

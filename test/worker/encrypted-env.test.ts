@@ -26,7 +26,7 @@ before(async () => {
   h = await WorkerHarness.start({ config: { capacity: 4 } });
   // The key a task author encrypts to: what `worker keys --openpgp` prints for this worker.
   const armored = await new Promise<string>((resolve, reject) => {
-    execFile(workerBin, ['keys', '--state', h.stateDir, '--openpgp'], { env: { ...process.env, WORKER_ID: 'keys' } }, (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)));
+    execFile(workerBin, ['keys', '--state', h.stateDir, '--openpgp'], (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)));
   });
   publicKey = await readPublicKey(armored);
 });
