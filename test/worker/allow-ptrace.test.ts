@@ -30,6 +30,9 @@ const PTRACE_SCRIPT = [
   'if cat /proc/$pid/environ > /dev/null 2>&1; then echo "ptrace read: allowed"; else echo "ptrace read: denied"; fi',
   'kill $pid',
   'grep CapEff /proc/self/status',
+  // Docker's `logs --follow` may end before it delivered what a container printed just before
+  // it exited (seen here with several tasks at once; the log file has it): stay a moment.
+  'sleep 1',
 ].join('\n');
 
 /** The inspect of a task's container, while it runs. */
