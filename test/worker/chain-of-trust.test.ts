@@ -77,7 +77,7 @@ async function verify(certificate: Buffer, signature: Buffer, artifacts: (name: 
 test('the certificate is signed, lists every artifact with its hash (certified.log included) and the run\'s environment', async () => {
   const taskId = await h.submit({
     image: TASKENV_PASS,
-    command: ['/bin/sh', '-c', 'mkdir -p /out/sub && echo hello > /out/hello.txt && head -c 5000 /dev/urandom > /out/sub/random.bin && echo built'],
+    command: ['/bin/sh', '-c', 'mkdir -p /out/sub && echo hello > /out/hello.txt && head -c 5000 /dev/urandom > /out/sub/random.bin && echo built && sleep 1'],
     maxRunTime: 60,
     artifacts: { 'public/hello.txt': { type: 'file', path: '/out/hello.txt' }, 'public/dir': { type: 'directory', path: '/out/sub' } },
     features: { chainOfTrust: true, bulkLog: true },

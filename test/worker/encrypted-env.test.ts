@@ -98,6 +98,7 @@ test('decrypted variables reach the container and never show in the live, backin
     'echo "first: $(echo "$SECRET_B" | head -1)"',
     'echo "plain env: $PLAIN"',
     'echo done printing',
+    'sleep 1', // see allow-ptrace.test.ts: output printed just before the exit may not be followed
   ].join('\n');
   await h.submit({
     image: TASKENV_PASS, command: ['/bin/sh', '-c', script], maxRunTime: 120,
