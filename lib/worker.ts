@@ -22,6 +22,7 @@ import { recoverRuns } from './task/recover-runs.ts';
 import { DiskBudget } from './cache/disk-budget.ts';
 import { ImageStoreRecords } from './cache/image-store-records.ts';
 import type { WorkerSettings } from './task/plan.ts';
+import { loadWorkerKeys, workerKeyPaths, workerPublicKeys } from './crypto/worker-keys.ts';
 
 export const WORKER_VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
 
@@ -41,9 +42,21 @@ export function workerSettings(config: WorkerConfig, rootUrl: string): WorkerSet
   return {
     provisionerId: config.provisionerId, workerType: config.workerType, workerGroup: config.workerGroup, workerId: config.workerId,
     rootUrl, instanceType: config.host.instanceType, publicIp: config.host.publicIp, workerLocation: config.host.workerLocation || undefined,
+    privateIp: config.host.privateIp || hostPrivateIp() || config.host.publicIp,
+    ...(config.host.instanceId ? { instanceId: config.host.instanceId } : {}), ...(config.host.region ? { region: config.host.region } : {}),
+    chainOfTrustOpenpgp: config.chainOfTrust.openpgpSignature,
     allowPrivileged: config.allowPrivileged, allowDisableSeccomp: config.allowDisableSeccomp, devices, shmSizeBytes: config.shmSizeBytes,
     workerVersion: WORKER_VERSION, hostname: os.hostname(), defaultLogName: config.task.defaultLogName,
   };
+}
+
+/** The host's first non-loopback IPv4 address, if it has one. */
+function hostPrivateIp(): string | undefined {
+  for (const addresses of Object.values(os.networkInterfaces())) {
+    const found = addresses?.find((a) => a.family === 'IPv4' && !a.internal);
+    if (found) return found.address;
+  }
+  return undefined;
 }
 
 /** Removes containers and networks this workerId labelled in an earlier life. */
@@ -75,6 +88,8 @@ export function sweepTmpDir(tmpDir: string, log: WorkerLog): void {
 }
 
 export async function startWorker(config: WorkerConfig, deployment: Deployment, log: WorkerLog): Promise<RunningWorker> {
+  // A configured key that is missing or malformed stops the worker here (WorkerKeyError names the file).
+  const keys = await loadWorkerKeys(workerKeyPaths(config), { createDefaults: true });
   const engine = new Engine({ socketPath: config.docker.socketPath });
   await engine.ping();
   await sweepLeftovers(engine, config.workerId, log);
@@ -111,7 +126,9 @@ export async function startWorker(config: WorkerConfig, deployment: Deployment, 
     images, caches, expandScopes,
     engine, liveLogs, log, statusQueue: workerQueue, storageType: config.artifacts.storageType as 'object' | 's3',
     uploadRetries: config.artifacts.uploadRetries, reclaimMarginSeconds: config.task.reclaimMarginSeconds,
-    cancelPollSeconds: config.task.cancelPollSeconds, tmpDir, journal,
+    cancelPollSeconds: config.task.cancelPollSeconds, tmpDir, journal, keys,
+    // The worker's own credentials never show in a task log.
+    maskedSecrets: deployment.credentials?.accessToken ? [deployment.credentials.accessToken] : [],
   };
   let idleTimer: NodeJS.Timeout | undefined;
   let resolveStopped!: () => void;
@@ -167,6 +184,6 @@ export async function startWorker(config: WorkerConfig, deployment: Deployment, 
   };
 
   loop.start();
-  log.info('worker started', { taskQueueId: `${config.provisionerId}/${config.workerType}`, workerGroup: config.workerGroup, workerId: config.workerId, capacity: config.capacity, rootUrl: deployment.rootUrl });
+  log.info('worker started', { taskQueueId: `${config.provisionerId}/${config.workerType}`, workerGroup: config.workerGroup, workerId: config.workerId, capacity: config.capacity, rootUrl: deployment.rootUrl, ed25519PublicKey: workerPublicKeys(keys).ed25519Base64 });
   return { deployment, liveLogs, stopped, shutdown, runningTasks: () => running.size };
 }

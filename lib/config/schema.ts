@@ -96,7 +96,9 @@ export const configSchema = {
   host: {
     instanceType: { doc: 'Reported as TASKCLUSTER_INSTANCE_TYPE and in the log header.', format: String, default: 'local', env: 'WORKER_INSTANCE_TYPE' },
     publicIp: { doc: 'Reported as TASKCLUSTER_PUBLIC_IP and in the log header.', format: String, default: '127.0.0.1', env: 'WORKER_PUBLIC_IP' },
-    region: { doc: 'Region of the host, if any.', format: String, default: '' },
+    privateIp: { doc: 'Private address of the host, in chain-of-trust certificates (environment.privateIpAddress). Empty: the first non-loopback IPv4 address of the host, else publicIp.', format: String, default: '', env: 'WORKER_PRIVATE_IP' },
+    instanceId: { doc: 'Cloud instance id of the host, in chain-of-trust certificates when set.', format: String, default: '', env: 'WORKER_INSTANCE_ID' },
+    region: { doc: 'Region of the host, if any (chain-of-trust certificates list it when set).', format: String, default: '' },
     workerLocation: { doc: 'JSON reported as TASKCLUSTER_WORKER_LOCATION, e.g. {"cloud":"aws","region":"us-east-1"} (empty: not set).', format: String, default: '', env: 'WORKER_LOCATION' },
   },
 };

@@ -5,9 +5,16 @@ import type { Feature } from './feature.ts';
 import { localLiveLog } from './local-live-log.ts';
 import { bulkLog } from './bulk-log.ts';
 import { artifacts } from './artifacts.ts';
+import { encryptedEnv } from './encrypted-env.ts';
+import { allowPtrace } from './allow-ptrace.ts';
+import { chainOfTrust } from './chain-of-trust.ts';
 
 export const FEATURES: readonly Feature[] = [
   localLiveLog,
   bulkLog,
   artifacts,
+  encryptedEnv,
+  allowPtrace,
+  // After bulkLog: its logComplete lists every artifact uploaded before it, the bulk log included.
+  chainOfTrust,
 ] as Feature[];

@@ -30,6 +30,13 @@ export interface WorkerSettings {
   rootUrl: string;
   instanceType: string;
   publicIp: string;
+  /** The host's private address (chain of trust's privateIpAddress; default: publicIp). */
+  privateIp?: string;
+  /** The cloud instance's id and region, when the host has them (chain of trust). */
+  instanceId?: string;
+  region?: string;
+  /** Chain of trust also signs with the OpenPGP key (public/chainOfTrust.json.asc). */
+  chainOfTrustOpenpgp?: boolean;
   /** JSON for TASKCLUSTER_WORKER_LOCATION, e.g. {"cloud":"aws","region":"us-east-1"}. */
   workerLocation?: string;
   allowPrivileged: boolean;
@@ -100,8 +107,7 @@ export function planTask(input: PlanInput): ContainerPlan {
   };
   const { features, refusals: featureRefusals } = planFeatures(featureInput, provided, payload.features ?? {});
   for (const message of featureRefusals) refuse(message);
-  // Not yet in this build (a feature of its own when it comes: its plan() takes them over).
-  if (payload.encryptedEnv?.length) refuse('encryptedEnv not supported: payload.encryptedEnv (encrypted environment variables) is not supported by this worker build yet; pass the values another way (e.g. the secrets service) or run the task on a worker that decrypts them.');
+  // Not in this build.
   if (payload.supersederUrl) refuse('supersederUrl not supported: payload.supersederUrl (superseding) is not supported by this worker build; remove it.');
 
   const hostConfig: NonNullable<ContainerCreateSpec['HostConfig']> = {

@@ -27,6 +27,7 @@ import { TaskClaim } from '../queue/task-claim.ts';
 import type { RunJournal } from '../queue/run-journal.ts';
 import { Reclaimer } from '../queue/reclaimer.ts';
 import { queueClient, type ClaimResponse, type QueueClient } from '../queue/taskcluster.ts';
+import type { WorkerKeys } from '../crypto/worker-keys.ts';
 import type { ContainerAdditions, Feature } from '../features/feature.ts';
 import { withAdditions, maskedSecrets } from '../features/plan-features.ts';
 import { FEATURES } from '../features/registry.ts';
@@ -72,6 +73,10 @@ export interface TaskRunDeps {
   cleanupDeadlineMs?: number;
   /** Where the run is recorded until it is reported, for crash recovery (recover-runs.ts). */
   journal?: RunJournal;
+  /** The worker's keys (encryptedEnv, chainOfTrust); a run without them refuses neither, it fails them as a worker error. */
+  keys?: Pick<WorkerKeys, 'openpgp' | 'ed25519'>;
+  /** Values every task log masks (the worker's own access token). */
+  maskedSecrets?: readonly string[];
 }
 
 const CANCEL_MESSAGE = 'Task was canceled by another entity. This can happen using a taskcluster client or by cancelling a task within Treeherder.';
@@ -114,6 +119,8 @@ export class TaskRun {
   #scopes: TaskScopes | undefined;
   /** sha256 of the image artifact's bytes (task-image / indexed-image), for chain of trust. */
   imageArtifactHash: ArtifactHash | undefined;
+  /** The engine's id of the image the container runs, once ready (chain of trust's imageHash). */
+  imageId: string | undefined;
   /** Milliseconds since the claim at which each stage ended: the worker's own breakdown. */
   private readonly timings: Record<string, number> = {};
   private readonly claimedAt = Date.now();
@@ -167,7 +174,8 @@ export class TaskRun {
       let expires = taskExpiry(task);
       const beforeLogUpload: Promise<unknown>[] = [];
       try {
-        taskLog = await TaskLog.create({ dir: deps.tmpDir, log: deps.log });
+        // The worker's and the run's credentials are masked before the first line is written.
+        taskLog = await TaskLog.create({ dir: deps.tmpDir, log: deps.log, secrets: [...deps.maskedSecrets ?? [], ...credentialSecrets(claim.credentials)] });
         taskLog.header({
           taskId: this.taskId, workerId: deps.worker.workerId, workerGroup: deps.worker.workerGroup,
           workerNodeType: deps.worker.instanceType, workerType: deps.worker.workerType,
@@ -251,6 +259,7 @@ export class TaskRun {
       onLost: (err) => this.interrupt({ kind: 'lost', message: err.message }),
       onReclaimed: () => {
         deps.journal?.update(this.taskId, this.runId, { credentials: claim.credentials, takenUntil: claim.takenUntil.toISOString() });
+        this.taskLog?.addSecrets(credentialSecrets(claim.credentials));
         this.resources.features?.credentialsChanged(claim.credentials).catch((err: Error) => {
           deps.log.error('a feature could not take the new credentials', { taskId: this.taskId, runId: this.runId, error: err.message });
           this.taskLog?.error(`Worker error: ${err.message}`);
@@ -331,10 +340,11 @@ export class TaskRun {
     const absent = await missingDevices(plan.devices, plan.workerPool);
     if (absent.length) return refuse(absent);
     const features = this.resources.features = new TaskFeatures(deps.features ?? FEATURES, {
-      taskId: this.taskId, runId: this.runId, plan, worker: deps.worker, taskLog, publisher: ctx.publisher,
+      taskId: this.taskId, runId: this.runId, task, plan, worker: deps.worker, taskLog, publisher: ctx.publisher, keys: deps.keys,
       liveLogs: deps.liveLogs, engine: deps.engine, log: deps.log, scopes: this.scopes(task),
       credentials: () => claim.credentials, signal: this.interrupted.signal,
       imageArtifactHash: () => this.imageArtifactHash,
+      imageId: () => this.imageId,
       beforeLogUpload: (work) => { ctx.beforeLogUpload.push(work); },
       mark: (stage) => this.mark(stage),
     });
@@ -349,7 +359,7 @@ export class TaskRun {
         taskId: this.taskId, scopes: this.scopes(task), credentials: () => claim.credentials,
       }, taskLog, this.interrupted.signal);
       this.resources.imageRelease = prepared.release;
-      imageId = prepared.imageId;
+      imageId = this.imageId = prepared.imageId;
       this.imageArtifactHash = prepared.artifactHash;
       this.mark('imageReady');
     } catch (err) {
@@ -449,6 +459,19 @@ export class TaskRun {
     // 6 resolve (decided here, reported by run())
     return ctx.finish(exitOutcome(result, plan.onExitStatus.retry), result.exitCode);
   }
+}
+
+/** What of a run's temporary credentials must never show in its log: the access token and the certificate's signature. */
+function credentialSecrets(credentials: { accessToken: string; certificate?: string | object }): string[] {
+  const out = [credentials.accessToken];
+  const certificate = credentials.certificate;
+  if (certificate) {
+    try {
+      const signature = (typeof certificate === 'string' ? JSON.parse(certificate) : certificate)?.signature;
+      if (typeof signature === 'string') out.push(signature);
+    } catch { /* not JSON: nothing more to mask */ }
+  }
+  return out;
 }
 
 /** Docker's `NAME=value` list back into a record. */
