@@ -7,6 +7,7 @@ import { mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import type { WorkerConfig } from './config/load.ts';
 import type { WorkerLog } from './log/worker-log.ts';
 import { Engine } from './docker/engine.ts';
+import { LABEL_COMMITTED_IMAGE } from './docker/labels.ts';
 import { LiveLogServer } from './log/live-log-server.ts';
 import { ClaimLoop } from './queue/claim-loop.ts';
 import { queueClient, type ClaimResponse, type Deployment } from './queue/taskcluster.ts';
@@ -44,11 +45,16 @@ export function workerSettings(config: WorkerConfig, rootUrl: string): WorkerSet
   };
 }
 
-/** Removes containers and networks this workerId labelled in an earlier life. */
+/** Removes containers, committed images (dockerSave) and networks this workerId labelled in an earlier life. */
 async function sweepLeftovers(engine: Engine, workerId: string, log: WorkerLog): Promise<void> {
   for (const c of await engine.listOwnedContainers(workerId)) {
     log.info('removing leftover container', { containerId: c.id, taskId: c.labels['taskcluster.task-id'] });
     await engine.removeContainer(c.id).catch((err: Error) => log.warn('could not remove leftover container', { containerId: c.id, error: err.message }));
+  }
+  for (const image of await engine.listOwnedImages(workerId)) {
+    if (image.labels[LABEL_COMMITTED_IMAGE] !== 'true') continue;
+    log.info('removing leftover committed image', { image: image.id, taskId: image.labels['taskcluster.task-id'] });
+    await engine.removeImage(image.id, { force: true }).catch((err: Error) => log.warn('could not remove leftover committed image', { image: image.id, error: err.message }));
   }
   for (const n of await engine.listOwnedNetworks(workerId)) {
     log.info('removing leftover network', { network: n.name });

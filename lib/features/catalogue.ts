@@ -16,7 +16,6 @@ export const UNAVAILABLE_FEATURES: readonly UnavailableFeature[] = [
   { name: 'chainOfTrust' },
   { name: 'allowPtrace', requiredScope: 'docker-worker:feature:allowPtrace' },
   { name: 'interactive' },
-  { name: 'dockerSave' },
   { name: 'dind' },
   { name: 'relengAPIProxy' },
   { name: 'balrogVPNProxy', requiredScope: 'docker-worker:feature:balrogVPNProxy' },

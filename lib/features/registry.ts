@@ -5,9 +5,11 @@ import type { Feature } from './feature.ts';
 import { localLiveLog } from './local-live-log.ts';
 import { bulkLog } from './bulk-log.ts';
 import { artifacts } from './artifacts.ts';
+import { dockerSave } from './docker-save.ts';
 
 export const FEATURES: readonly Feature[] = [
   localLiveLog,
   bulkLog,
   artifacts,
+  dockerSave,
 ] as Feature[];
