@@ -28,7 +28,7 @@ async function tarEntries(bytes: Buffer): Promise<Map<string, string>> {
   const extract = tar.extract();
   extract.on('entry', (header, stream, next) => {
     const chunks: Buffer[] = [];
-    stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.on('data', (c: unknown) => chunks.push(c as Buffer));
     stream.on('end', () => { out.set(header.name, Buffer.concat(chunks).toString('utf8')); next(); });
   });
   await new Promise<void>((resolve, reject) => { extract.on('finish', resolve); extract.on('error', reject); Readable.from([bytes]).pipe(extract); });
