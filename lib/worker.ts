@@ -42,6 +42,13 @@ export function workerSettings(config: WorkerConfig, rootUrl: string): WorkerSet
     rootUrl, instanceType: config.host.instanceType, publicIp: config.host.publicIp, workerLocation: config.host.workerLocation || undefined,
     allowPrivileged: config.allowPrivileged, allowDisableSeccomp: config.allowDisableSeccomp, devices, shmSizeBytes: config.shmSizeBytes,
     workerVersion: WORKER_VERSION, hostname: os.hostname(), defaultLogName: config.task.defaultLogName,
+    interactive: {
+      host: config.interactive.host, publicHost: config.interactive.publicHost,
+      ...(config.interactive.tlsCertificatePath && config.interactive.tlsKeyPath
+        ? { tls: { certificatePath: config.interactive.tlsCertificatePath, keyPath: config.interactive.tlsKeyPath } } : {}),
+      minTimeSeconds: config.interactive.minTimeSeconds, expirySeconds: config.interactive.expirySeconds,
+      tmpDir: path.join(config.stateDir, 'tmp'),
+    },
   };
 }
 
@@ -64,11 +71,12 @@ async function sweepLeftovers(engine: Engine, workerId: string, log: WorkerLog):
 
 /**
  * Removes what an earlier process left in <stateDir>/tmp when it died mid-task: task log files
- * (task-log-*) and artifact spools (artifact-*). Only this worker writes there.
+ * (task-log-*), artifact spools (artifact-*) and interactive hold directories (interactive-*).
+ * Only this worker writes there.
  */
 export function sweepTmpDir(tmpDir: string, log: WorkerLog): void {
   for (const name of readdirSync(tmpDir)) {
-    if (!name.startsWith('task-log-') && !name.startsWith('artifact-')) continue;
+    if (!name.startsWith('task-log-') && !name.startsWith('artifact-') && !name.startsWith('interactive-')) continue;
     try {
       rmSync(path.join(tmpDir, name), { recursive: true, force: true });
       log.info('removed leftover temporary file', { path: path.join(tmpDir, name) });

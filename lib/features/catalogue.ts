@@ -15,7 +15,6 @@ export const UNAVAILABLE_FEATURES: readonly UnavailableFeature[] = [
   { name: 'taskclusterProxy' },
   { name: 'chainOfTrust' },
   { name: 'allowPtrace', requiredScope: 'docker-worker:feature:allowPtrace' },
-  { name: 'interactive' },
   { name: 'dind' },
   { name: 'relengAPIProxy' },
   { name: 'balrogVPNProxy', requiredScope: 'docker-worker:feature:balrogVPNProxy' },

@@ -6,10 +6,12 @@ import { localLiveLog } from './local-live-log.ts';
 import { bulkLog } from './bulk-log.ts';
 import { artifacts } from './artifacts.ts';
 import { dockerSave } from './docker-save.ts';
+import { interactive } from './interactive.ts';
 
 export const FEATURES: readonly Feature[] = [
   localLiveLog,
   bulkLog,
   artifacts,
   dockerSave,
+  interactive,
 ] as Feature[];
