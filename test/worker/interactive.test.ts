@@ -10,6 +10,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { spawn } from 'node:child_process';
 import { WorkerHarness } from '../support/worker.ts';
 import { TASKENV_PASS } from '../support/docker.ts';
 import { openShell } from '../support/shell-client.ts';
@@ -133,4 +134,50 @@ test('without sessions the container is released after minTime; never past maxRu
   assert.ok(heldMs >= MIN_TIME * 1000, `held ${heldMs} ms, at least minTime`);
   assert.equal(c.state, 'completed', await h.taskLog(capped));
   assert.doesNotMatch(await h.taskLog(capped), /Task timeout/);
+});
+
+const repoRoot = path.resolve(import.meta.dirname, '../..');
+
+/** Runs bin/worker with the harness's credentials; `input` is its stdin (a pipe). */
+function runWorkerCli(args: string[], input: string, wrapInTerminal = false): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const env = { ...process.env, TASKCLUSTER_ROOT_URL: h.rootUrl, TASKCLUSTER_CLIENT_ID: h.credentials.clientId, TASKCLUSTER_ACCESS_TOKEN: h.credentials.accessToken };
+  const worker = path.join(repoRoot, 'bin/worker');
+  // `script` gives the command a terminal of a known size (raw mode and the size are then the CLI's to pass on).
+  const [cmd, argv] = wrapInTerminal
+    ? ['script', ['-qec', `stty rows 33 cols 77; ${[worker, ...args].map((a) => `'${a}'`).join(' ')}`, '/dev/null']]
+    : [worker, args];
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, argv as string[], { cwd: repoRoot, env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`worker ${args.join(' ')} did not finish:\n${stdout}\n${stderr}`)); }, 60_000);
+    child.on('exit', (code) => { clearTimeout(timer); child.stdin.destroy(); resolve({ code, stdout, stderr }); });
+    // A terminal does not end its input; a pipe does (the shell then sees stdin closed).
+    if (wrapInTerminal) child.stdin.write(input); else child.stdin.end(input);
+    child.stdin.on('error', () => undefined);
+  });
+}
+
+test('worker shell TASK_ID: finds the socket through the artifact with the caller\'s credentials; a terminal\'s size is passed on', async () => {
+  const taskId = await h.submit(interactiveTask('echo done'));
+  await shellPageUrl(taskId);
+  const piped = await runWorkerCli(['shell', taskId], 'echo from-the-cli\nexit 5\n');
+  assert.equal(piped.code, 5, piped.stderr);
+  assert.equal(piped.stdout, 'from-the-cli\n');
+  const withCommand = await runWorkerCli(['shell', taskId, '--run', '0', '--', 'sh', '-c', 'echo "$0 args"'], '');
+  assert.equal(withCommand.stdout, 'sh args\n');
+  // The size reaches the terminal just after the command started (Docker 20.10's exec has no initial size).
+  const inTerminal = await runWorkerCli(['shell', taskId, '--', 'sh', '-c', 'sleep 1; stty size'], '', true);
+  assert.match(inTerminal.stdout, /33 77/, inTerminal.stderr);
+  assert.equal((await h.waitForResolution(taskId)).state, 'completed');
+});
+
+test('worker shell on a task without the interactive feature says what is missing', async () => {
+  const taskId = await h.submit({ image: TASKENV_PASS, command: ['true'], maxRunTime: 60 });
+  await h.waitForResolution(taskId);
+  const result = await runWorkerCli(['shell', taskId], '');
+  assert.equal(result.code, 2);
+  assert.match(result.stderr, /has no private\/docker-worker\/shell\.html: the task must have payload\.features\.interactive/);
 });
