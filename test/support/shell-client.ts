@@ -9,6 +9,8 @@ export interface TestShell {
   stdout(): Buffer;
   stderr(): string;
   errors: string[];
+  /** Whether the server said it shut the session down. */
+  shutdown(): boolean;
   /** Resolves with the exit code (or null when the socket closed without one). */
   exit: Promise<number | null>;
   opened: Promise<void>;
@@ -18,12 +20,13 @@ export interface TestShell {
   close(): void;
 }
 
-export function openShell(socketUrl: string, command: string[], tty = false): TestShell {
-  const ws = new WebSocket(sessionUrl(socketUrl, command, tty));
+export function openShell(socketUrl: string, command: string[], tty = false, options: WebSocket.ClientOptions = {}): TestShell {
+  const ws = new WebSocket(sessionUrl(socketUrl, command, tty), options);
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   const errors: string[] = [];
   let code: number | null = null;
+  let shutdown = false;
   const exit = new Promise<number | null>((resolve) => ws.on('close', () => resolve(code)));
   const opened = new Promise<void>((resolve, reject) => { ws.once('open', () => resolve()); ws.once('error', reject); });
   opened.catch(() => undefined);
@@ -34,12 +37,14 @@ export function openShell(socketUrl: string, command: string[], tty = false): Te
       case MSG.stderr: err.push(data.subarray(1)); break;
       case MSG.stopped: code = data[1]!; break;
       case MSG.error: errors.push(data.subarray(1).toString('utf8')); break;
+      case MSG.shutdown: shutdown = true; break;
       default: break;
     }
   });
   const send = (b: Buffer) => { void opened.then(() => ws.send(b)); };
   return {
     ws, errors, exit, opened,
+    shutdown: () => shutdown,
     stdout: () => Buffer.concat(out),
     stderr: () => Buffer.concat(err).toString('utf8'),
     write: (data) => send(frame(MSG.stdin, typeof data === 'string' ? Buffer.from(data) : data)),

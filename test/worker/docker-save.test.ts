@@ -93,3 +93,29 @@ test('a payload artifact named public/dockerImage.tar is refused while dockerSav
   assert.equal(status.runs[0]?.reasonResolved, 'malformed-payload');
   assert.match(await h.taskLog(taskId), /dockerSave feature uploads itself/);
 });
+
+test('with s3 storage the image is gzip-encoded on the wire, as docker-worker sent it', async () => {
+  const s3 = await WorkerHarness.start({ config: { 'artifacts.storageType': 's3' } });
+  try {
+    const taskId = await s3.submit({ image: TASKENV_PASS, command: ['/bin/sh', '-c', 'echo s3 > /s3.txt'], maxRunTime: 120, features: { dockerSave: true } });
+    assert.equal((await s3.waitForResolution(taskId)).state, 'completed');
+    let url = s3.queue.buildSignedUrl(s3.queue.getArtifact, taskId, 0, 'public/dockerImage.tar') as string;
+    let res: Response;
+    for (;;) {
+      res = await fetch(url, { redirect: 'manual', headers: { 'accept-encoding': 'gzip' } });
+      if (res.status < 300 || res.status >= 400) break;
+      url = new URL(res.headers.get('location')!, url).toString();
+    }
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('content-encoding'), 'gzip');
+    const name = `${committedImageName(taskId, 0)}:latest`;
+    execFileSync('docker', ['load'], { input: Buffer.from(await res.arrayBuffer()) }); // fetch undid the gzip
+    try {
+      assert.equal(execFileSync('docker', ['run', '--rm', name, 'cat', '/s3.txt']).toString(), 's3\n');
+    } finally {
+      spawnSync('docker', ['image', 'rm', '-f', name]);
+    }
+  } finally {
+    await s3.stop();
+  }
+});

@@ -7,10 +7,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { WorkerHarness } from '../support/worker.ts';
 import { TASKENV_PASS } from '../support/docker.ts';
 import { openShell } from '../support/shell-client.ts';
@@ -180,4 +181,55 @@ test('worker shell on a task without the interactive feature says what is missin
   const result = await runWorkerCli(['shell', taskId], '');
   assert.equal(result.code, 2);
   assert.match(result.stderr, /has no private\/docker-worker\/shell\.html: the task must have payload\.features\.interactive/);
+});
+
+test('cancelling a held task ends its sessions and leaves nothing behind', async () => {
+  const taskId = await h.submit(interactiveTask('true'));
+  const page = await shellPageUrl(taskId);
+  const session = openShell(socketUrlFromPageUrl(page), ['cat']);
+  await session.opened;
+  await h.queue.cancelTask(taskId);
+  const status = await h.waitForResolution(taskId);
+  assert.equal(status.state, 'exception');
+  assert.equal(status.runs[0]?.reasonResolved, 'canceled');
+  // The session ends: its command killed with the container (137), or shut down by the worker.
+  const code = await session.exit;
+  assert.ok(code === 137 || (code === null && session.shutdown()), `session ended with ${code}`);
+  // cancelTask resolves the run at once; the worker stops the run and cleans up just after.
+  for (let i = 0; i < 100 && (await ownContainers(taskId)).length > 0; i++) await sleep(100);
+  assert.deepEqual(await ownContainers(taskId), []);
+  for (let i = 0; i < 50 && readdirSync(path.join(h.stateDir, 'tmp')).some((n) => n.startsWith('interactive-')); i++) await sleep(100);
+  await assert.rejects(fetch(page), 'the shell server is closed');
+  assert.deepEqual(readdirSync(path.join(h.stateDir, 'tmp')).filter((n) => n.startsWith('interactive-')), []);
+});
+
+test('with a certificate configured the page and the socket are https and wss', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'shell-tls-'));
+  const cert = path.join(dir, 'cert.pem');
+  const key = path.join(dir, 'key.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost',
+    '-addext', 'subjectAltName=DNS:localhost', '-keyout', key, '-out', cert], { stdio: 'ignore' });
+  const tls = await WorkerHarness.start({ config: {
+    'interactive.minTimeSeconds': 1, 'interactive.expirySeconds': 1, 'interactive.publicHost': 'localhost',
+    'interactive.tlsCertificatePath': cert, 'interactive.tlsKeyPath': key,
+  } });
+  try {
+    const taskId = await tls.submit(interactiveTask('sleep 2'));
+    let page = '';
+    for (let i = 0; i < 200 && !page; i++) {
+      const url = tls.queue.buildSignedUrl(tls.queue.getArtifact, taskId, 0, 'private/docker-worker/shell.html') as string;
+      const res = await fetch(url, { redirect: 'manual' });
+      if (res.status === 303) page = res.headers.get('location')!; else await sleep(100);
+    }
+    assert.match(page, /^https:\/\/localhost:\d+\/[A-Za-z0-9_-]{32}\/shell\.html$/);
+    const socket = socketUrlFromPageUrl(page);
+    assert.match(socket, /^wss:/);
+    const shell = openShell(socket, ['echo', 'over tls'], false, { ca: readFileSync(cert) });
+    assert.equal(await shell.exit, 0);
+    assert.equal(shell.stdout().toString(), 'over tls\n');
+    assert.equal((await tls.waitForResolution(taskId)).state, 'completed');
+  } finally {
+    await tls.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
