@@ -321,12 +321,18 @@ export class Engine {
 
   /**
    * Commits a stopped (or running) container as the image `repository:tag`, labelled for
-   * `owner` on top of the labels the container carries; returns the image id.
+   * `owner` on top of the labels the container carries (and with `entrypoint` and `cmd`, if
+   * given, in place of the container's); returns the image id.
    */
-  async commitContainer(id: string, repository: string, tag: string, owner: Owner): Promise<string> {
+  async commitContainer(id: string, repository: string, tag: string, owner: Owner, options: { entrypoint?: string[]; cmd?: string[] } = {}): Promise<string> {
     const labels = Object.entries(ownerLabels(owner)).map(([k, v]) => `${JSON.stringify(k)}=${JSON.stringify(v)}`).join(' ');
+    // Dockerfile instructions applied to the image's config, one per line.
+    // (Setting ENTRYPOINT drops CMD unless CMD is set too; `[""]` is Docker's "no entrypoint".)
+    const changes = [`LABEL ${labels}`,
+      ...(options.entrypoint ? [`ENTRYPOINT ${JSON.stringify(options.entrypoint)}`] : []),
+      ...(options.cmd ? [`CMD ${JSON.stringify(options.cmd)}`] : [])];
     const result = await this.call(`commit container ${id}`, () =>
-      this.docker.getContainer(id).commit({ repo: repository, tag, pause: true, changes: `LABEL ${labels}` }),
+      this.docker.getContainer(id).commit({ repo: repository, tag, pause: true, changes: changes.join('\n') }),
     ) as { Id?: string; id?: string };
     const imageId = result.Id ?? result.id;
     if (!imageId) throw new EngineError('server', `Docker committed container ${id} but reported no image id`);

@@ -59,6 +59,22 @@ async function uploadTar(ctx: SaveContext, name: string, open: () => Promise<Rea
   return uploaded.size;
 }
 
+/**
+ * The task image's own entrypoint (`[""]`: none) and the container's command, when a feature
+ * wrapped the command in an entrypoint of its own (the interactive hold): the saved image must
+ * not start a wrapper that only existed on this worker. Undefined when the container kept its
+ * image's entrypoint.
+ */
+async function restoredStart(ctx: SaveContext, containerId: string): Promise<{ entrypoint: string[]; cmd?: string[] } | undefined> {
+  if (!ctx.plan.create.Entrypoint) return undefined;
+  const container = await ctx.engine.inspectContainer(containerId);
+  const image = await ctx.engine.inspectImage(container.Image);
+  const own = image?.Config?.Entrypoint;
+  const entrypoint = typeof own === 'string' ? [own] : own?.length ? own : [''];
+  const cmd = container.Config.Cmd;
+  return { entrypoint, ...(cmd?.length ? { cmd: typeof cmd === 'string' ? [cmd] : cmd } : {}) };
+}
+
 export const dockerSave: Feature<DockerSaveOptions> = {
   name: 'dockerSave',
   defaultEnabled: false,
@@ -85,7 +101,7 @@ export const dockerSave: Feature<DockerSaveOptions> = {
           ctx.taskLog.info(`dockerSave: committing the container as ${repository}:latest and uploading it as ${ctx.options.imageArtifact}`);
           committed = await ctx.engine.commitContainer(exit.containerId, repository, 'latest', {
             workerId: ctx.worker.workerId, taskId: ctx.taskId, runId: ctx.runId, extra: { [LABEL_COMMITTED_IMAGE]: 'true' },
-          });
+          }, await restoredStart(ctx, exit.containerId));
           // Saved by name, so that `docker load` of the artifact names the image as docker-worker's did.
           const size = await uploadTar(ctx, ctx.options.imageArtifact, () => ctx.engine.saveImage(`${repository}:latest`), expires);
           ctx.taskLog.info(`dockerSave: uploaded ${ctx.options.imageArtifact} (${size} bytes); load it with \`docker load\``);

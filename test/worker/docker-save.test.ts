@@ -12,7 +12,7 @@ import { TASKENV_PASS } from '../support/docker.ts';
 import { committedImageName } from '../../lib/features/docker-save.ts';
 
 let h: WorkerHarness;
-before(async () => { h = await WorkerHarness.start(); });
+before(async () => { h = await WorkerHarness.start({ config: { 'interactive.minTimeSeconds': 1, 'interactive.expirySeconds': 1 } }); });
 after(async () => { await h?.stop(); });
 
 /** An artifact's bytes (following redirects; fetch undoes any gzip content encoding). */
@@ -117,5 +117,19 @@ test('with s3 storage the image is gzip-encoded on the wire, as docker-worker se
     }
   } finally {
     await s3.stop();
+  }
+});
+
+test('with interactive too, the saved image starts as the task image did (not through the worker\'s hold wrapper)', async () => {
+  const taskId = await h.submit({
+    image: TASKENV_PASS, command: ['/bin/sh', '-c', 'echo both > /both.txt'], maxRunTime: 120, features: { dockerSave: true, interactive: true },
+  });
+  assert.equal((await h.waitForResolution(taskId)).state, 'completed', await h.taskLog(taskId));
+  const name = `${committedImageName(taskId, 0)}:latest`;
+  execFileSync('docker', ['load'], { input: await artifactBytes(taskId, 'public/dockerImage.tar') });
+  try {
+    assert.equal(execFileSync('docker', ['run', '--rm', name, 'cat', '/both.txt']).toString(), 'both\n');
+  } finally {
+    spawnSync('docker', ['image', 'rm', '-f', name]);
   }
 });
