@@ -18,6 +18,7 @@ import { artifactUpload } from './artifact-upload.ts';
 import { artifactImage } from './artifact-image.ts';
 import { dockerSaveBench } from './docker-save.ts';
 import { cryptoCosts } from './crypto.ts';
+import { soak } from './soak.ts';
 
 const benchmarks: Record<BenchmarkName, { title: string; run: (ctx: BenchContext) => Promise<BenchmarkResult> }> = {
   footprint: { title: 'Footprint', run: footprint },
@@ -28,6 +29,7 @@ const benchmarks: Record<BenchmarkName, { title: string; run: (ctx: BenchContext
   image: { title: 'Artifact image', run: artifactImage },
   save: { title: 'dockerSave', run: dockerSaveBench },
   crypto: { title: 'Crypto costs', run: cryptoCosts },
+  soak: { title: 'Soak', run: soak },
 };
 
 async function main(): Promise<number> {

@@ -18,6 +18,8 @@ import { ImageStore } from './images/image-store.ts';
 import { VolumeCaches } from './cache/volume-cache.ts';
 import { authScopeExpander } from './scopes/auth-expander.ts';
 import { PurgePoller, purgeCacheClient } from './cache/purge-poller.ts';
+import { RunJournal } from './queue/run-journal.ts';
+import { recoverRuns } from './task/recover-runs.ts';
 import { DiskBudget } from './cache/disk-budget.ts';
 import { ImageStoreRecords } from './cache/image-store-records.ts';
 import type { WorkerSettings } from './task/plan.ts';
@@ -92,19 +94,28 @@ export async function startWorker(config: WorkerConfig, deployment: Deployment, 
   await sweepLeftovers(engine, config.workerId, log);
   const tmpDir = path.join(config.stateDir, 'tmp');
   mkdirSync(tmpDir, { recursive: true });
+  // Runs an earlier process held when it died: resolved now (their containers went with the
+  // sweep above), with the logs they left, before those are swept away.
+  const journal = new RunJournal(path.join(config.stateDir, 'runs'), log);
+  const recovered = await recoverRuns({ journal, rootUrl: deployment.rootUrl, log, storageType: config.artifacts.storageType as 'object' | 's3', uploadRetries: config.artifacts.uploadRetries, tmpDir });
+  if (recovered.resolved + recovered.expired + recovered.failed > 0) log.info('runs left by an earlier process', { ...recovered });
   sweepTmpDir(tmpDir, log);
-  const liveLogs = await LiveLogServer.start({ host: config.liveLog.host, port: config.liveLog.port, publicUrl: config.liveLog.publicUrl || undefined, log });
+  const liveLogs = await LiveLogServer.start({
+    host: config.liveLog.host, port: config.liveLog.port, publicUrl: config.liveLog.publicUrl || undefined, log,
+    graceSeconds: config.liveLog.graceSeconds, maxEndedLogs: config.liveLog.maxEndedLogs,
+  });
   const workerQueue = queueClient(deployment);
   const claimQueue = queueClient(deployment, { keepAliveAgent: true, timeoutMs: 60_000, retries: 0 }); // the claim loop retries itself, and must not on shutdown
   const pool = `${config.provisionerId}/${config.workerType}`;
-  const images = new ImageStore({ engine, log, stateDir: config.stateDir, rootUrl: deployment.rootUrl, registries: config.registries, pullRetries: config.image.pullRetries, pullBaseDelayMs: config.image.pullBaseDelayMs });
+  const images = new ImageStore({ engine, log, stateDir: config.stateDir, rootUrl: deployment.rootUrl, registries: config.registries, pullRetries: config.image.pullRetries, pullBaseDelayMs: config.image.pullBaseDelayMs,
+    maxExpandedBytes: async (): Promise<number> => Math.min(config.image.maxExpandedBytes, await budget.roomForImages()) });
   const expandScopes = authScopeExpander(deployment);
   // Purge requests are asked for again before a task's caches are chosen (when the last answer is stale).
   const caches = await VolumeCaches.open({ dir: path.join(config.stateDir, 'caches'), workerPool: pool, log, beforeAcquire: () => purger.refresh() });
   const purger = new PurgePoller({ client: purgeCacheClient(deployment), workerPoolId: pool, caches, intervalSeconds: config.cache.purgePollSeconds, log });
   const running = new Set<TaskRun>();
   let dockerRoot: Promise<string | undefined> | undefined; // asked once: it does not change
-  const budget = new DiskBudget({
+  const budget: DiskBudget = new DiskBudget({
     engine, workerId: config.workerId, caches, images: new ImageStoreRecords(images), log,
     thresholdBytes: config.diskspaceThreshold, imageExpirationSeconds: config.imageExpirationSeconds,
     dockerRootDir: () => (dockerRoot ??= engine.info().then((i) => i.dockerRootDir, () => { dockerRoot = undefined; return undefined; })), activeTaskIds: () => [...running].map((r) => r.taskId),
@@ -114,7 +125,7 @@ export async function startWorker(config: WorkerConfig, deployment: Deployment, 
     images, caches, expandScopes,
     engine, liveLogs, log, statusQueue: workerQueue, storageType: config.artifacts.storageType as 'object' | 's3',
     uploadRetries: config.artifacts.uploadRetries, reclaimMarginSeconds: config.task.reclaimMarginSeconds,
-    cancelPollSeconds: config.task.cancelPollSeconds, tmpDir,
+    cancelPollSeconds: config.task.cancelPollSeconds, tmpDir, journal,
   };
   let idleTimer: NodeJS.Timeout | undefined;
   let resolveStopped!: () => void;
