@@ -7,6 +7,7 @@ import { mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import type { WorkerConfig } from './config/load.ts';
 import type { WorkerLog } from './log/worker-log.ts';
 import { Engine } from './docker/engine.ts';
+import { LABEL_COMMITTED_IMAGE } from './docker/labels.ts';
 import { LiveLogServer } from './log/live-log-server.ts';
 import { ClaimLoop } from './queue/claim-loop.ts';
 import { queueClient, type ClaimResponse, type Deployment } from './queue/taskcluster.ts';
@@ -47,6 +48,13 @@ export function workerSettings(config: WorkerConfig, rootUrl: string): WorkerSet
     chainOfTrustOpenpgp: config.chainOfTrust.openpgpSignature,
     allowPrivileged: config.allowPrivileged, allowDisableSeccomp: config.allowDisableSeccomp, devices, shmSizeBytes: config.shmSizeBytes,
     workerVersion: WORKER_VERSION, hostname: os.hostname(), defaultLogName: config.task.defaultLogName,
+    interactive: {
+      host: config.interactive.host, publicHost: config.interactive.publicHost,
+      ...(config.interactive.tlsCertificatePath && config.interactive.tlsKeyPath
+        ? { tls: { certificatePath: config.interactive.tlsCertificatePath, keyPath: config.interactive.tlsKeyPath } } : {}),
+      minTimeSeconds: config.interactive.minTimeSeconds, expirySeconds: config.interactive.expirySeconds,
+      tmpDir: path.join(config.stateDir, 'tmp'),
+    },
   };
 }
 
@@ -59,11 +67,17 @@ function hostPrivateIp(): string | undefined {
   return undefined;
 }
 
-/** Removes containers and networks this workerId labelled in an earlier life. */
+/** Removes containers, committed images (dockerSave) and networks this workerId labelled in an earlier life. */
+
 async function sweepLeftovers(engine: Engine, workerId: string, log: WorkerLog): Promise<void> {
   for (const c of await engine.listOwnedContainers(workerId)) {
     log.info('removing leftover container', { containerId: c.id, taskId: c.labels['taskcluster.task-id'] });
     await engine.removeContainer(c.id).catch((err: Error) => log.warn('could not remove leftover container', { containerId: c.id, error: err.message }));
+  }
+  for (const image of await engine.listOwnedImages(workerId)) {
+    if (image.labels[LABEL_COMMITTED_IMAGE] !== 'true') continue;
+    log.info('removing leftover committed image', { image: image.id, taskId: image.labels['taskcluster.task-id'] });
+    await engine.removeImage(image.id, { force: true }).catch((err: Error) => log.warn('could not remove leftover committed image', { image: image.id, error: err.message }));
   }
   for (const n of await engine.listOwnedNetworks(workerId)) {
     log.info('removing leftover network', { network: n.name });
@@ -73,11 +87,12 @@ async function sweepLeftovers(engine: Engine, workerId: string, log: WorkerLog):
 
 /**
  * Removes what an earlier process left in <stateDir>/tmp when it died mid-task: task log files
- * (task-log-*) and artifact spools (artifact-*). Only this worker writes there.
+ * (task-log-*), artifact spools (artifact-*) and interactive hold directories (interactive-*).
+ * Only this worker writes there.
  */
 export function sweepTmpDir(tmpDir: string, log: WorkerLog): void {
   for (const name of readdirSync(tmpDir)) {
-    if (!name.startsWith('task-log-') && !name.startsWith('artifact-')) continue;
+    if (!name.startsWith('task-log-') && !name.startsWith('artifact-') && !name.startsWith('interactive-')) continue;
     try {
       rmSync(path.join(tmpDir, name), { recursive: true, force: true });
       log.info('removed leftover temporary file', { path: path.join(tmpDir, name) });

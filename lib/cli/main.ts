@@ -5,6 +5,7 @@ const commands: Record<string, { load: () => Promise<(argv: string[]) => Promise
   config: { load: async () => (await import('./config.ts')).config, help: 'print every configuration key (markdown table)' },
   serve: { load: async () => (await import('./serve.ts')).serve, help: 'serve the embedded Taskcluster deployment' },
   keys: { load: async () => (await import('./keys.ts')).keys, help: "create the worker's keys once and print the public keys" },
+  shell: { load: async () => (await import('./shell.ts')).shell, help: "open a shell in an interactive task's container (private/docker-worker/shell.html)" },
   'encrypt-env': { load: async () => (await import('./encrypt-env.ts')).encryptEnv, help: "encrypt an env variable for a worker's public key (payload.encryptedEnv)" },
 };
 

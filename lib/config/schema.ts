@@ -74,6 +74,14 @@ export const configSchema = {
     graceSeconds: { doc: 'How long a finished task\'s live log URL keeps serving the complete log (then readers follow live.log to the uploaded copy).', format: 'nat', default: 300 },
     maxEndedLogs: { doc: 'How many finished tasks\' logs the live log server keeps serving at most (the oldest goes first); each costs only its file.', format: 'nat', default: 64 },
   },
+  interactive: {
+    host: { doc: 'Address the interactive shell servers listen on (one per interactive task, on a free port).', format: String, default: '127.0.0.1', env: 'WORKER_INTERACTIVE_HOST' },
+    publicHost: { doc: 'Host name in the shell URLs handed to people (default: the bound address).', format: String, default: '', env: 'WORKER_INTERACTIVE_PUBLIC_HOST' },
+    tlsCertificatePath: { doc: 'PEM certificate (chain) for the shell servers: set with tlsKeyPath to serve https and wss.', format: String, default: '', env: 'WORKER_INTERACTIVE_TLS_CERT' },
+    tlsKeyPath: { doc: 'PEM private key of tlsCertificatePath.', format: String, default: '', env: 'WORKER_INTERACTIVE_TLS_KEY' },
+    minTimeSeconds: { doc: 'An interactive task\'s container stays open at least this long from its start, even when its command ended sooner.', format: 'nat', default: 180 },
+    expirySeconds: { doc: 'An interactive task\'s container stays open this long after its last shell session ended.', format: 'nat', default: 900 },
+  },
   artifacts: {
     storageType: { doc: 'How artifacts are stored: object (the object service) or s3 (legacy putUrl).', format: ['object', 's3'], default: 'object' },
     uploadRetries: { doc: 'How often an artifact upload is retried on network errors and 5xx.', format: 'nat', default: 5 },

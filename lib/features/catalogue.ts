@@ -14,8 +14,6 @@ export interface UnavailableFeature {
 /** In docker-worker's order; a build that provides one moves it to registry.ts. */
 export const UNAVAILABLE_FEATURES: readonly UnavailableFeature[] = [
   { name: 'taskclusterProxy' },
-  { name: 'interactive' },
-  { name: 'dockerSave' },
   { name: 'dind' },
   { name: 'relengAPIProxy' },
   { name: 'balrogVPNProxy', requiredScope: 'docker-worker:feature:balrogVPNProxy' },

@@ -8,6 +8,8 @@ import { artifacts } from './artifacts.ts';
 import { encryptedEnv } from './encrypted-env.ts';
 import { allowPtrace } from './allow-ptrace.ts';
 import { chainOfTrust } from './chain-of-trust.ts';
+import { dockerSave } from './docker-save.ts';
+import { interactive } from './interactive.ts';
 
 export const FEATURES: readonly Feature[] = [
   localLiveLog,
@@ -15,6 +17,8 @@ export const FEATURES: readonly Feature[] = [
   artifacts,
   encryptedEnv,
   allowPtrace,
-  // After bulkLog: its logComplete lists every artifact uploaded before it, the bulk log included.
+  dockerSave,
+  interactive,
+  // Last: its logComplete lists every artifact uploaded before it, the bulk log included.
   chainOfTrust,
 ] as Feature[];

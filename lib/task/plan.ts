@@ -48,6 +48,19 @@ export interface WorkerSettings {
   defaultLogName?: string;
   workerVersion: string;
   hostname: string;
+  /** The interactive feature's servers and hold times (absent: that feature refuses to start). */
+  interactive?: InteractiveSettings;
+}
+
+export interface InteractiveSettings {
+  host: string;
+  publicHost: string;
+  /** PEM certificate and key: https/wss. */
+  tls?: { certificatePath: string; keyPath: string };
+  minTimeSeconds: number;
+  expirySeconds: number;
+  /** Where the per-task hold directories go (<stateDir>/tmp). */
+  tmpDir: string;
 }
 
 export interface PlanInput {
