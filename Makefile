@@ -12,7 +12,7 @@ REALTC_CLAIM_TIMEOUT ?= 10
 NO_DEPLOYMENT := env -u TASKCLUSTER_ROOT_URL -u TASKCLUSTER_CLIENT_ID -u TASKCLUSTER_ACCESS_TOKEN
 NODE_TEST := $(NODE) --test --test-concurrency=1 --test-timeout=300000
 
-.PHONY: deps docker host-tools registry images realtc setup start serve test test-embedded test-realtc test-realtc-suite test-unit typecheck bench clean
+.PHONY: deps docker host-tools registry images realtc setup start serve test test-embedded test-realtc test-realtc-suite test-unit typecheck bench clean package
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -69,8 +69,12 @@ test-realtc-suite:
 test-unit: deps
 	$(NODE) --test test/unit/*.test.ts test/crypto/*.test.ts test/apparmor/*.test.ts test/log/secret-masker.test.ts
 
+# The release tarball dist/docker-worker-<version>-linux-<arch>.tar.gz (bundled Node.js 24).
+package:
+	./scripts/package.sh
+
 bench: setup
 	$(NODE) bench/run.ts
 
 clean:
-	rm -rf node_modules .tools .state
+	rm -rf node_modules .tools .state dist
