@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make package`: the release tarball dist/docker-worker-<version>-linux-<arch>.tar.gz, which
 # runs on a machine with nothing but a Linux kernel and a Docker engine. It unpacks into
-# docker-worker-<version>/ holding the worker (bin/, lib/, schemas/, examples/, deploy/), its
+# docker-worker-<version>/ holding the worker (bin/, lib/, schemas/, examples/), deploy/ (the
+# provisioning: deploy/provision.sh --package <this tarball>, with scripts/lib/apt.sh), its
 # production node_modules (npm ci --omit=dev), build-info.json (version, commit, Node.js) and
 # a pinned Node.js 24 under node/ (the npm registry's node-linux-<arch> package, the source
 # scripts/node-env.sh uses), which bin/worker runs when it is there.
@@ -34,7 +35,7 @@ mkdir -p "$stage" "$dist"
 
 # The worker's own files: what git tracks (or would: new files not ignored), working-tree copies.
 git ls-files -z --cached --others --exclude-standard -- bin lib schemas examples deploy \
-    package.json package-lock.json README.md ARCHITECTURE.md |
+    scripts/lib/apt.sh package.json package-lock.json README.md ARCHITECTURE.md |
   while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done |
   tar --null -T - -cf - | tar -xf - -C "$stage"
 

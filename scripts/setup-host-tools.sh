@@ -4,6 +4,7 @@
 # profile; its tests check the profile with `apparmor_parser -Q` even where the kernel has no
 # AppArmor). Installed from Debian's packages when missing.
 set -euo pipefail
+# shellcheck source=scripts/lib/apt.sh
 source "$(dirname "$0")/lib/apt.sh"
 missing=()
 command -v lz4 >/dev/null 2>&1 || missing+=(lz4)
