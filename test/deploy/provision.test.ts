@@ -60,7 +60,7 @@ before(async () => {
   docker(['run', '-d', '--name', machine, '--hostname', machine,
     '--label', 'org.taskcluster.docker-worker.test=deploy',
     '-v', `${tarball}:/tmp/docker-worker.tar.gz:ro`,
-    '-v', `${aptCache}:/var/cache/apt/archives`,
+    '-v', `${aptCache}:/var/cache/deploy-test-apt`,
     '-v', '/var/run/docker.sock:/var/run/docker.sock',
     image, 'sleep', 'infinity']);
   started = true;
@@ -72,6 +72,8 @@ after(async () => {
 });
 
 test('deploy/provision.sh, run from the unpacked package as packer runs it, installs the worker on a fresh Debian', async () => {
+  // The test's own scaffolding: apt keeps the .deb files it downloads in the mounted cache.
+  await ok(`echo 'Dir::Cache::Archives "/var/cache/deploy-test-apt/";' > /etc/apt/apt.conf.d/90-deploy-test-cache`);
   const { code, stderr } = await inMachine(
     'mkdir -p /tmp/dw && tar -xzf /tmp/docker-worker.tar.gz -C /tmp/dw --strip-components=1 && ' +
     '/tmp/dw/deploy/provision.sh --package /tmp/docker-worker.tar.gz --host local --no-kernel-modules', 900_000);
@@ -101,6 +103,15 @@ test('deploy/provision.sh, run from the unpacked package as packer runs it, inst
   assert.equal((await ok('find / -xdev \\( -name openpgp-private.asc -o -name ed25519-private.key \\) -print; find /var/lib/docker-worker -mindepth 1')).trim(), '');
 });
 
+test('deploy/seal-image.sh, the last step of the image build, leaves no machine identity', async () => {
+  await ok('rm /etc/apt/apt.conf.d/90-deploy-test-cache');
+  await ok('echo 0123456789abcdef0123456789abcdef > /etc/machine-id');
+  const { code, stderr } = await inMachine('/tmp/dw/deploy/seal-image.sh');
+  assert.equal(code, 0, stderr);
+  assert.equal(await ok('cat /etc/machine-id'), '', 'systemd makes a machine-id at each instance\'s first boot');
+  assert.equal((await ok('ls /var/lib/apt/lists/')).trim(), '');
+});
+
 test('systemd-analyze verify accepts the installed units', async () => {
   const { code, stdout, stderr } = await inMachine('cd /etc/systemd/system && systemd-analyze verify docker-worker.service docker-worker-keys.service docker-worker-instance-storage.service');
   assert.equal(code, 0, `${stdout}\n${stderr}`);
@@ -113,6 +124,11 @@ test("docker-worker-keys.service's command makes the keys once and prints the pu
   assert.match(first, /BEGIN PGP PUBLIC KEY BLOCK/);
   assert.match(await ok('stat -c "%a %n" /var/lib/docker-worker/keys/*'), /^600 \/var\/lib\/docker-worker\/keys\/ed25519-private\.key$/m);
   assert.equal(await ok(exec), first, 'the same keys at the next boot');
+
+  const sealed = await inMachine('/tmp/dw/deploy/seal-image.sh');
+  assert.notEqual(sealed.code, 0, 'an image is never sealed with keys in it');
+  assert.match(sealed.stderr, /refusing: the image would carry the worker's private keys .*ed25519-private\.key/);
+  assert.match(await ok('ls /var/lib/docker-worker/keys'), /ed25519-private\.key/, 'and the keys of this machine stay');
 });
 
 test("the worker, started with docker-worker.service's command line, runs a task submitted in the machine", async () => {
