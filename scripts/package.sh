@@ -23,7 +23,7 @@ case "${PACKAGE_ARCH:-$(uname -m)}" in
   *) echo "package: no Node.js package for ${PACKAGE_ARCH:-$(uname -m)}; set PACKAGE_ARCH=x64 or arm64" >&2; exit 1 ;;
 esac
 version="$(node -p 'require("./package.json").version')"
-commit="$(git rev-parse HEAD)"
+commit="$(git rev-parse HEAD 2>/dev/null)" || { echo "package: make package packs the files git tracks: run it in a git checkout of docker-worker" >&2; exit 1; }
 if [ -n "$(git status --porcelain --untracked-files=no)" ]; then commit="$commit-dirty"; fi
 name="docker-worker-$version"
 dist="$root/dist"
