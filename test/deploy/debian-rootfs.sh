@@ -34,4 +34,8 @@ if [ ! -s "$tarball" ]; then
 fi
 docker import --change 'CMD ["/bin/bash"]' --change 'LABEL org.taskcluster.docker-worker.test=deploy' \
   "$tarball" "$image" >/dev/null
+# What an earlier version of this script made is not used again.
+docker image ls --filter label=org.taskcluster.docker-worker.test=deploy --format '{{.Repository}}:{{.Tag}}' |
+  grep "^docker-worker-deploy-test/debian-$suite:" | grep -v ":$key\$" | xargs -r docker rmi >/dev/null 2>&1 || true
+find "$cache" -maxdepth 1 -name "debian-$suite-*.tar.gz" ! -name "debian-$suite-$key.tar.gz" -delete
 echo "$image"
