@@ -5,6 +5,8 @@
 // the files and enabled units, `systemd-analyze verify` of the installed units, no keys in what
 // would become the image; the keys unit's command makes the keys; and the worker started with
 // docker-worker.service's own command line runs a task submitted from inside the machine.
+// Two more fresh machines check the other paths: --host aws (the AMI's), and no package at
+// all (the Vagrant VM's); --host worker-runner without Taskcluster's start-worker is refused.
 //
 // A container has no kernel of its own, so the kernel, its headers and v4l2loopback-dkms are
 // left out (--no-kernel-modules) and nothing is started by systemd. The worker inside talks to
@@ -25,18 +27,20 @@ import { removeOwnedBy, testEngine } from '../support/docker.ts';
 const repoRoot = path.resolve(import.meta.dirname, '../..');
 const version = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')).version as string;
 const machine = `dw-provision-${randomBytes(5).toString('hex')}`;
+const awsMachine = `dw-provision-aws-${randomBytes(5).toString('hex')}`;
+const devMachine = `dw-provision-dev-${randomBytes(5).toString('hex')}`;
 const aptCache = '/var/cache/docker-worker/deploy-test-apt';
 let tarball: string;
-let started = false;
+const started: string[] = [];
 
 function docker(args: string[], options: { timeoutMs?: number } = {}): string {
   return execFileSync('docker', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: options.timeoutMs ?? 120_000, maxBuffer: 64 * 1024 * 1024 }).trim();
 }
 
 /** Runs a command in the machine; resolves with its exit code and output. */
-function inMachine(command: string, timeoutMs = 120_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function inMachine(command: string, timeoutMs = 120_000, name = machine): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn('docker', ['exec', machine, 'bash', '-c', command], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('docker', ['exec', name, 'bash', '-c', command], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
@@ -46,8 +50,8 @@ function inMachine(command: string, timeoutMs = 120_000): Promise<{ code: number
   });
 }
 
-async function ok(command: string, timeoutMs?: number): Promise<string> {
-  const { code, stdout, stderr } = await inMachine(command, timeoutMs);
+async function ok(command: string, timeoutMs?: number, name = machine): Promise<string> {
+  const { code, stdout, stderr } = await inMachine(command, timeoutMs, name);
   assert.equal(code, 0, `${command}\n${stdout}\n${stderr}`);
   return stdout;
 }
@@ -57,26 +61,32 @@ before(async () => {
   tarball = process.env.DOCKER_WORKER_PACKAGE
     ?? execFileSync(path.join(repoRoot, 'scripts/package.sh'), { cwd: repoRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
   mkdirSync(path.join(aptCache, 'partial'), { recursive: true });
-  docker(['run', '-d', '--name', machine, '--hostname', machine,
-    '--label', 'org.taskcluster.docker-worker.test=deploy',
-    '-v', `${tarball}:/tmp/docker-worker.tar.gz:ro`,
-    '-v', `${aptCache}:/var/cache/deploy-test-apt`,
-    '-v', '/var/run/docker.sock:/var/run/docker.sock',
-    image, 'sleep', 'infinity']);
-  started = true;
+  for (const name of [machine, awsMachine, devMachine]) {
+    docker(['run', '-d', '--name', name, '--hostname', name,
+      '--label', 'org.taskcluster.docker-worker.test=deploy',
+      '-v', `${tarball}:/tmp/docker-worker.tar.gz:ro`,
+      '-v', `${aptCache}:/var/cache/deploy-test-apt`,
+      ...(name === machine ? ['-v', '/var/run/docker.sock:/var/run/docker.sock'] : []),
+      image, 'sleep', 'infinity']);
+    started.push(name);
+  }
 });
 
 after(async () => {
-  if (started) docker(['rm', '-f', '-v', machine]);
+  for (const name of started) docker(['rm', '-f', '-v', name]);
   await removeOwnedBy(testEngine(), machine);
 });
 
-test('deploy/provision.sh, run from the unpacked package as packer runs it, installs the worker on a fresh Debian', async () => {
-  // The test's own scaffolding: apt keeps the .deb files it downloads in the mounted cache.
-  await ok(`echo 'Dir::Cache::Archives "/var/cache/deploy-test-apt/";' > /etc/apt/apt.conf.d/90-deploy-test-cache`);
-  const { code, stderr } = await inMachine(
+/** As packer does: unpack the package, run its deploy/provision.sh (apt's downloads kept in the mounted cache). */
+function provision(name: string, flags: string, withPackage = true): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return inMachine(
+    `echo 'Dir::Cache::Archives "/var/cache/deploy-test-apt/";' > /etc/apt/apt.conf.d/90-deploy-test-cache && ` +
     'mkdir -p /tmp/dw && tar -xzf /tmp/docker-worker.tar.gz -C /tmp/dw --strip-components=1 && ' +
-    '/tmp/dw/deploy/provision.sh --package /tmp/docker-worker.tar.gz --host local --no-kernel-modules', 900_000);
+    `/tmp/dw/deploy/provision.sh ${withPackage ? '--package /tmp/docker-worker.tar.gz' : ''} ${flags} --no-kernel-modules`, 900_000, name);
+}
+
+test('deploy/provision.sh, run from the unpacked package as packer runs it, installs the worker on a fresh Debian', async () => {
+  const { code, stderr } = await provision(machine, '--host local');
   assert.equal(code, 0, stderr.slice(-8000));
   assert.match(stderr, /provision: done/);
 
@@ -96,11 +106,38 @@ test('deploy/provision.sh, run from the unpacked package as packer runs it, inst
 
   const wants = await ok('ls /etc/systemd/system/multi-user.target.wants/');
   for (const unit of ['docker-worker.service', 'docker-worker-keys.service', 'docker.service']) assert.ok(wants.includes(unit), `${unit} is enabled: ${wants}`);
-  assert.ok(!wants.includes('docker-worker-instance-storage.service'), 'a host of your own keeps its disks');
   assert.ok(!wants.includes('docker-worker-runner.service'));
+  assert.equal((await ok('find /etc/systemd/system -name docker-worker-instance-storage.service -path "*.wants/*"')).trim(), '', 'a host of your own keeps its disks');
 
   // What would become the image carries no keys: they are made at first boot.
   assert.equal((await ok('find / -xdev \\( -name openpgp-private.asc -o -name ed25519-private.key \\) -print; find /var/lib/docker-worker -mindepth 1')).trim(), '');
+});
+
+test('--host aws installs the aws configuration, starts the worker with --host aws and uses the instance-store disks', async () => {
+  const { code, stderr } = await provision(awsMachine, '--host aws');
+  assert.equal(code, 0, stderr.slice(-8000));
+  const opts = await ok('cat /etc/default/docker-worker', undefined, awsMachine);
+  assert.equal(opts.match(/^DOCKER_WORKER_OPTS="(.*)"$/m)?.[1], '--host aws');
+  assert.equal(await ok('cat /etc/docker-worker/worker.yml', undefined, awsMachine), await ok('cat /tmp/dw/deploy/config/aws.yml', undefined, awsMachine));
+  for (const wants of ['docker.service.wants', 'docker-worker.service.wants']) {
+    await ok(`test -L /etc/systemd/system/${wants}/docker-worker-instance-storage.service`, undefined, awsMachine);
+  }
+  await ok('test -L /etc/systemd/system/multi-user.target.wants/docker-worker.service', undefined, awsMachine);
+});
+
+test('--host worker-runner without Taskcluster\'s start-worker is refused before anything is installed', async () => {
+  const { code, stderr } = await inMachine('/tmp/dw/deploy/provision.sh --package /tmp/docker-worker.tar.gz --host worker-runner', 60_000, awsMachine);
+  assert.notEqual(code, 0);
+  assert.match(stderr, /--host worker-runner needs Taskcluster's start-worker binary: give it with --start-worker FILE/);
+  await ok('test ! -e /etc/docker-worker/start-worker.yml && test ! -L /etc/systemd/system/multi-user.target.wants/docker-worker-runner.service', undefined, awsMachine);
+});
+
+test('without --package (the Vagrant VM) it makes the Docker host and installs no worker', async () => {
+  const { code, stderr } = await provision(devMachine, '', false);
+  assert.equal(code, 0, stderr.slice(-8000));
+  assert.equal(JSON.parse(await ok('cat /etc/docker/daemon.json', undefined, devMachine)).icc, false);
+  await ok('command -v dockerd apparmor_parser lz4 && test -L /etc/systemd/system/multi-user.target.wants/docker.service && test -s /etc/sysctl.d/90-docker-worker.conf', undefined, devMachine);
+  assert.equal((await ok('ls /opt; ls /etc/systemd/system | grep docker-worker || true', undefined, devMachine)).trim(), '', 'no worker, no worker units');
 });
 
 test('deploy/seal-image.sh, the last step of the image build, leaves no machine identity', async () => {
