@@ -112,3 +112,22 @@ test('worker start and worker submit from the package run a real task on the emb
   }
   assert.equal(worker!.exitCode, 0, `the packaged worker stops cleanly on SIGTERM:\n${workerErr}`);
 });
+
+test("bin/docker-worker, worker-runner's entry in a docker-worker package, is worker start with the same flags, less the profile name", async () => {
+  const child = spawn(path.join(unpacked, 'bin/docker-worker'), ['--worker-type', 'via-docker-worker', 'production'],
+    { cwd: dir, env: { ...env, WORKER_STATE_DIR: path.join(dir, 'state-docker-worker') }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => { out += d.toString(); if (/^credentials: /m.test(out) && /"worker started"/.test(err)) resolve(); });
+    child.stderr!.on('data', () => { if (/^credentials: /m.test(out) && /"worker started"/.test(err)) resolve(); });
+    void exited.then((code) => reject(new Error(`bin/docker-worker exited (${code}):\n${out}\n${err}`)));
+  });
+  assert.match(err, /"taskQueueId":"local\/via-docker-worker"/, 'the flag reached worker start');
+  // `worker start` installs its SIGTERM handler just after it logs "worker started".
+  await new Promise((r) => setTimeout(r, 500));
+  child.kill('SIGTERM');
+  assert.equal(await exited, 0, err);
+});
