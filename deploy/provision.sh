@@ -62,8 +62,12 @@ arch="$(dpkg --print-architecture)"
 packages=(ca-certificates docker.io lvm2 e2fsprogs util-linux apparmor lz4 kmod procps systemd)
 if [ "$kernel_modules" = 1 ]; then
   packages+=("linux-image-$arch" "linux-headers-$arch" v4l2loopback-dkms)
-  # Headers of the running kernel too, so that the modules load before the next boot.
-  if [ "$booted" = 1 ] && apt-cache show "linux-headers-$(uname -r)" >/dev/null 2>&1; then packages+=("linux-headers-$(uname -r)"); fi
+  # Headers of the running kernel too, so that the modules load before the next boot (not for
+  # a cloud kernel: it goes below).
+  case "$(uname -r)" in
+    *cloud*) ;;
+    *) if [ "$booted" = 1 ] && apt-cache show "linux-headers-$(uname -r)" >/dev/null 2>&1; then packages+=("linux-headers-$(uname -r)"); fi ;;
+  esac
 fi
 say "installing ${packages[*]}"
 apt_install "${packages[@]}"
