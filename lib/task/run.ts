@@ -19,7 +19,8 @@ import type { Engine } from '../docker/engine.ts';
 import type { LiveLogServer } from '../log/live-log-server.ts';
 import { TaskLog } from '../log/task-log.ts';
 import { publishBackingLog } from '../log/backing-log.ts';
-import { TASK_STARTING, TASK_FINISHED } from '../log/format.ts';
+import { TASK_STARTING, TASK_FINISHED, formatErrorLine } from '../log/format.ts';
+import { appendFile } from 'node:fs/promises';
 import type { WorkerLog } from '../log/worker-log.ts';
 import { ArtifactPublisher, type StorageType } from '../artifacts/upload.ts';
 import { TaskClaim } from '../queue/task-claim.ts';
@@ -273,6 +274,14 @@ export class TaskRun {
     const worse = (o: Outcome) => (o.kind === 'exception' || o.kind === 'cancelled' ? o : INTERNAL_ERROR);
     try {
       await Promise.allSettled(log.beforeLogUpload);
+      await taskLog.close();
+      if (taskLog.failure) {
+        // The log stopped growing (a full disk): what is uploaded is incomplete, so the run is not
+        // the task's success or failure but the worker's problem; the line goes in if it fits.
+        this.deps.log.error('the task log is incomplete', { ...ids, error: taskLog.failure.message, bytes: taskLog.bytesOnDisk });
+        await appendFile(taskLog.path, formatErrorLine(`The worker could not write the whole task log (${taskLog.failure.message}); the log above is incomplete.`)).catch(() => undefined);
+        outcome = worse(outcome);
+      }
       await publishBackingLog(publisher, taskLog, log.expires, log.names);
     } catch (err) {
       this.deps.log.error('could not upload the task log', { ...ids, error: (err as Error).message });
