@@ -5,6 +5,7 @@
 # AppArmor), and chromium (the interactive shell page's browser test, driven by playwright-core;
 # never a browser download). Installed from Debian's packages when missing.
 set -euo pipefail
+# shellcheck source=scripts/lib/apt.sh
 source "$(dirname "$0")/lib/apt.sh"
 missing=()
 command -v lz4 >/dev/null 2>&1 || missing+=(lz4)

@@ -12,10 +12,16 @@ const commands: Record<string, { load: () => Promise<(argv: string[]) => Promise
 function printHelp(): void {
   process.stdout.write('usage: worker <command> [options]\n\n');
   for (const [name, c] of Object.entries(commands)) process.stdout.write(`  ${name.padEnd(11)} ${c.help}\n`);
+  process.stdout.write(`  ${'--version'.padEnd(11)} print the version and the commit it was built from\n`);
 }
 
 async function main(): Promise<number> {
   const [name, ...rest] = process.argv.slice(2);
+  if (name === '--version' || name === 'version') {
+    const { versionLine } = await import('../build/build-info.ts');
+    process.stdout.write(`${versionLine()}\n`);
+    return 0;
+  }
   if (!name || name === '--help' || name === '-h' || name === 'help') { printHelp(); return name ? 0 : 2; }
   const command = commands[name];
   if (!command) { process.stderr.write(`worker: unknown command ${name}\n`); printHelp(); return 2; }
