@@ -82,6 +82,7 @@ export const configSchema = {
   },
   shutdown: {
     afterIdleSeconds: { doc: 'Exit after this long without a task (0: never).', format: 'nat', default: 0, env: 'WORKER_SHUTDOWN_AFTER_IDLE' },
+    powerOffCommand: { doc: 'With --host aws, the command (split on spaces, no shell) run once the worker stopped for being idle.', format: String, default: '/sbin/shutdown -h now', env: 'WORKER_POWER_OFF_COMMAND' },
   },
   keys: {
     openpgpPrivateKeyPath: { doc: 'Armored OpenPGP private key of the worker (no passphrase): tasks encrypt encryptedEnv values to its public key; it also signs the legacy chainOfTrust.json.asc. Empty: <stateDir>/keys/openpgp-private.asc. `worker keys` creates it once and prints the public key.', format: String, default: '', env: 'WORKER_OPENPGP_PRIVATE_KEY_PATH' },
@@ -94,6 +95,11 @@ export const configSchema = {
     instanceType: { doc: 'Reported as TASKCLUSTER_INSTANCE_TYPE and in the log header.', format: String, default: 'local', env: 'WORKER_INSTANCE_TYPE' },
     publicIp: { doc: 'Reported as TASKCLUSTER_PUBLIC_IP and in the log header.', format: String, default: '127.0.0.1', env: 'WORKER_PUBLIC_IP' },
     region: { doc: 'Region of the host, if any.', format: String, default: '' },
+    privateIp: { doc: 'Private IP address of the host, if any (worker-runner, aws).', format: String, default: '' },
+    instanceId: { doc: 'Cloud instance id of the host, if any (worker-runner, aws).', format: String, default: '' },
+    publicHostname: { doc: 'Public host name of the host, if any (worker-runner, aws).', format: String, default: '' },
+    metadataUrl: { doc: 'Base URL of the EC2 instance metadata service (--host aws). Tests point it at a fake on loopback.', format: String, default: 'http://169.254.169.254', env: 'WORKER_AWS_METADATA_URL' },
+    spotPollSeconds: { doc: 'How often (--host aws) the spot termination notice is checked.', format: positiveInteger, default: 5 },
     workerLocation: { doc: 'JSON reported as TASKCLUSTER_WORKER_LOCATION, e.g. {"cloud":"aws","region":"us-east-1"} (empty: not set).', format: String, default: '', env: 'WORKER_LOCATION' },
   },
 };
