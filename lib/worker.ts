@@ -13,6 +13,7 @@ import { queueClient, type ClaimResponse, type Credentials, type Deployment } fr
 import { WorkerCredentials } from './queue/worker-credentials.ts';
 import { statusCodeOf } from './retry/with-retries.ts';
 import { TaskClaim } from './queue/task-claim.ts';
+import { SupersedingGroup, type SupersedingOptions } from './queue/superseder.ts';
 import { TaskRun, type TaskRunDeps } from './task/run.ts';
 import { ImageStore } from './images/image-store.ts';
 import { VolumeCaches } from './cache/volume-cache.ts';
@@ -117,6 +118,10 @@ export async function startWorker(config: WorkerConfig, deployment: Deployment, 
     uploadRetries: config.artifacts.uploadRetries, reclaimMarginSeconds: config.task.reclaimMarginSeconds,
     cancelPollSeconds: config.task.cancelPollSeconds, tmpDir,
   };
+  const superseding: SupersedingOptions = {
+    rootUrl: deployment.rootUrl, queue: workerQueue, workerGroup: config.workerGroup, workerId: config.workerId, log,
+    storageType: deps.storageType, uploadRetries: deps.uploadRetries, reclaimMarginSeconds: deps.reclaimMarginSeconds, tmpDir,
+  };
   let idleTimer: NodeJS.Timeout | undefined;
   let resolveStopped!: () => void;
   const stopped = new Promise<void>((r) => { resolveStopped = r; });
@@ -130,10 +135,15 @@ export async function startWorker(config: WorkerConfig, deployment: Deployment, 
     workerGroup: config.workerGroup, workerId: config.workerId, capacity: config.capacity, log,
     gate: async (free) => { await purger.maybePoll(); return budget.gate(free); },
     runTask: async (claim: ClaimResponse) => {
-      const run = new TaskRun(deps, claim);
+      // The claimed task, or the task that supersedes it (payload.supersederUrl), runs here.
+      const group = await SupersedingGroup.form(claim, superseding);
+      const run = new TaskRun(deps, group.primary, group.companion);
       running.add(run);
       if (interruptingTasks) run.interrupt({ kind: 'shutdown' });
-      try { await run.run(); } finally { running.delete(run); }
+      try { await run.run(); } finally {
+        running.delete(run);
+        await group.settle('not-covered'); // only if the run did not (it never throws)
+      }
     },
     runFailed: async (claim: ClaimResponse) => {
       const c = new TaskClaim(deployment.rootUrl, claim);

@@ -12,6 +12,8 @@ export interface Deployment { rootUrl: string; credentials: Credentials }
 export interface QueueClient {
   claimWork(taskQueueId: string, payload: { workerGroup: string; workerId: string; tasks: number }): Promise<{ tasks: ClaimResponse[] }>;
   reclaimTask(taskId: string, runId: number): Promise<ReclaimResponse>;
+  /** Deprecated in the queue but present (v106): claims a given run; superseding uses it. */
+  claimTask(taskId: string, runId: number, payload: { workerGroup: string; workerId: string }): Promise<ClaimResponse>;
   reportCompleted(taskId: string, runId: number): Promise<unknown>;
   reportFailed(taskId: string, runId: number): Promise<unknown>;
   reportException(taskId: string, runId: number, payload: { reason: string }): Promise<unknown>;

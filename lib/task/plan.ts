@@ -102,7 +102,6 @@ export function planTask(input: PlanInput): ContainerPlan {
   for (const message of featureRefusals) refuse(message);
   // Not yet in this build (a feature of its own when it comes: its plan() takes them over).
   if (payload.encryptedEnv?.length) refuse('encryptedEnv not supported: payload.encryptedEnv (encrypted environment variables) is not supported by this worker build yet; pass the values another way (e.g. the secrets service) or run the task on a worker that decrypts them.');
-  if (payload.supersederUrl) refuse('supersederUrl not supported: payload.supersederUrl (superseding) is not supported by this worker build; remove it.');
 
   const hostConfig: NonNullable<ContainerCreateSpec['HostConfig']> = {
     Privileged: privileged,

@@ -1,6 +1,6 @@
 // Payload fields and features as a task owner sees them end to end: bulkLog, localLiveLog
 // false, volume artifacts, the header's Worker Type line, fields this build refuses
-// (encryptedEnv, supersederUrl) and an artifact upload that fails for good, where the footer
+// (encryptedEnv) and an artifact upload that fails for good, where the footer
 // and the resolution must agree.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -83,11 +83,6 @@ test('the header keeps docker-worker\'s Worker Type line, after Worker Node Type
 test('encryptedEnv is refused with a line saying this build does not decrypt', async () => {
   const log = await refused({ image: TASKENV_PASS, command: ['true'], maxRunTime: 60, encryptedEnv: ['d2NvbmZpZGVudGlhbA=='] });
   assert.match(log, /\[taskcluster:error\] encryptedEnv not supported: payload\.encryptedEnv .* is not supported by this worker build yet/);
-});
-
-test('supersederUrl is refused with a line naming it', async () => {
-  const log = await refused({ image: TASKENV_PASS, command: ['true'], maxRunTime: 60, supersederUrl: 'https://superseder.example.com/' });
-  assert.match(log, /\[taskcluster:error\] supersederUrl not supported: payload\.supersederUrl \(superseding\) is not supported by this worker build; remove it\./);
 });
 
 test('an artifact upload that fails for good: exception/internal-error, and the footer agrees (Unsuccessful)', async () => {
