@@ -16,9 +16,9 @@ export const usage = 'worker start [--host local|worker-runner|aws] --provisione
 /** How long the process may linger after the worker stopped before it exits anyway. */
 const EXIT_GRACE_MS = 2000;
 
-async function createHost(kind: HostKind, _config: () => WorkerConfig): Promise<WorkerHost> {
+async function createHost(kind: HostKind, config: () => WorkerConfig): Promise<WorkerHost> {
   if (kind === 'worker-runner') return new (await import('../host/worker-runner.ts')).WorkerRunnerHost();
-  if (kind === 'aws') throw new ConfigError('--host aws is not available in this build yet');
+  if (kind === 'aws') return (await import('../host/aws.ts')).awsHost(config);
   return localHost;
 }
 
@@ -49,19 +49,17 @@ export async function start(argv: string[]): Promise<number> {
   if (positionals.length > 1) throw new ConfigError(`worker start takes no arguments besides an optional profile name, not ${positionals.join(' ')}`);
   const kind = values.host as HostKind;
   if (!HOST_KINDS.includes(kind)) throw new ConfigError(`--host must be one of ${HOST_KINDS.join(', ')}, not ${values.host}`);
-  let config!: WorkerConfig;
+  const overrides = {
+    provisionerId: values['provisioner-id'], workerType: values['worker-type'], workerGroup: values['worker-group'],
+    workerId: values['worker-id'], capacity: values.capacity === undefined ? undefined : Number(values.capacity),
+  };
+  // Before the host is asked, the config without it (where to find the metadata service).
+  let config = loadConfig({ file: values.config, overrides });
   const host = await createHost(kind, () => config);
   let closeEmbedded: (() => Promise<void>) | undefined;
   try {
     const found = await host.configure();
-    config = loadConfig({
-      file: values.config,
-      host: found.settings,
-      overrides: {
-        provisionerId: values['provisioner-id'], workerType: values['worker-type'], workerGroup: values['worker-group'],
-        workerId: values['worker-id'], capacity: values.capacity === undefined ? undefined : Number(values.capacity),
-      },
-    });
+    config = loadConfig({ file: values.config, host: found.settings, overrides });
     const log = createWorkerLog({ level: config.logLevel });
     logIdentity(log, kind, config, found);
     let deployment: Deployment;

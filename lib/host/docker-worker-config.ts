@@ -59,7 +59,10 @@ function leaves(value: Record<string, unknown>, prefix = ''): [string, unknown][
   const out: [string, unknown][] = [];
   for (const [k, v] of Object.entries(value)) {
     const key = prefix ? `${prefix}.${k}` : k;
-    if (key === 'registries' || RENAMED[key] !== undefined || OURS.has(key) || !isPlainObject(v) || Object.keys(v).length === 0) out.push([key, v]);
+    // A renamed key is a leaf, or an object kept whole as JSON (a certificate, workerLocation);
+    // docker-worker's `host` is a host name, so a `host` object is ours (host.region, ...).
+    const renamedLeaf = RENAMED[key] !== undefined && (!isPlainObject(v) || JSON_STRING.has(RENAMED[key]));
+    if (key === 'registries' || renamedLeaf || OURS.has(key) || !isPlainObject(v) || Object.keys(v).length === 0) out.push([key, v]);
     else out.push(...leaves(v, key));
   }
   return out;

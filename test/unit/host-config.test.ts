@@ -31,6 +31,7 @@ test('worker-runner\'s docker-worker config becomes our settings; unknown keys a
   });
   assert.deepEqual(ignored, ['logging.secureLiveLogging', 'ssl.certificate']);
   assert.deepEqual(translateDockerWorkerConfig({ shutdown: { enabled: false, afterIdleSeconds: 600 } }).settings, { 'shutdown.afterIdleSeconds': 0 }, 'shutdown.enabled false: never');
+  assert.deepEqual(translateDockerWorkerConfig({ host: { spotPollSeconds: 2 }, 'task.cancelPollSeconds': 1 }).settings, { 'host.spotPollSeconds': 2, 'task.cancelPollSeconds': 1 }, 'our own keys, nested or dotted');
 });
 
 test('host settings sit over the defaults and under the file, the environment and the flags', () => {
