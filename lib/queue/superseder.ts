@@ -149,11 +149,6 @@ export class SupersedingGroup {
     return new SupersedingGroup(options, primary, secondaries, lines);
   }
 
-  /** taskIds of the secondaries still held. */
-  get secondaries(): string[] {
-    return this.#secondaries.filter((s) => !s.gone).map((s) => s.claim.taskId);
-  }
-
   /** Resolves every secondary still held: superseded (the primary was resolved) or worker-shutdown. */
   async settle(result: PrimaryResult, primary?: TaskClaim): Promise<void> {
     if (this.#settled) return;
@@ -167,10 +162,12 @@ export class SupersedingGroup {
     await Promise.all(held.map(async ({ claim }) => {
       const ids = { taskId: claim.taskId, runId: claim.runId };
       const reason = result === 'resolved' ? 'superseded' : 'worker-shutdown';
+      if (reason === 'superseded') {
+        // A failed upload must not leave the task claimed: it is resolved all the same.
+        await this.#publisher(claim).uploadData(JSON.stringify(primaryRef), { name: SUPERSEDED_BY_ARTIFACT, expires: artifactExpiry(claim.claim), contentType: 'application/json' })
+          .catch((err: Error) => log.warn('could not upload superseded-by.json', { ...ids, error: err.message }));
+      }
       try {
-        if (reason === 'superseded') {
-          await this.#publisher(claim).uploadData(JSON.stringify(primaryRef), { name: SUPERSEDED_BY_ARTIFACT, expires: artifactExpiry(claim.claim), contentType: 'application/json' });
-        }
         const reported = await reportSecondary(claim, reason);
         if (reason === 'superseded') superseded.push(ids);
         log.info('task resolved', { ...ids, taskState: `exception/${reported}`, supersededBy: primaryRef.taskId });

@@ -17,7 +17,6 @@ export const EARLIER_CLIENTS: unique symbol = Symbol('earlier clients');
 export class WorkerCredentials {
   #current: Credentials;
   #version = 0;
-  readonly #listeners = new Set<(c: Credentials) => void>();
 
   constructor(initial: Credentials) {
     this.#current = { ...initial };
@@ -25,19 +24,10 @@ export class WorkerCredentials {
 
   current(): Credentials { return this.#current; }
 
-  /** How many times the credentials were replaced. */
-  get version(): number { return this.#version; }
-
   replace(next: Credentials): void {
     if (!next.clientId || !next.accessToken) throw new Error('new credentials need a clientId and an accessToken');
     this.#current = { clientId: next.clientId, accessToken: next.accessToken, ...(next.certificate ? { certificate: next.certificate } : {}) };
     this.#version += 1;
-    for (const l of this.#listeners) l(this.#current);
-  }
-
-  onReplaced(listener: (c: Credentials) => void): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
   }
 
   /** An object that behaves as `build(current credentials)`, rebuilt after each replace(). */
