@@ -162,19 +162,21 @@ export class SupersedingGroup {
     await Promise.all(held.map(async ({ claim }) => {
       const ids = { taskId: claim.taskId, runId: claim.runId };
       const reason = result === 'resolved' ? 'superseded' : 'worker-shutdown';
-      if (reason === 'superseded') {
-        // A failed upload must not leave the task claimed: it is resolved all the same.
-        await this.#publisher(claim).uploadData(JSON.stringify(primaryRef), { name: SUPERSEDED_BY_ARTIFACT, expires: artifactExpiry(claim.claim), contentType: 'application/json' })
-          .catch((err: Error) => log.warn('could not upload superseded-by.json', { ...ids, error: err.message }));
-      }
       try {
         const reported = await reportSecondary(claim, reason);
-        if (reason === 'superseded') superseded.push(ids);
         log.info('task resolved', { ...ids, taskState: `exception/${reported}`, supersededBy: primaryRef.taskId });
       } catch (err) {
-        // Not fatal: the claim runs out and the queue retries the task (or it was cancelled).
+        // Not fatal: the claim runs out and the queue retries the task, or (409) it was
+        // resolved meanwhile (cancelled): then it gets no superseded-by.json either.
         log.warn('could not resolve a superseded task', { ...ids, primary: primaryRef.taskId, error: (err as Error).message });
+        return;
       }
+      if (reason !== 'superseded') return;
+      superseded.push(ids);
+      // After the report, as docker-worker did: the queue takes artifacts of a run resolved
+      // exception for a while, and a run cancelled meanwhile was never reported superseded.
+      await this.#publisher(claim).uploadData(JSON.stringify(primaryRef), { name: SUPERSEDED_BY_ARTIFACT, expires: artifactExpiry(claim.claim), contentType: 'application/json' })
+        .catch((err: Error) => log.warn('could not upload superseded-by.json', { ...ids, error: err.message }));
     }));
     if (result === 'resolved' && primary && superseded.length) {
       const list = held.map((s) => ({ taskId: s.claim.taskId, runId: s.claim.runId })).filter((r) => superseded.some((x) => x.taskId === r.taskId));

@@ -158,6 +158,23 @@ test('a secondary claim that fails is dropped: the latest task claimed is the pr
   assert.equal(cancelled.runs[0]!.reasonResolved, 'canceled', 'the failed claim changed nothing');
 });
 
+test('a secondary cancelled while the primary runs stays cancelled and is left out of supersedes.json', async () => {
+  const [a, b, c] = [taskcluster.slugid(), taskcluster.slugid(), taskcluster.slugid()];
+  await create(h, b, payload('B'), true);
+  await create(h, c, payload('C', 'sleep 4'), true);
+  answers.set(a, { list: [a, b, c] });
+  await create(h, a, payload('A'));
+  await h.waitForRunning(c);
+  await h.queue.cancelTask(b);
+  assert.equal((await h.waitForResolution(c)).state, 'completed');
+  assert.equal((await h.waitForRun(a, 0)).reasonResolved, SUPERSEDED);
+  const cancelled = (await h.queue.status(b)).status;
+  assert.equal(cancelled.runs.length, 1);
+  assert.equal(cancelled.runs[0]!.reasonResolved, 'canceled');
+  assert.deepEqual(await json(h, c, 'public/supersedes.json'), [{ taskId: a, runId: 0 }]);
+  assert.equal((await h.artifact(b, 0, 'public/superseded-by.json')).status, 404, 'the cancelled task was not superseded');
+});
+
 test('cancel of the primary: its secondaries are handed back (worker-shutdown), never left claimed', async () => {
   const [a, b] = [taskcluster.slugid(), taskcluster.slugid()];
   await create(h, b, payload('B', 'sleep 60'), true);

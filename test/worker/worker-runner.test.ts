@@ -200,3 +200,10 @@ test('a missing DOCKER_WORKER_CONFIG file is a clear error, not a crash', async 
   assert.equal(exit.code, 2);
   assert.match(r.stderr.join('\n'), /DOCKER_WORKER_CONFIG names .*nope\.json, which could not be read as JSON/);
 });
+
+test('an unknown --host is refused with the kinds there are', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const out = spawnSync(path.resolve(import.meta.dirname, '../../bin/worker'), ['start', '--host', 'gcp'], { encoding: 'utf8', env: { PATH: process.env.PATH, HOME: process.env.HOME, WORKER_STATE_DIR: dir } });
+  assert.equal(out.status, 2);
+  assert.match(out.stderr, /--host must be one of local, worker-runner, aws, not gcp/);
+});
