@@ -27,6 +27,7 @@ import type { WorkerSettings } from './task/plan.ts';
 export const WORKER_VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
 
 export interface RunningWorker {
+  /** The deployment as the worker started with it (its credentials may since have been replaced). */
   deployment: Deployment;
   liveLogs: LiveLogServer;
   /** Resolves when the worker has stopped (after shutdown() or idle shutdown) with the reason it stopped. */
