@@ -12,7 +12,7 @@ REALTC_CLAIM_TIMEOUT ?= 10
 NO_DEPLOYMENT := env -u TASKCLUSTER_ROOT_URL -u TASKCLUSTER_CLIENT_ID -u TASKCLUSTER_ACCESS_TOKEN
 NODE_TEST := $(NODE) --test --test-concurrency=1 --test-timeout=300000
 
-.PHONY: deps docker host-tools registry images realtc setup start serve test test-embedded test-realtc test-realtc-suite test-unit typecheck bench clean
+.PHONY: deps docker host-tools registry images realtc setup start serve test test-embedded test-realtc test-realtc-suite test-faults test-unit typecheck bench clean
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -65,6 +65,10 @@ test-realtc: setup registry typecheck realtc
 test-realtc-suite:
 	set -a && . $(REALTC_DIR)/env/root-client.env && set +a && \
 	  TEST_CLAIM_TIMEOUT_SECONDS=$(REALTC_CLAIM_TIMEOUT) $(NODE_TEST) $(E2E_TESTS)
+
+# Faults injected on cue (proxy between worker and deployment, a full disk): prints a fault x outcome table.
+test-faults: setup
+	$(NO_DEPLOYMENT) $(NODE_TEST) test/faults/*.test.ts
 
 test-unit: deps
 	$(NODE) --test test/unit/*.test.ts test/crypto/*.test.ts test/apparmor/*.test.ts test/log/secret-masker.test.ts

@@ -17,6 +17,7 @@ import { logPath } from './log-path.ts';
 import { artifactUpload } from './artifact-upload.ts';
 import { artifactImage } from './artifact-image.ts';
 import { cryptoCosts } from './crypto.ts';
+import { soak } from './soak.ts';
 
 const benchmarks: Record<BenchmarkName, { title: string; run: (ctx: BenchContext) => Promise<BenchmarkResult> }> = {
   footprint: { title: 'Footprint', run: footprint },
@@ -26,6 +27,7 @@ const benchmarks: Record<BenchmarkName, { title: string; run: (ctx: BenchContext
   artifact: { title: 'Artifact upload', run: artifactUpload },
   image: { title: 'Artifact image', run: artifactImage },
   crypto: { title: 'Crypto costs', run: cryptoCosts },
+  soak: { title: 'Soak', run: soak },
 };
 
 async function main(): Promise<number> {

@@ -20,6 +20,8 @@ import { VolumeCaches } from './cache/volume-cache.ts';
 import { authScopeExpander } from './scopes/auth-expander.ts';
 import type { ScopeExpander } from './scopes/task-scopes.ts';
 import { PurgePoller, purgeCacheClient } from './cache/purge-poller.ts';
+import { RunJournal } from './queue/run-journal.ts';
+import { recoverRuns } from './task/recover-runs.ts';
 import { DiskBudget } from './cache/disk-budget.ts';
 import { ImageStoreRecords } from './cache/image-store-records.ts';
 import type { WorkerSettings } from './task/plan.ts';
@@ -90,8 +92,16 @@ export async function startWorker(config: WorkerConfig, deployment: Deployment, 
   await sweepLeftovers(engine, config.workerId, log);
   const tmpDir = path.join(config.stateDir, 'tmp');
   mkdirSync(tmpDir, { recursive: true });
+  // Runs an earlier process held when it died: resolved now (their containers went with the
+  // sweep above), with the logs they left, before those are swept away.
+  const journal = new RunJournal(path.join(config.stateDir, 'runs'), log);
+  const recovered = await recoverRuns({ journal, rootUrl: deployment.rootUrl, log, storageType: config.artifacts.storageType as 'object' | 's3', uploadRetries: config.artifacts.uploadRetries, tmpDir });
+  if (recovered.resolved + recovered.expired + recovered.failed > 0) log.info('runs left by an earlier process', { ...recovered });
   sweepTmpDir(tmpDir, log);
-  const liveLogs = await LiveLogServer.start({ host: config.liveLog.host, port: config.liveLog.port, publicUrl: config.liveLog.publicUrl || undefined, log });
+  const liveLogs = await LiveLogServer.start({
+    host: config.liveLog.host, port: config.liveLog.port, publicUrl: config.liveLog.publicUrl || undefined, log,
+    graceSeconds: config.liveLog.graceSeconds, maxEndedLogs: config.liveLog.maxEndedLogs,
+  });
   // The worker's own clients follow its credentials: a replacement (worker-runner's
   // new-credentials) reaches the next call each makes.
   const credentials = new WorkerCredentials(deployment.credentials);
@@ -99,7 +109,8 @@ export async function startWorker(config: WorkerConfig, deployment: Deployment, 
   // The claim loop retries itself, and must not on shutdown.
   const claimQueue = credentials.client((c) => queueClient({ rootUrl: deployment.rootUrl, credentials: c }, { keepAliveAgent: true, timeoutMs: 60_000, retries: 0 }));
   const pool = `${config.provisionerId}/${config.workerType}`;
-  const images = new ImageStore({ engine, log, stateDir: config.stateDir, rootUrl: deployment.rootUrl, registries: config.registries, pullRetries: config.image.pullRetries, pullBaseDelayMs: config.image.pullBaseDelayMs });
+  const images = new ImageStore({ engine, log, stateDir: config.stateDir, rootUrl: deployment.rootUrl, registries: config.registries, pullRetries: config.image.pullRetries, pullBaseDelayMs: config.image.pullBaseDelayMs,
+    maxExpandedBytes: async (): Promise<number> => Math.min(config.image.maxExpandedBytes, await budget.roomForImages()) });
   // Built per call (once per run at most) so that it carries the current credentials.
   const expandScopes: ScopeExpander = (scopes) => authScopeExpander({ rootUrl: deployment.rootUrl, credentials: credentials.current() })(scopes);
   // Purge requests are asked for again before a task's caches are chosen (when the last answer is stale).
@@ -107,7 +118,7 @@ export async function startWorker(config: WorkerConfig, deployment: Deployment, 
   const purger = new PurgePoller({ client: credentials.client((c) => purgeCacheClient({ rootUrl: deployment.rootUrl, credentials: c })), workerPoolId: pool, caches, intervalSeconds: config.cache.purgePollSeconds, log });
   const running = new Set<TaskRun>();
   let dockerRoot: Promise<string | undefined> | undefined; // asked once: it does not change
-  const budget = new DiskBudget({
+  const budget: DiskBudget = new DiskBudget({
     engine, workerId: config.workerId, caches, images: new ImageStoreRecords(images), log,
     thresholdBytes: config.diskspaceThreshold, imageExpirationSeconds: config.imageExpirationSeconds,
     dockerRootDir: () => (dockerRoot ??= engine.info().then((i) => i.dockerRootDir, () => { dockerRoot = undefined; return undefined; })), activeTaskIds: () => [...running].map((r) => r.taskId),
@@ -117,7 +128,7 @@ export async function startWorker(config: WorkerConfig, deployment: Deployment, 
     images, caches, expandScopes,
     engine, liveLogs, log, statusQueue: workerQueue, storageType: config.artifacts.storageType as 'object' | 's3',
     uploadRetries: config.artifacts.uploadRetries, reclaimMarginSeconds: config.task.reclaimMarginSeconds,
-    cancelPollSeconds: config.task.cancelPollSeconds, tmpDir,
+    cancelPollSeconds: config.task.cancelPollSeconds, tmpDir, journal,
   };
   const superseding: SupersedingOptions = {
     rootUrl: deployment.rootUrl, queue: workerQueue, workerGroup: config.workerGroup, workerId: config.workerId, log,

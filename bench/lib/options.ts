@@ -5,6 +5,7 @@
 //   BENCH_OVERHEAD_TASKS=N   sequential tasks for per-task overhead (default 30, quick 6)
 //   BENCH_THROUGHPUT_TASKS=N tasks per throughput batch (default 100, quick 12)
 //   BENCH_CAPACITY=N         capacity of the throughput benchmark (default 4)
+//   BENCH_SOAK_TASKS=N       mixed tasks of the soak benchmark (default 2000, quick 200)
 //   BENCH_LOG_MB=N           task output of the log path benchmark (default 1024, quick 64)
 //   BENCH_LOG_LINES=1        the log task writes 80-column lines instead of one long run of bytes
 //   BENCH_ARTIFACT_MB=N      artifact size (default 1024, quick 64)
@@ -19,7 +20,7 @@
 //   BENCH_RESULTS=dir        where latest.md and latest.json go (default bench/results)
 import path from 'node:path';
 
-export const BENCHMARKS = ['footprint', 'overhead', 'throughput', 'log', 'artifact', 'image', 'crypto'] as const;
+export const BENCHMARKS = ['footprint', 'overhead', 'throughput', 'log', 'artifact', 'image', 'crypto', 'soak'] as const;
 export type BenchmarkName = typeof BENCHMARKS[number];
 
 export interface BenchOptions {
@@ -29,6 +30,7 @@ export interface BenchOptions {
   overheadTasks: number;
   throughputTasks: number;
   capacity: number;
+  soakTasks: number;
   logBytes: number;
   logLines: boolean;
   artifactBytes: number;
@@ -70,6 +72,7 @@ export function benchOptions(env: NodeJS.ProcessEnv = process.env): BenchOptions
     overheadTasks: int(env, 'BENCH_OVERHEAD_TASKS', quick ? 6 : 30),
     throughputTasks: int(env, 'BENCH_THROUGHPUT_TASKS', quick ? 12 : 100),
     capacity: int(env, 'BENCH_CAPACITY', 4),
+    soakTasks: Math.max(200, int(env, 'BENCH_SOAK_TASKS', quick ? 200 : 2000)),
     logBytes: int(env, 'BENCH_LOG_MB', quick ? 64 : 1024) * MIB,
     logLines: env.BENCH_LOG_LINES === '1',
     artifactBytes: int(env, 'BENCH_ARTIFACT_MB', quick ? 64 : 1024) * MIB,

@@ -17,10 +17,10 @@ export function taskDefinition(taskQueueId: string, payload: Record<string, unkn
   };
 }
 
-export async function submitTask(worker: WorkerProcess, payload: Record<string, unknown>, name?: string): Promise<Submitted> {
+export async function submitTask(worker: WorkerProcess, payload: Record<string, unknown>, name?: string, extra: Record<string, unknown> = {}): Promise<Submitted> {
   const taskId = taskcluster.slugid() as string;
   const submittedAt = Date.now();
-  await worker.queue.createTask(taskId, taskDefinition(worker.taskQueueId, payload, name));
+  await worker.queue.createTask(taskId, { ...taskDefinition(worker.taskQueueId, payload, name), ...extra });
   return { taskId, submittedAt, createdAt: Date.now() };
 }
 

@@ -83,6 +83,17 @@ export class DiskBudget {
   }
 
   /**
+   * How many bytes an image load may still use: the Docker root's free space above the
+   * threshold (the engine unpacks a loaded archive there). Infinity when it cannot be measured.
+   */
+  async roomForImages(): Promise<number> {
+    const root = await this.options.dockerRootDir().catch(() => undefined);
+    const space = await this.space();
+    const figure = space.find((s) => s.path === root) ?? space[0];
+    return figure ? Math.max(0, figure.freeBytes - this.options.thresholdBytes) : Infinity;
+  }
+
+  /**
    * The claim gate: undefined when `freeSlots` more tasks may be claimed, else the reason
    * they may not (after evicting what it could).
    */

@@ -51,6 +51,7 @@ export const configSchema = {
   image: {
     pullRetries: { doc: 'How often an image pull is retried on network errors.', format: 'nat', default: 5 },
     pullBaseDelayMs: { doc: 'First retry delay of an image pull (doubles each time).', format: 'nat', default: 1000 },
+    maxExpandedBytes: { doc: 'The most an image artifact (task-image, indexed-image) may expand to once decompressed; a load also stops at the Docker root\'s free space above diskspaceThreshold. Default 50 GB.', format: 'nat', default: 50_000_000_000 },
   },
   diskspaceThreshold: { doc: 'Free disk space (bytes) kept per free slot on the Docker root and caches volumes: below threshold x free slots the worker stops claiming and evicts unused images and caches. Default 2 GB, which a fresh host has (the old 30 GB default never claimed on small disks).', format: 'nat', default: 2_000_000_000, env: 'WORKER_DISKSPACE_THRESHOLD' },
   imageExpirationSeconds: { doc: 'Images the worker brought are removed after this long unused (0: only when disk space runs low).', format: 'nat', default: 86_400, env: 'WORKER_IMAGE_EXPIRATION_SECONDS' },
@@ -70,6 +71,8 @@ export const configSchema = {
     host: { doc: 'Address the live log server listens on.', format: String, default: '127.0.0.1', env: 'WORKER_LIVELOG_HOST' },
     port: { doc: 'Port of the live log server (0: pick a free one).', format: 'port', default: 0, env: 'WORKER_LIVELOG_PORT' },
     publicUrl: { doc: 'Base URL under which others reach the live log server (default: http://<host>:<port>).', format: String, default: '', env: 'WORKER_LIVELOG_PUBLIC_URL' },
+    graceSeconds: { doc: 'How long a finished task\'s live log URL keeps serving the complete log (then readers follow live.log to the uploaded copy).', format: 'nat', default: 300 },
+    maxEndedLogs: { doc: 'How many finished tasks\' logs the live log server keeps serving at most (the oldest goes first); each costs only its file.', format: 'nat', default: 64 },
   },
   artifacts: {
     storageType: { doc: 'How artifacts are stored: object (the object service) or s3 (legacy putUrl).', format: ['object', 's3'], default: 'object' },

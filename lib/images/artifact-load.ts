@@ -5,6 +5,7 @@
 // image; otherwise the engine gets a broken archive and loads nothing (it unpacks the whole
 // archive before loading any of it, and the names are written only on commit), so a failed
 // load never leaves a half-loaded or tagged image behind.
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { EngineError } from '../docker/engine-error.ts';
 import type { Engine } from '../docker/engine.ts';
@@ -30,6 +31,25 @@ export interface LoadOptions {
   emit: LineSink;
   signal: AbortSignal;
   progressIntervalMs?: number;
+  /** The most the decompressed archive may hold; past it the load stops (the engine gets a broken archive). */
+  maxExpandedBytes?: number;
+}
+
+/** The decompressed archive grew past what the load may use. */
+export class ExpandedTooLarge extends Error {
+  override name = 'ExpandedTooLarge';
+}
+
+/** Passes bytes through until more than `limit` went by, then fails with ExpandedTooLarge. */
+function expansionLimit(limit: number): Transform {
+  let seen = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      seen += chunk.length;
+      if (seen > limit) done(new ExpandedTooLarge(`it expands to more than ${formatBytes(limit)}`));
+      else done(null, chunk);
+    },
+  });
 }
 
 type Stage = 'download' | 'decompress' | 'tarball' | 'engine';
@@ -46,16 +66,22 @@ export async function loadArtifactImage(engine: Engine, artifact: ResolvedArtifa
   const fail = (stage: Stage) => (error: unknown) => { firstFailure ??= { stage, error }; };
   let format: TarballFormat = 'tar';
   const meter = new DownloadMeter({ label: artifact.path, total: opened.length, emit, intervalMs: options.progressIntervalMs });
-  const decompress = decompressStream(artifact.path, (f) => { format = f; });
+  const decompressor = decompressStream(artifact.path, (f) => { format = f; });
   const tarball = new ImageTarball();
   opened.body.once('error', fail('download'));
-  decompress.once('error', fail('decompress'));
+  decompressor.once('error', fail('decompress'));
+  // The archive's expanded bytes are bounded (a small compressed artifact can expand to fill the engine's disk).
+  const decompress = options.maxExpandedBytes === undefined ? decompressor : decompressor.pipe(expansionLimit(options.maxExpandedBytes));
+  if (decompress !== decompressor) {
+    decompress.once('error', (err) => { fail('decompress')(err); local.abort(err); }); // stop the download too
+    decompressor.once('error', (err) => decompress.destroy(err)); // pipe() does not pass errors on: the reader would wait forever
+  }
 
   const loading = engine.loadImage(tarball.output).then(
     () => undefined,
     (err: unknown) => { fail('engine')(err); local.abort(err); return err; },
   );
-  const feeding = pipeline(opened.body, meter, decompress, { signal }).catch((err: unknown) => {
+  const feeding = pipeline(opened.body, meter, decompressor, { signal }).catch((err: unknown) => {
     fail('download')(err);
     tarball.abort(err);
   });
@@ -107,6 +133,9 @@ function toFailure(failure: { stage: Stage; error: unknown }, what: string): Ima
   if (error instanceof ImageFailure) return error;
   const message = error instanceof Error ? error.message : String(error);
   if (error instanceof UnsupportedFormat) return new ImageFailure('invalid', `The image artifact ${what} cannot be loaded: ${message}.`, error);
+  if (error instanceof ExpandedTooLarge) {
+    return new ImageFailure('invalid', `The image artifact ${what} cannot be loaded: ${message}, more than this worker's disk can take for an image now (image.maxExpandedBytes, and the free space above the disk threshold). Use a smaller image.`, error);
+  }
   if (error instanceof TarballContentError) {
     // One sentence: "The image artifact X cannot be loaded: the artifact is a tar archive without ..."
     return new ImageFailure('invalid', `The image artifact ${what} cannot be loaded: ${message.charAt(0).toLowerCase()}${message.slice(1)}`, error);

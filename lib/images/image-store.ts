@@ -61,6 +61,11 @@ export interface ImageStoreOptions {
   progressIntervalMs?: number;
   /** The clock for last-use times (epoch ms; default Date.now). */
   now?: () => number;
+  /**
+   * How many bytes an image artifact may expand to, asked before each load (the worker: the
+   * room the disk budget can give, capped by `image.maxExpandedBytes`). Default: no bound.
+   */
+  maxExpandedBytes?: () => Promise<number>;
 }
 
 /** Lines for the task log (TaskLog fits). */
@@ -360,7 +365,8 @@ export class ImageStore {
     const load = async (n: number): Promise<Ready> => {
       attempt = n;
       try {
-        const loaded = await loadArtifactImage(options.engine, current, { emit: flight.emit, signal: flight.signal, progressIntervalMs: options.progressIntervalMs });
+        const maxExpandedBytes = await options.maxExpandedBytes?.();
+        const loaded = await loadArtifactImage(options.engine, current, { emit: flight.emit, signal: flight.signal, progressIntervalMs: options.progressIntervalMs, maxExpandedBytes });
         if (!(await this.pin(key, loaded.imageId, loaded.name))) {
           throw new ImageFailure('transient', `The image loaded from the artifact ${what} was removed from the host before a task could use it.`);
         }

@@ -32,8 +32,15 @@ export async function publishBackingLog(
   publisher: ArtifactPublisher, taskLog: TaskLog, expires: Date | string, names: LogArtifactNames = {},
 ): Promise<UploadResult> {
   await taskLog.close();
+  return publishBackingLogFile(publisher, taskLog.path, expires, names);
+}
+
+/** Step 2 for a complete log file (also what crash recovery uploads of a run an earlier process held). */
+export async function publishBackingLogFile(
+  publisher: ArtifactPublisher, file: string, expires: Date | string, names: LogArtifactNames = {},
+): Promise<UploadResult> {
   const backing = names.backing ?? DEFAULT_BACKING_LOG_NAME;
-  const uploaded = await publisher.uploadFile(taskLog.path, {
+  const uploaded = await publisher.uploadFile(file, {
     name: backing, expires, contentType: LOG_CONTENT_TYPE, contentEncoding: 'gzip',
   });
   await publisher.createLinkArtifact(names.live ?? DEFAULT_LIVE_LOG_NAME, backing, expires, LOG_CONTENT_TYPE);

@@ -3,7 +3,7 @@
 // transfer encoding) until the log ends. Readers read the backing file, never a memory buffer,
 // and wait for the socket to drain: a slow or stalled reader costs one file handle and one small
 // buffer, and never slows the task. When a log ends its URL keeps serving the complete log for
-// a grace period, then answers 404.
+// a grace period (and while it is among the last `maxEndedLogs` to end), then answers 404.
 import http from 'node:http';
 import crypto from 'node:crypto';
 import { open } from 'node:fs/promises';
@@ -22,6 +22,8 @@ export interface LiveLogServerOptions {
   publicUrl?: string;
   /** How long an ended log stays readable before its URL answers 404 (default 300 s). */
   graceSeconds?: number;
+  /** How many ended logs stay readable at most; past it the oldest goes first (default 64). */
+  maxEndedLogs?: number;
   log?: WorkerLog;
 }
 
@@ -43,6 +45,9 @@ export class LiveLogServer {
   #byLog = new Map<TaskLog, string>();
   #publicUrl: string;
   #graceMs: number;
+  #maxEnded: number;
+  /** Tokens of ended logs still served, oldest first. */
+  #ended = new Set<string>();
   #log: WorkerLog;
 
   static async start(options: LiveLogServerOptions = {}): Promise<LiveLogServer> {
@@ -62,6 +67,7 @@ export class LiveLogServer {
     this.#server = server;
     this.#publicUrl = publicUrl;
     this.#graceMs = (options.graceSeconds ?? 300) * 1000;
+    this.#maxEnded = Math.max(0, options.maxEndedLogs ?? 64);
     this.#log = options.log ?? silentLog;
     server.on('request', (req, res) => {
       this.#handle(req, res).catch((err: Error) => {
@@ -89,6 +95,12 @@ export class LiveLogServer {
       if (entry.expiry || !this.#byToken.has(token)) return;
       entry.expiry = setTimeout(() => void this.#unpublish(token), this.#graceMs);
       entry.expiry.unref();
+      this.#ended.add(token);
+      // Bounded by count as well as time: a busy worker ends hundreds of tasks in five minutes.
+      for (const oldest of this.#ended) {
+        if (this.#ended.size <= this.#maxEnded) break;
+        void this.#unpublish(oldest);
+      }
     };
     if (taskLog.complete) startGrace();
     else { taskLog.once('finish', startGrace); taskLog.once('close', startGrace); }
@@ -111,6 +123,7 @@ export class LiveLogServer {
     const entry = this.#byToken.get(token);
     if (!entry) return;
     this.#byToken.delete(token);
+    this.#ended.delete(token);
     this.#byLog.delete(entry.taskLog);
     clearTimeout(entry.expiry);
     for (const res of entry.readers) res.destroy();

@@ -5,7 +5,9 @@
 //
 // Lifetime of the file: the creator holds one reference; anything that still needs the file
 // after the task (the live log server during its grace period) takes another with retain().
-// The file is removed when the last reference is released.
+// The file is removed when the last reference is released. A complete log costs nothing but its
+// file: its buffers, its write handle and its masker go the moment it is complete, since a
+// finished task's log may be served for minutes after (readers open the file by its path).
 import { Writable } from 'node:stream';
 import { mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
@@ -35,9 +37,9 @@ const FLUSH_DELAY_MS = 10;
 export class TaskLog extends Writable {
   /** Path of the backing file: the complete, masked log. */
   readonly path: string;
-  #file: FileHandle;
+  #file: FileHandle | undefined;
   #dir: string;
-  #masker: SecretMasker;
+  #masker: SecretMasker | undefined;
   #workerLog: WorkerLog;
   #bytesOnDisk = 0;
   #references = 1;
@@ -60,6 +62,20 @@ export class TaskLog extends Writable {
     this.#masker = new SecretMasker(options.secrets ?? []);
     this.#workerLog = options.log ?? silentLog;
     this.setMaxListeners(0); // every live reader waits on changed()
+    // Complete (or failed): keep only the file.
+    const letGo = () => {
+      this.#buffers = undefined;
+      this.#masker = undefined;
+      const file = this.#file;
+      if (!file) return;
+      // After the write under way, if any (a destroyed log may still have one).
+      void this.#writing.catch(() => undefined).then(() => {
+        if (this.#file === file) this.#file = undefined;
+        return file.close();
+      }).catch(() => undefined);
+    };
+    this.once('finish', letGo);
+    this.once('close', letGo);
     // A write error must never crash the worker: keep it, log it, and stop growing.
     this.on('error', (err: Error) => {
       this.failure ??= err;
@@ -97,7 +113,7 @@ export class TaskLog extends Writable {
 
   /** Masks these strings from now on (e.g. values decrypted after the log was opened). */
   addSecrets(secrets: Iterable<string>): void {
-    this.#masker.add(secrets);
+    this.#masker?.add(secrets);
   }
 
   /** Writes `[taskcluster <time>] message`. Silently ignored once the log has ended. */
@@ -146,7 +162,7 @@ export class TaskLog extends Writable {
     if (this.#references > 0) return;
     if (!this.complete) this.destroy();
     this.#removed = (async () => {
-      await this.#file.close().catch(() => undefined);
+      await this.#file?.close().catch(() => undefined);
       await rm(this.#dir, { recursive: true, force: true });
     })();
     return this.#removed;
@@ -164,15 +180,15 @@ export class TaskLog extends Writable {
   // The copy (a memcpy) lets the socket's buffers go at once instead of waiting for their
   // write; the log holds at most these two buffers, and each write is a single one.
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.#gather(this.#masker.push(chunk)).then(() => callback(), callback);
+    this.#gather(this.#masker!.push(chunk)).then(() => callback(), callback);
   }
 
   override _writev(chunks: { chunk: Buffer }[], callback: (error?: Error | null) => void): void {
-    this.#gather(chunks.flatMap(({ chunk }) => this.#masker.push(chunk))).then(() => callback(), callback);
+    this.#gather(chunks.flatMap(({ chunk }) => this.#masker!.push(chunk))).then(() => callback(), callback);
   }
 
   override _final(callback: (error?: Error | null) => void): void {
-    this.#gather(this.#masker.flush()).then(() => this.#flush()).then(() => this.#writing).then(() => callback(), callback);
+    this.#gather(this.#masker!.flush()).then(() => this.#flush()).then(() => this.#writing).then(() => callback(), callback);
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
@@ -181,7 +197,8 @@ export class TaskLog extends Writable {
     callback(error);
   }
 
-  readonly #buffers = [Buffer.allocUnsafe(FLUSH_BYTES), Buffer.allocUnsafe(FLUSH_BYTES)] as const;
+  /** Gone once the log is complete. */
+  #buffers: readonly [Buffer, Buffer] | undefined = [Buffer.allocUnsafe(FLUSH_BYTES), Buffer.allocUnsafe(FLUSH_BYTES)];
   #current = 0;
   #used = 0;
   #flushTimer: NodeJS.Timeout | undefined;
@@ -192,7 +209,7 @@ export class TaskLog extends Writable {
     for (const piece of pieces) {
       for (let offset = 0; offset < piece.length;) {
         if (this.#used === FLUSH_BYTES) await this.#flush();
-        const copied = piece.copy(this.#buffers[this.#current]!, this.#used, offset);
+        const copied = piece.copy(this.#buffers![this.#current], this.#used, offset);
         this.#used += copied;
         offset += copied;
       }
@@ -219,7 +236,7 @@ export class TaskLog extends Writable {
       if (writing === this.#writing) break;
     }
     if (this.#used === 0) return;
-    const data = this.#buffers[this.#current]!.subarray(0, this.#used);
+    const data = this.#buffers![this.#current].subarray(0, this.#used);
     this.#current ^= 1;
     this.#used = 0;
     this.#writing = this.#append(data);
@@ -227,7 +244,7 @@ export class TaskLog extends Writable {
 
   async #append(data: Buffer): Promise<void> {
     for (let offset = 0; offset < data.length;) {
-      const { bytesWritten } = await this.#file.write(data, offset, data.length - offset, this.#bytesOnDisk);
+      const { bytesWritten } = await this.#file!.write(data, offset, data.length - offset, this.#bytesOnDisk);
       this.#bytesOnDisk += bytesWritten;
       offset += bytesWritten;
     }

@@ -19,10 +19,12 @@ import type { Engine } from '../docker/engine.ts';
 import type { LiveLogServer } from '../log/live-log-server.ts';
 import { TaskLog } from '../log/task-log.ts';
 import { publishBackingLog } from '../log/backing-log.ts';
-import { TASK_STARTING, TASK_FINISHED } from '../log/format.ts';
+import { TASK_STARTING, TASK_FINISHED, formatErrorLine } from '../log/format.ts';
+import { appendFile } from 'node:fs/promises';
 import type { WorkerLog } from '../log/worker-log.ts';
 import { ArtifactPublisher, type StorageType } from '../artifacts/upload.ts';
 import { TaskClaim } from '../queue/task-claim.ts';
+import type { RunJournal } from '../queue/run-journal.ts';
 import { Reclaimer } from '../queue/reclaimer.ts';
 import { queueClient, type ClaimResponse, type QueueClient } from '../queue/taskcluster.ts';
 import type { ContainerAdditions, Feature } from '../features/feature.ts';
@@ -34,6 +36,7 @@ import { validatePayload } from './validate.ts';
 import { planTask, liveLogName, backingLogName, taskExpiry, type WorkerSettings } from './plan.ts';
 import { prepareImage, ImageUnavailable, type ArtifactHash, type ImageStore } from './prepare-image.ts';
 import { runContainer } from './container-run.ts';
+import { argumentLimitProblem } from './argument-limits.ts';
 import { collectArtifacts } from './collect.ts';
 import { missingDevices } from './device-check.ts';
 import type { RunCompanion } from '../queue/superseder.ts';
@@ -68,6 +71,8 @@ export interface TaskRunDeps {
   tmpDir: string;
   /** How long stage 7 may take before the run is resolved without waiting for it (default 60 s). */
   cleanupDeadlineMs?: number;
+  /** Where the run is recorded until it is reported, for crash recovery (recover-runs.ts). */
+  journal?: RunJournal;
 }
 
 const CANCEL_MESSAGE = 'Task was canceled by another entity. This can happen using a taskcluster client or by cancelling a task within Treeherder.';
@@ -175,6 +180,10 @@ export class TaskRun {
           caches: payload?.cache && typeof payload.cache === 'object' ? payload.cache : undefined,
         });
         this.taskLog = taskLog;
+        deps.journal?.write({
+          taskId: this.taskId, runId: this.runId, credentials: claim.credentials,
+          takenUntil: claim.takenUntil.toISOString(), logPath: taskLog.path, logNames, expires,
+        });
         for (const line of this.companion?.logLines ?? []) taskLog[line.level](line.text);
         if (this.interruptReason) taskLog.error(interruptLine(this.interruptReason));
         const log = taskLog;
@@ -190,6 +199,7 @@ export class TaskRun {
         if ('plan' in prepared) {
           logNames = { live: prepared.plan.logName, backing: prepared.plan.backingLogName };
           expires = prepared.plan.taskExpires;
+          deps.journal?.update(this.taskId, this.runId, { logNames, expires });
           outcome = await this.execute(ctx, prepared);
         } else {
           outcome = prepared.outcome;
@@ -232,6 +242,7 @@ export class TaskRun {
       reclaimer?.stop();
       await taskLog?.close().catch(() => undefined);
       await taskLog?.release().catch(() => undefined);
+      if (reported) deps.journal?.remove(this.taskId, this.runId);
       deps.log.info('task timings', { ...ids, outcome: describeOutcome(outcome), ms: this.timings });
     }
   }
@@ -256,6 +267,7 @@ export class TaskRun {
         this.interrupt({ kind: 'cancel', message: reasonResolved === 'deadline-exceeded' ? DEADLINE_MESSAGE : CANCEL_MESSAGE }),
       onLost: (err) => this.interrupt({ kind: 'lost', message: err.message }),
       onReclaimed: () => {
+        deps.journal?.update(this.taskId, this.runId, { credentials: claim.credentials, takenUntil: claim.takenUntil.toISOString() });
         this.resources.features?.credentialsChanged(claim.credentials).catch((err: Error) => {
           deps.log.error('a feature could not take the new credentials', { taskId: this.taskId, runId: this.runId, error: err.message });
           this.taskLog?.error(`Worker error: ${err.message}`);
@@ -279,6 +291,14 @@ export class TaskRun {
     const worse = (o: Outcome) => (o.kind === 'exception' || o.kind === 'cancelled' ? o : INTERNAL_ERROR);
     try {
       await Promise.allSettled(log.beforeLogUpload);
+      await taskLog.close();
+      if (taskLog.failure) {
+        // The log stopped growing (a full disk): what is uploaded is incomplete, so the run is not
+        // the task's success or failure but the worker's problem; the line goes in if it fits.
+        this.deps.log.error('the task log is incomplete', { ...ids, error: taskLog.failure.message, bytes: taskLog.bytesOnDisk });
+        await appendFile(taskLog.path, formatErrorLine(`The worker could not write the whole task log (${taskLog.failure.message}); the log above is incomplete.`)).catch(() => undefined);
+        outcome = worse(outcome);
+      }
       await publishBackingLog(publisher, taskLog, log.expires, log.names);
     } catch (err) {
       this.deps.log.error('could not upload the task log', { ...ids, error: (err as Error).message });
@@ -389,6 +409,11 @@ export class TaskRun {
     // 4 run: the plan's spec, with what the features added in beforeCreate and the cache binds
     const create = withAdditions(plan.create, lateAdditions, (featureEnv) => containerEnv([envRecord(plan.create.Env), ...featureEnv], plan.reservedEnv));
     const binds = [...(create.HostConfig?.Binds ?? []), ...this.resources.cacheLease!.binds];
+    const tooLong = argumentLimitProblem(create.Env ?? [], [...(create.Entrypoint as string[] | undefined ?? []), ...(create.Cmd as string[] | undefined ?? [])]);
+    if (tooLong) {
+      taskLog.error(`Failure to properly start execution environment.\n${tooLong}`);
+      return ctx.finish({ kind: 'failed' });
+    }
     try {
       this.resources.containerId = await deps.engine.createContainer({ ...create, HostConfig: { ...create.HostConfig, Binds: binds }, Image: imageId },
         { workerId: deps.worker.workerId, taskId: this.taskId, runId: this.runId });
@@ -397,6 +422,7 @@ export class TaskRun {
       return ctx.finish({ kind: 'failed' });
     }
     const containerId = this.resources.containerId;
+    deps.journal?.update(this.taskId, this.runId, { containerId });
     this.mark('containerCreated');
     await features.afterCreate(containerId);
     if (this.interrupted.signal.aborted) return interrupted();

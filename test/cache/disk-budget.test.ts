@@ -294,3 +294,14 @@ test('the claim loop does not claim while the disk budget is not met', async () 
     await q.close();
   }
 });
+
+test('roomForImages: the Docker root\'s free space above the threshold, never below 0', async () => {
+  const small = await setup({ thresholdBytes: 1_000_000 });
+  const { statfs } = await import('node:fs/promises');
+  const s = await statfs(rootDir);
+  const free = s.bavail * s.bsize;
+  const room = await small.budget.roomForImages();
+  assert.ok(Math.abs(room - (free - 1_000_000)) < 64 * 1024 * 1024, `room ${room} against free ${free}`);
+  const full = await setup({ thresholdBytes: free * 2 });
+  assert.equal(await full.budget.roomForImages(), 0);
+});

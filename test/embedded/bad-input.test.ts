@@ -138,3 +138,20 @@ test('a deployment refuses timings that would break it: a claim timeout under 1 
     }
   }
 });
+
+test('a body nested 3,000 levels deep is taken (as the real queue takes it); deeper than 4,000 is 400, never 500', async () => {
+  const slug = () => ['JbxP2Bn1TmG2V6sQ3Wn3rA', 'Ba3ZKJ1JSzW5ZxkmwUcmAg'];
+  const task = (depth: number) => `{"taskQueueId":"deep-prov/deep","created":"${new Date().toJSON()}","deadline":"${new Date(Date.now() + 3600_000).toJSON()}",` +
+    `"metadata":{"name":"a","description":"b","owner":"a@b.c","source":"https://x.y/z"},"payload":${'{"a":'.repeat(depth)}{}${'}'.repeat(depth)}}`;
+  const [deepId, deeperId] = slug();
+  const taken = await send('PUT', `/api/queue/v1/task/${deepId}`, task(3000));
+  assert.equal(taken.status, 200, taken.text.slice(0, 300));
+  assert.equal((await send('GET', `/api/queue/v1/task/${deepId}`)).status, 200);
+  for (const depth of [4001, 100_000]) {
+    const refused = await send('PUT', `/api/queue/v1/task/${deeperId}`, task(depth));
+    assert.equal(refused.status, 400, `${depth}: ${refused.text.slice(0, 300)}`);
+    assertErrorBody(refused, 'InputValidationError');
+    assert.match(refused.json.message, /nested more than 4000 levels deep/);
+  }
+  assert.equal((await send('GET', '/api/queue/v1/ping')).status, 200, 'the service is still up');
+});

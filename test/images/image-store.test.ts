@@ -57,6 +57,7 @@ before(async () => {
   stateDir = mkdtempSync(path.join(os.tmpdir(), 'image-store-'));
   embedded = await startEmbedded({ stateDir: path.join(stateDir, 'embedded'), port: 0, log: silentLog });
   const tar = readFileSync(files.tar);
+  const gz = readFileSync(files.gz);
   storage = createServer((req, res) => {
     storageHits++;
     const next = plan.shift();
@@ -81,8 +82,9 @@ before(async () => {
       more();
       return;
     }
-    res.writeHead(200, { 'content-length': tar.length, 'content-type': 'application/x-tar' });
-    if (next === 'cut') { res.write(tar.subarray(0, tar.length / 2), () => res.socket?.destroy()); return; }
+    const body = req.url?.endsWith('.gz') ? gz : tar;
+    res.writeHead(200, { 'content-length': body.length, 'content-type': 'application/x-tar' });
+    if (next === 'cut') { res.write(body.subarray(0, body.length / 2), () => res.socket?.destroy()); return; }
     if (next === 'stall') {
       stalledClosed = new Promise((r) => res.on('close', () => r()));
       res.write(tar.subarray(0, tar.length / 2));
@@ -97,6 +99,7 @@ before(async () => {
     { name: 'public/restart.tar.gz', file: files.gz },
     { name: 'public/flaky-503.tar', reference: `${storageUrl}/flaky-503.tar` },
     { name: 'public/flaky-cut.tar', reference: `${storageUrl}/flaky-cut.tar` },
+    { name: 'public/flaky-cut.tar.gz', reference: `${storageUrl}/flaky-cut.tar.gz` },
     { name: 'public/gone.tar', reference: `${storageUrl}/gone.tar` },
     { name: 'public/stall.tar', reference: `${storageUrl}/stall.tar` },
     { name: 'public/flaky-out.tar', reference: `${storageUrl}/flaky-out.tar` },
@@ -107,6 +110,7 @@ before(async () => {
     { name: 'public/content-a.tar.zst', file: files.zst },
     { name: 'public/race.tar.gz', file: files.gz },
     { name: 'public/release.tar', file: files.tar },
+    { name: 'public/expands.tar.gz', file: files.gz },
   ]);
   producer2 = await publishProducerTask(embedded.rootUrl, embedded.credentials, [
     { name: 'public/content-b.tar.zst', file: files.zst },
@@ -259,6 +263,15 @@ test('a connection that breaks mid-download is retried', async () => {
   assert.equal(events(capture, 'image loaded').length, 1);
 });
 
+test('a compressed download cut short fails as truncated when the expanded size is bounded too (the bound passes the decompressor\'s errors on, never waits)', async () => {
+  const { images, capture } = freshStore({ maxExpandedBytes: async () => 1024 ** 3 });
+  plan.push('cut');
+  await assert.rejects(images.ensure({ kind: 'task-image', taskId: producer, path: 'public/flaky-cut.tar.gz' }, context('t')),
+    /^ImageFailure: The image artifact public\/flaky-cut\.tar\.gz of task \S+ is corrupt or truncated: /);
+  assert.equal(events(capture, 'image loaded').length, 0);
+  plan.length = 0;
+});
+
 test('a 404 from storage fails at once with a plain message', async () => {
   const { images } = store();
   plan.push('404', '404', '404');
@@ -287,6 +300,25 @@ test('a task cancelled during the download stops it and loads nothing', async ()
   const repository = `task-image/${producer.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '')}/`;
   const stallTags = (await engine.listImages()).flatMap((i) => i.repoTags).filter((t) => t.startsWith(repository) && !images.loadedArtifacts().some((r) => r.name === t));
   assert.deepEqual(stallTags, []);
+});
+
+test('an artifact that expands past the room the worker gives it stops loading: one sentence, no image, not retried', async () => {
+  const { images, capture } = freshStore({ maxExpandedBytes: async () => 64 * 1024 });
+  const ref = { kind: 'task-image' as const, taskId: producer, path: 'public/expands.tar.gz' };
+  await assert.rejects(images.ensure(ref, context('t')), (err: Error) => {
+    assert.ok(err instanceof ImageFailure, String(err));
+    assert.equal(err.kind, 'invalid');
+    assert.match(err.message, /^The image artifact public\/expands\.tar\.gz of task \S+ cannot be loaded: it expands to more than 64\.0 KiB, more than this worker's disk can take for an image now \(image\.maxExpandedBytes, and the free space above the disk threshold\)\. Use a smaller image\.$/);
+    return true;
+  });
+  assert.equal(events(capture, 'image download started').length, 1, 'not retried');
+  assert.equal(events(capture, 'image loaded').length, 0);
+  const repository = localRepository({ taskId: producer, path: ref.path });
+  assert.deepEqual((await engine.listImages()).flatMap((i) => i.repoTags).filter((t) => t.startsWith(`${repository}:`)), [], 'nothing tagged');
+  // With room enough the same artifact loads.
+  const roomy = freshStore({ maxExpandedBytes: async () => 1024 ** 3 });
+  assert.equal((await roomy.images.ensure(ref, context('t2'))).artifactHash, sha256File(files.gz));
+  assert.equal((await engine.listImages()).flatMap((i) => i.repoTags).filter((t) => t.startsWith(`${repository}:`)).length, 1, 'the name the check looks for');
 });
 
 test('a private artifact without its scope is refused before any request', async () => {

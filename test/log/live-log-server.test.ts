@@ -134,3 +134,42 @@ test('a reader that stops reading neither blocks the task nor grows memory', asy
   assert.equal(received, total);
   await log.release();
 });
+
+test('ended logs are served by count as well as time: past maxEndedLogs the oldest answers 404 and its file goes', async () => {
+  const bounded = await LiveLogServer.start({ port: 0, graceSeconds: 3600, maxEndedLogs: 2 });
+  try {
+    const logs = await Promise.all([1, 2, 3].map(() => TaskLog.create()));
+    const urls = logs.map((l) => bounded.publish(l));
+    for (const [i, l] of logs.entries()) {
+      l.write(`log ${i}\n`);
+      await l.close();
+      await l.release(); // the run is done with it; only the server holds it now
+    }
+    const { existsSync } = await import('node:fs');
+    await waitFor(() => !existsSync(logs[0]!.path), 'the oldest ended log\'s file to be removed');
+    assert.equal((await get(urls[0]!)).res.statusCode, 404);
+    for (const i of [1, 2]) {
+      const reader = await get(urls[i]!);
+      assert.equal(reader.res.statusCode, 200);
+      assert.equal((await reader.body).toString(), `log ${i}\n`);
+      assert.ok(existsSync(logs[i]!.path));
+    }
+  } finally {
+    await bounded.close();
+  }
+});
+
+test('a complete log holds no open file of its own (readers open the file by its path)', async () => {
+  const { readdirSync, readlinkSync } = await import('node:fs');
+  const openOn = (file: string) => readdirSync('/proc/self/fd').filter((fd) => {
+    try { return readlinkSync(`/proc/self/fd/${fd}`) === file; } catch { return false; }
+  }).length;
+  const log = await TaskLog.create();
+  log.write('some output\n');
+  await waitFor(() => log.bytesOnDisk > 0, 'the write');
+  assert.equal(openOn(log.path), 1, 'the write handle while the log is open');
+  await log.close();
+  await waitFor(() => openOn(log.path) === 0, 'the write handle to close once the log is complete');
+  assert.equal(log.bytesOnDisk, 12);
+  await log.release();
+});

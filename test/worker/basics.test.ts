@@ -65,3 +65,14 @@ test('a command that does not exist fails the task with a readable error', async
   assert.match(log, /no such file or directory|not found/i);
   assert.match(log, /Unsuccessful task run with exit code: -1/);
 });
+
+test('a 1 MB env value fails the task with a line naming the variable and Linux\'s limit, before any container exists', async () => {
+  const taskId = await h.submit({ image: TASKENV_PASS, command: ['/bin/sh', '-c', 'echo started'], env: { HUGE: 'x'.repeat(1024 * 1024) }, maxRunTime: 60 });
+  const status = await h.waitForResolution(taskId);
+  assert.equal(status.state, 'failed');
+  const log = await h.taskLog(taskId);
+  assert.match(log, /\[taskcluster:error\] Failure to properly start execution environment\./);
+  assert.match(log, /The environment variable HUGE is 1,048,582 bytes \(as NAME=value\); Linux starts a command with at most 131,072 bytes per variable/);
+  assert.doesNotMatch(log, /^started/m);
+  assert.doesNotMatch(log, /argument list too long/);
+});

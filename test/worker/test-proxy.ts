@@ -2,7 +2,8 @@
 // deployment cannot be made to produce on cue: a request held until the test lets it go (an
 // upload in flight while the worker is told to stop), a request answered with a status (a
 // queue outage), a request whose Hawk signature is spoiled on the way (the embedded queue then
-// refuses it with its own 401). Everything else passes through untouched. Docker is never
+// refuses it with its own 401), a connection closed without an answer, a slow answer. Everything
+// else passes through untouched. Docker is never
 // involved: the worker and the engine talk directly.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -20,7 +21,9 @@ export interface HeldRequest {
 type Rule =
   | { kind: 'hold'; method: string; path: RegExp; gate: Promise<void>; onArrive: () => void }
   | { kind: 'answer'; method: string; path: RegExp; status: number; count: number }
-  | { kind: 'spoil-auth'; method: string; path: RegExp; count: number };
+  | { kind: 'spoil-auth'; method: string; path: RegExp; count: number }
+  | { kind: 'reset'; method: string; path: RegExp; count: number }
+  | { kind: 'delay'; method: string; path: RegExp; ms: number; count: number };
 
 export class TestProxy {
   url = '';
@@ -55,6 +58,16 @@ export class TestProxy {
     this.rules.push({ kind: 'spoil-auth', method, path, count });
   }
 
+  /** Closes the connection of matching requests without an answer (at most `count` times). */
+  reset(method: string, path: RegExp, count = Infinity): void {
+    this.rules.push({ kind: 'reset', method, path, count });
+  }
+
+  /** Forwards matching requests only after `ms` (at most `count` times). */
+  delay(method: string, path: RegExp, ms: number, count = Infinity): void {
+    this.rules.push({ kind: 'delay', method, path, ms, count });
+  }
+
   /** How many requests matched. */
   count(method: string, path: RegExp): number {
     return this.seen.filter((s) => s.startsWith(`${method} `) && path.test(s.slice(method.length + 1))).length;
@@ -87,6 +100,13 @@ export class TestProxy {
         res.writeHead(rule.status, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ code: 'InjectedByTestProxy', message: `injected ${rule.status}` }));
         return;
+      } else if (rule.kind === 'reset' && rule.count > 0) {
+        rule.count--;
+        req.socket.destroy();
+        return;
+      } else if (rule.kind === 'delay' && rule.count > 0) {
+        rule.count--;
+        await new Promise((r) => setTimeout(r, rule.ms));
       } else if (rule.kind === 'spoil-auth' && rule.count > 0 && typeof headers.authorization === 'string') {
         rule.count--;
         headers.authorization = headers.authorization.replace(/mac="[^"]*"/, 'mac="c3BvaWxlZCBieSB0aGUgdGVzdCBwcm94eQ=="');

@@ -162,7 +162,11 @@ export class EmbeddedService {
     if (entry.input) {
       if (raw.length === 0) throw new ApiError('InputValidationError', 'Request body is required and must be JSON');
       try { body = JSON.parse(raw.toString('utf8')); } catch (e) {
+        if (e instanceof RangeError) throw new ApiError('InputValidationError', `Request body is nested too deeply; at most ${MAX_BODY_DEPTH} levels of objects and arrays are accepted`);
         throw new ApiError('InputValidationError', `Request body is not valid JSON: ${(e as Error).message}`);
+      }
+      if (nestingDepth(body) > MAX_BODY_DEPTH) {
+        throw new ApiError('InputValidationError', `Request body is nested more than ${MAX_BODY_DEPTH} levels deep; at most ${MAX_BODY_DEPTH} levels of objects and arrays are accepted`);
       }
       const errors = validateAgainst(schemaId(this.name, entry.input), body);
       if (errors.length) {
@@ -233,4 +237,26 @@ export function send(res: ServerResponse, reply: Reply): void {
     ...reply.headers,
   });
   res.end(payload);
+}
+
+/**
+ * How deeply a request body may nest. The real queue takes a 3,000-level payload (and
+ * taskcluster-client cannot send 10,000); the services clone, store and walk bodies, so deeper
+ * input is refused with 400 here before anything recurses into it.
+ */
+export const MAX_BODY_DEPTH = 4000;
+
+/** The nesting depth of a parsed JSON value (MAX_BODY_DEPTH + 1 once past it), counted without recursion. */
+export function nestingDepth(value: unknown): number {
+  let deepest = 0;
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length) {
+    const [v, depth] = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    const inside = depth + 1;
+    if (inside > deepest) deepest = inside;
+    if (deepest > MAX_BODY_DEPTH) return deepest;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, inside]);
+  }
+  return deepest;
 }

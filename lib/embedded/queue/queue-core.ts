@@ -137,7 +137,7 @@ export class TaskChanges {
   private emit(name: TaskEventName, record: TaskRecord, runId: number): void {
     this.emitted.push([name, {
       taskId: record.taskId, runId,
-      definition: structuredClone(record.definition), status: taskStatus(record),
+      definition: JSON.parse(JSON.stringify(record.definition)), status: taskStatus(record), // JSON, and structuredClone recurses less deeply than a body may nest
     }]);
   }
 

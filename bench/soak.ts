@@ -1,0 +1,90 @@
+// Soak: cost as work grows. One worker at capacity 4 runs many mixed tasks (trivial ones, some
+// failing, some with an artifact, some with a cache); compared are the first 100 and the last
+// 100: per-task time from claim to resolution, the worker's RSS and open file descriptors, and
+// after a minute idle the RSS against the idle RSS before any task. At the end nothing may be
+// left in the state directory's temporary folder or the run journal.
+import { readdirSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import type { BenchContext } from './lib/context.ts';
+import { sleep } from './lib/context.ts';
+import { readMemory } from './lib/proc.ts';
+import type { BenchmarkResult } from './lib/report.ts';
+import { median, round } from './lib/stats.ts';
+import { pool, submitTask, stageTimings } from './lib/tasks.ts';
+import { WorkerProcess } from './lib/worker-process.ts';
+
+const openFds = (pid: number) => { try { return readdirSync(`/proc/${pid}/fd`).length; } catch { return Number.NaN; } };
+
+/** The i-th task of the mix: 1 in 10 fails, 1 in 10 uploads an artifact, 1 in 10 uses a cache. */
+function mixed(image: string, i: number): { payload: Record<string, unknown>; scopes: string[] } {
+  switch (i % 10) {
+    case 3: return { payload: { image, command: ['/bin/sh', '-c', 'echo failing; exit 2'], maxRunTime: 60 }, scopes: [] };
+    case 6: return { payload: { image, command: ['/bin/sh', '-c', 'echo data > /tmp/a.txt'], maxRunTime: 60, artifacts: { 'public/a.txt': { type: 'file', path: '/tmp/a.txt' } } }, scopes: [] };
+    case 9: return { payload: { image, command: ['/bin/sh', '-c', 'echo $RANDOM >> /cache/n'], maxRunTime: 60, cache: { soak: '/cache' } }, scopes: ['docker-worker:cache:soak'] };
+    default: return { payload: { image, command: ['true'], maxRunTime: 60 }, scopes: [] };
+  }
+}
+
+export async function soak(ctx: BenchContext): Promise<BenchmarkResult> {
+  const { options } = ctx;
+  const total = options.soakTasks;
+  const worker = await WorkerProcess.start({ name: 'soak', capacity: 4, deployment: options.deployment, keepStateDir: true });
+  let stopped = false;
+  try {
+    await sleep(5000);
+    const idleBefore = readMemory(worker.pid)?.rssMb ?? Number.NaN;
+    const fdsBefore = openFds(worker.pid);
+    const at: Record<string, { rssMb: number; fds: number }> = {};
+    const durations: number[] = new Array(total);
+    let done = 0;
+    const ids = Array.from({ length: total }, (_, i) => i);
+    await pool(ids, 8, async (i) => {
+      const { payload, scopes } = mixed(options.image, i);
+      const { taskId } = await submitTask(worker, payload, `soak ${i}`, { scopes });
+      const event = await worker.command.waitForMessage('task resolved', 600_000, taskId);
+      const timings = await stageTimings(worker, taskId);
+      durations[i] = timings?.resolved ?? Number.NaN;
+      void event;
+      done++;
+      if (done === 100 || done === total) at[String(done)] = { rssMb: readMemory(worker.pid)?.rssMb ?? Number.NaN, fds: openFds(worker.pid) };
+      if (done % 250 === 0) ctx.progress(`soak: ${done}/${total} tasks, RSS ${round(readMemory(worker.pid)?.rssMb ?? Number.NaN)} MB, ${openFds(worker.pid)} fds`);
+    });
+    const first = median(durations.slice(0, 100).filter(Number.isFinite));
+    const last = median(durations.slice(-100).filter(Number.isFinite));
+    const after100 = at['100']!;
+    const atEnd = at[String(total)]!;
+    await sleep(60_000);
+    const idleAfter = readMemory(worker.pid)?.rssMb ?? Number.NaN;
+    const fdsIdle = openFds(worker.pid);
+    // Finished logs stay on disk while the live log server may still serve them (liveLog.*):
+    // what is left once the worker has stopped is what leaked.
+    const servedLogs = readdirSync(path.join(worker.stateDir, 'tmp')).length;
+    await worker.stop();
+    stopped = true;
+    const leftovers = [
+      ...readdirSync(path.join(worker.stateDir, 'tmp')).map((f) => `tmp/${f}`),
+      ...readdirSync(path.join(worker.stateDir, 'runs')).map((f) => `runs/${f}`),
+    ];
+    const within = (a: number, b: number, pct: number) => a <= b * (1 + pct / 100);
+    return {
+      name: 'soak',
+      title: 'Soak',
+      rows: [
+        { benchmark: 'Soak', figure: `claim → resolved, median of the last 100 of ${total} tasks against the first 100 (capacity 4, mixed)`, worker: round(last, 0), floor: round(first, 0), unit: 'ms',
+          comparison: `${round(last / first, 2)}×`, target: 'within 5 %', met: within(last, first, 5) },
+        { benchmark: 'Soak', figure: `worker RSS after ${total} tasks against after 100`, worker: round(atEnd.rssMb, 0), floor: round(after100.rssMb, 0), unit: 'MB',
+          target: 'within 10 %', met: within(atEnd.rssMb, after100.rssMb, 10) },
+        { benchmark: 'Soak', figure: `open file descriptors after ${total} tasks against after 100`, worker: atEnd.fds, floor: after100.fds, unit: 'fds',
+          target: 'within 10 %', met: within(atEnd.fds, after100.fds, 10) },
+        { benchmark: 'Soak', figure: 'RSS after a minute idle against idle before any task', worker: round(idleAfter, 0), floor: round(idleBefore, 0), unit: 'MB',
+          comparison: `${fdsIdle} fds (${fdsBefore} before)`, target: 'within 10 %', met: within(idleAfter, idleBefore, 10) },
+        { benchmark: 'Soak', figure: 'left in <stateDir>/tmp and the run journal once the worker stopped', worker: leftovers.length, unit: 'files',
+          comparison: `${servedLogs} finished logs still served before it stopped (at most liveLog.maxEndedLogs)`, target: '0', met: leftovers.length === 0 },
+      ],
+      details: { total, first100MedianMs: first, last100MedianMs: last, after100, atEnd, idleBefore, idleAfter, fdsBefore, fdsIdle, leftovers },
+    };
+  } finally {
+    if (!stopped) await worker.stop();
+    if (!options.keep) rmSync(worker.stateDir, { recursive: true, force: true });
+  }
+}
