@@ -84,12 +84,15 @@ test('the worker takes its identity from the instance metadata and its config fr
   assert.equal(identity.privateIp, '172.31.5.9');
   assert.equal(identity.configSource, 'EC2 instance metadata and user-data config');
   assert.ok(w.imds.requests.filter((r) => r.method === 'GET').every((r) => r.token), 'IMDSv2 only');
-  const taskId = await w.submit({ image: TASKENV_PASS, command: ['/bin/sh', '-c', 'echo "$TASKCLUSTER_INSTANCE_TYPE $TASKCLUSTER_WORKER_LOCATION"'], maxRunTime: 60 });
+  const taskId = await w.submit({
+    image: TASKENV_PASS, command: ['/bin/sh', '-c', 'echo "$TASKCLUSTER_INSTANCE_TYPE $TASKCLUSTER_WORKER_LOCATION" > /env.txt'], maxRunTime: 60,
+    artifacts: { 'public/env.txt': { type: 'file', path: '/env.txt' } },
+  });
   const status = await h.waitForResolution(taskId);
   assert.equal(status.state, 'completed');
   assert.equal(status.runs[0]!.workerId, w.instanceId);
   assert.equal(status.runs[0]!.workerGroup, 'us-east-1');
-  assert.match(await h.taskLog(taskId), /c5\.2xlarge \{"cloud":"aws","region":"us-east-1","availabilityZone":"us-east-1b"\}/);
+  assert.equal((await h.artifact(taskId, 0, 'public/env.txt')).text, 'c5.2xlarge {"cloud":"aws","region":"us-east-1","availabilityZone":"us-east-1b"}\n');
   w.child.kill('SIGTERM');
   assert.equal(await w.exited, 0);
 });
