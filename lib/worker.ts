@@ -132,7 +132,7 @@ export async function startWorker(config: WorkerConfig, deployment: Deployment, 
   };
   const superseding: SupersedingOptions = {
     rootUrl: deployment.rootUrl, queue: workerQueue, workerGroup: config.workerGroup, workerId: config.workerId, log,
-    storageType: deps.storageType, uploadRetries: deps.uploadRetries, reclaimMarginSeconds: deps.reclaimMarginSeconds, tmpDir,
+    storageType: deps.storageType, uploadRetries: deps.uploadRetries, reclaimMarginSeconds: deps.reclaimMarginSeconds, tmpDir, journal,
   };
   let idleTimer: NodeJS.Timeout | undefined;
   let resolveStopped!: () => void;

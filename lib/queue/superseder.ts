@@ -18,6 +18,7 @@ import { ArtifactPublisher, type StorageType } from '../artifacts/upload.ts';
 import { Reclaimer } from './reclaimer.ts';
 import { statusCodeOf } from '../retry/with-retries.ts';
 import { TaskClaim } from './task-claim.ts';
+import type { RunJournal } from './run-journal.ts';
 import type { ClaimResponse, QueueClient } from './taskcluster.ts';
 import { fetchSupersedes } from './superseder-fetch.ts';
 
@@ -49,6 +50,8 @@ export interface SupersedingOptions {
   reclaimMarginSeconds: number;
   tmpDir: string;
   timeoutMs?: number;
+  /** Crash recovery: the secondaries are journalled (without a log) until they are reported. */
+  journal?: RunJournal;
 }
 
 interface Secondary { claim: TaskClaim; reclaimer: Reclaimer; gone: boolean }
@@ -91,12 +94,17 @@ export class SupersedingGroup {
   private constructor(options: SupersedingOptions, primary: ClaimResponse, secondaries: TaskClaim[], logLines: RunCompanion['logLines']) {
     this.#options = options;
     this.primary = primary;
+    const { journal } = options;
     this.#secondaries = secondaries.map((claim) => {
       const s: Secondary = { claim, gone: false, reclaimer: undefined as unknown as Reclaimer };
+      const record = () => ({ credentials: claim.credentials, takenUntil: claim.takenUntil.toISOString() });
+      journal?.write({ taskId: claim.taskId, runId: claim.runId, ...record() });
+      const drop = () => { s.gone = true; journal?.remove(claim.taskId, claim.runId); };
       s.reclaimer = new Reclaimer({
         claim, log: options.log, marginSeconds: options.reclaimMarginSeconds, cancelPollSeconds: 0,
-        onCancelled: () => { s.gone = true; options.log.warn('superseded task was resolved elsewhere; dropped', { taskId: claim.taskId, runId: claim.runId, primary: primary.status.taskId }); },
-        onLost: (err) => { s.gone = true; options.log.warn('superseded task claim lost; dropped', { taskId: claim.taskId, runId: claim.runId, error: err.message }); },
+        onReclaimed: () => journal?.update(claim.taskId, claim.runId, record()),
+        onCancelled: () => { drop(); options.log.warn('superseded task was resolved elsewhere; dropped', { taskId: claim.taskId, runId: claim.runId, primary: primary.status.taskId }); },
+        onLost: (err) => { drop(); options.log.warn('superseded task claim lost; dropped', { taskId: claim.taskId, runId: claim.runId, error: err.message }); },
       });
       s.reclaimer.start();
       return s;
@@ -143,7 +151,7 @@ export class SupersedingGroup {
       lines.unshift({ level: 'info', text: `Superseding: this worker claimed task ${taskId}; the superseder lists this task after it, so this task runs in its place.` });
     }
     if (secondaries.length) {
-      lines.push({ level: 'info', text: `Superseding: this task supersedes ${secondaries.map((s) => s.taskId).join(', ')}; they are resolved exception/superseded when it is reported.` });
+      lines.push({ level: 'info', text: `Superseding: this task supersedes ${secondaries.map((s) => s.taskId).join(', ')}; once it is reported they are resolved superseded, each with public/superseded-by.json naming this task.` });
     }
     options.log.info('superseding', { claimed: taskId, primary: primaryId, secondaries: secondaries.map((s) => s.taskId) });
     return new SupersedingGroup(options, primary, secondaries, lines);
@@ -166,11 +174,13 @@ export class SupersedingGroup {
         const reported = await reportSecondary(claim, reason);
         log.info('task resolved', { ...ids, taskState: `exception/${reported}`, supersededBy: primaryRef.taskId });
       } catch (err) {
+        this.#options.journal?.remove(claim.taskId, claim.runId);
         // Not fatal: the claim runs out and the queue retries the task, or (409) it was
         // resolved meanwhile (cancelled): then it gets no superseded-by.json either.
         log.warn('could not resolve a superseded task', { ...ids, primary: primaryRef.taskId, error: (err as Error).message });
         return;
       }
+      this.#options.journal?.remove(claim.taskId, claim.runId);
       if (reason !== 'superseded') return;
       superseded.push(ids);
       // After the report, as docker-worker did: the queue takes artifacts of a run resolved

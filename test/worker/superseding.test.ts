@@ -8,6 +8,11 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import taskcluster from 'taskcluster-client';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { WorkerHarness } from '../support/worker.ts';
 import { TASKENV_PASS } from '../support/docker.ts';
 
@@ -106,7 +111,7 @@ test('ordered claims: the last task in the list runs in the claimed one\'s place
     const log = await h.taskLog(c);
     assert.equal(await ranAs(h, c), 'I am C');
     assert.match(log, new RegExp(`Superseding: this worker claimed task ${a}; the superseder lists this task after it, so this task runs in its place\\.`));
-    assert.match(log, new RegExp(`Superseding: this task supersedes ${b}, ${a}; they are resolved exception/superseded when it is reported\\.`));
+    assert.match(log, new RegExp(`Superseding: this task supersedes ${b}, ${a}; once it is reported they are resolved superseded, each with public/superseded-by\\.json naming this task\\.`));
     for (const secondary of [a, b]) {
       const run = await h.waitForRun(secondary, 0);
       assert.equal(run.state, 'exception', secondary);
@@ -217,5 +222,42 @@ test('shutdown while a primary runs: it and its secondaries are resolved worker-
     assert.match(await s.taskLog(b), /Reason: worker-shutdown/);
   } finally {
     await s.stop();
+  }
+});
+
+test('a worker killed while a primary runs: restarted, it resolves the primary and the task it superseded worker-shutdown at once', async () => {
+  const k = await WorkerHarness.start({ noWorker: true });
+  const stateDir = mkdtempSync(path.join(os.tmpdir(), 'supersede-crash-'));
+  const env = {
+    PATH: process.env.PATH, HOME: process.env.HOME, WORKER_STATE_DIR: stateDir, WORKER_ID: `${k.config.workerId}-crash`,
+    WORKER_PROVISIONER_ID: k.config.provisionerId, WORKER_TYPE: k.config.workerType,
+    TASKCLUSTER_ROOT_URL: k.rootUrl, TASKCLUSTER_CLIENT_ID: k.credentials.clientId, TASKCLUSTER_ACCESS_TOKEN: k.credentials.accessToken,
+  };
+  const start = () => spawn(path.resolve(import.meta.dirname, '../../bin/worker'), ['start'], { env, stdio: 'ignore' });
+  let child = start();
+  try {
+    const [a, b] = [taskcluster.slugid(), taskcluster.slugid()];
+    await create(k, b, payload('B', 'sleep 120'), true);
+    answers.set(a, { list: [a, b] });
+    await create(k, a, payload('A'));
+    await k.waitForRunning(b);
+    await k.waitForRunning(a);
+    const runs = path.join(stateDir, 'runs');
+    for (let i = 0; readdirSync(runs).filter((f) => f.endsWith('.json')).length < 2; i++) {
+      assert.ok(i < 100, 'both runs journalled');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    child.kill('SIGKILL');
+    await once(child, 'exit');
+    child = start();
+    for (const t of [a, b]) {
+      const run = await k.waitForRun(t, 0, 30_000);
+      assert.equal(run.reasonResolved, 'worker-shutdown', `${t} resolved by the restarted worker, not left to claim expiry`);
+    }
+  } finally {
+    child.kill('SIGTERM');
+    await once(child, 'exit').catch(() => undefined);
+    await k.stop();
+    rmSync(stateDir, { recursive: true, force: true });
   }
 });
