@@ -10,13 +10,16 @@ import { Engine } from './docker/engine.ts';
 import { LABEL_COMMITTED_IMAGE } from './docker/labels.ts';
 import { LiveLogServer } from './log/live-log-server.ts';
 import { ClaimLoop } from './queue/claim-loop.ts';
-import { queueClient, type ClaimResponse, type Deployment } from './queue/taskcluster.ts';
+import { queueClient, type ClaimResponse, type Credentials, type Deployment } from './queue/taskcluster.ts';
+import { WorkerCredentials } from './queue/worker-credentials.ts';
 import { statusCodeOf } from './retry/with-retries.ts';
 import { TaskClaim } from './queue/task-claim.ts';
+import { SupersedingGroup, type SupersedingOptions } from './queue/superseder.ts';
 import { TaskRun, type TaskRunDeps } from './task/run.ts';
 import { ImageStore } from './images/image-store.ts';
 import { VolumeCaches } from './cache/volume-cache.ts';
 import { authScopeExpander } from './scopes/auth-expander.ts';
+import type { ScopeExpander } from './scopes/task-scopes.ts';
 import { PurgePoller, purgeCacheClient } from './cache/purge-poller.ts';
 import { RunJournal } from './queue/run-journal.ts';
 import { recoverRuns } from './task/recover-runs.ts';
@@ -28,12 +31,21 @@ import { loadWorkerKeys, workerKeyPaths, workerPublicKeys } from './crypto/worke
 export const WORKER_VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
 
 export interface RunningWorker {
+  /** The deployment as the worker started with it (its credentials may since have been replaced). */
   deployment: Deployment;
   liveLogs: LiveLogServer;
-  /** Resolves when the worker has stopped (after shutdown() or idle shutdown). */
+  /** Resolves when the worker has stopped (after shutdown() or idle shutdown) with the reason it stopped. */
   stopped: Promise<void>;
-  /** Stops claiming, interrupts running tasks (worker-shutdown), waits for them. */
-  shutdown(reason: string): Promise<void>;
+  /** Why the worker stopped or is stopping ('idle' after shutdown.afterIdleSeconds without a task). */
+  readonly stopReason: string | undefined;
+  /**
+   * Stops claiming and waits for the running tasks. By default they are interrupted (resolved
+   * worker-shutdown after their logs are uploaded); with finishTasks they run to their end. A
+   * later call without finishTasks interrupts the tasks still running.
+   */
+  shutdown(reason: string, options?: { finishTasks?: boolean }): Promise<void>;
+  /** The worker's own credentials from now on (the next claimWork uses them). */
+  replaceCredentials(credentials: Credentials): void;
   runningTasks(): number;
 }
 
@@ -120,15 +132,20 @@ export async function startWorker(config: WorkerConfig, deployment: Deployment, 
     host: config.liveLog.host, port: config.liveLog.port, publicUrl: config.liveLog.publicUrl || undefined, log,
     graceSeconds: config.liveLog.graceSeconds, maxEndedLogs: config.liveLog.maxEndedLogs,
   });
-  const workerQueue = queueClient(deployment);
-  const claimQueue = queueClient(deployment, { keepAliveAgent: true, timeoutMs: 60_000, retries: 0 }); // the claim loop retries itself, and must not on shutdown
+  // The worker's own clients follow its credentials: a replacement (worker-runner's
+  // new-credentials) reaches the next call each makes.
+  const credentials = new WorkerCredentials(deployment.credentials);
+  const workerQueue = credentials.client((c) => queueClient({ rootUrl: deployment.rootUrl, credentials: c }));
+  // The claim loop retries itself, and must not on shutdown.
+  const claimQueue = credentials.client((c) => queueClient({ rootUrl: deployment.rootUrl, credentials: c }, { keepAliveAgent: true, timeoutMs: 60_000, retries: 0 }));
   const pool = `${config.provisionerId}/${config.workerType}`;
   const images = new ImageStore({ engine, log, stateDir: config.stateDir, rootUrl: deployment.rootUrl, registries: config.registries, pullRetries: config.image.pullRetries, pullBaseDelayMs: config.image.pullBaseDelayMs,
     maxExpandedBytes: async (): Promise<number> => Math.min(config.image.maxExpandedBytes, await budget.roomForImages()) });
-  const expandScopes = authScopeExpander(deployment);
+  // Built per call (once per run at most) so that it carries the current credentials.
+  const expandScopes: ScopeExpander = (scopes) => authScopeExpander({ rootUrl: deployment.rootUrl, credentials: credentials.current() })(scopes);
   // Purge requests are asked for again before a task's caches are chosen (when the last answer is stale).
   const caches = await VolumeCaches.open({ dir: path.join(config.stateDir, 'caches'), workerPool: pool, log, beforeAcquire: () => purger.refresh() });
-  const purger = new PurgePoller({ client: purgeCacheClient(deployment), workerPoolId: pool, caches, intervalSeconds: config.cache.purgePollSeconds, log });
+  const purger = new PurgePoller({ client: credentials.client((c) => purgeCacheClient({ rootUrl: deployment.rootUrl, credentials: c })), workerPoolId: pool, caches, intervalSeconds: config.cache.purgePollSeconds, log });
   const running = new Set<TaskRun>();
   let dockerRoot: Promise<string | undefined> | undefined; // asked once: it does not change
   const budget: DiskBudget = new DiskBudget({
@@ -145,19 +162,32 @@ export async function startWorker(config: WorkerConfig, deployment: Deployment, 
     // The worker's own credentials never show in a task log.
     maskedSecrets: deployment.credentials?.accessToken ? [deployment.credentials.accessToken] : [],
   };
+  const superseding: SupersedingOptions = {
+    rootUrl: deployment.rootUrl, queue: workerQueue, workerGroup: config.workerGroup, workerId: config.workerId, log,
+    storageType: deps.storageType, uploadRetries: deps.uploadRetries, reclaimMarginSeconds: deps.reclaimMarginSeconds, tmpDir, journal,
+  };
   let idleTimer: NodeJS.Timeout | undefined;
   let resolveStopped!: () => void;
   const stopped = new Promise<void>((r) => { resolveStopped = r; });
   let shuttingDown: Promise<void> | undefined;
+  let stopReason: string | undefined;
+  /** Set once a shutdown that does not let tasks finish began: every run, even one starting now, is interrupted. */
+  let interruptingTasks = false;
 
   const loop = new ClaimLoop({
     queue: claimQueue, taskQueueId: `${config.provisionerId}/${config.workerType}`,
     workerGroup: config.workerGroup, workerId: config.workerId, capacity: config.capacity, log,
     gate: async (free) => { await purger.maybePoll(); return budget.gate(free); },
     runTask: async (claim: ClaimResponse) => {
-      const run = new TaskRun(deps, claim);
+      // The claimed task, or the task that supersedes it (payload.supersederUrl), runs here.
+      const group = await SupersedingGroup.form(claim, superseding);
+      const run = new TaskRun(deps, group.primary, group.companion);
       running.add(run);
-      try { await run.run(); } finally { running.delete(run); }
+      if (interruptingTasks) run.interrupt({ kind: 'shutdown' });
+      try { await run.run(); } finally {
+        running.delete(run);
+        await group.settle('not-covered'); // only if the run did not (it never throws)
+      }
     },
     runFailed: async (claim: ClaimResponse) => {
       const c = new TaskClaim(deployment.rootUrl, claim);
@@ -183,12 +213,17 @@ export async function startWorker(config: WorkerConfig, deployment: Deployment, 
     onBusy: () => { if (idleTimer) { clearTimeout(idleTimer); idleTimer = undefined; } },
   });
 
-  const shutdown = (reason: string): Promise<void> => {
+  const shutdown = (reason: string, options: { finishTasks?: boolean } = {}): Promise<void> => {
+    if (!options.finishTasks && !interruptingTasks) {
+      interruptingTasks = true;
+      if (shuttingDown) log.info('worker shutting down without waiting for its tasks', { reason, runningTasks: running.size });
+      for (const run of running) run.interrupt({ kind: 'shutdown' });
+    }
     shuttingDown ??= (async () => {
-      log.info('worker shutting down', { reason, runningTasks: running.size });
+      stopReason = reason;
+      log.info('worker shutting down', { reason, runningTasks: running.size, finishTasks: Boolean(options.finishTasks) });
       if (idleTimer) clearTimeout(idleTimer);
       const stopClaiming = loop.stop();
-      for (const run of running) run.interrupt({ kind: 'shutdown' });
       await stopClaiming;
       await loop.drained();
       await liveLogs.close();
@@ -200,5 +235,12 @@ export async function startWorker(config: WorkerConfig, deployment: Deployment, 
 
   loop.start();
   log.info('worker started', { taskQueueId: `${config.provisionerId}/${config.workerType}`, workerGroup: config.workerGroup, workerId: config.workerId, capacity: config.capacity, rootUrl: deployment.rootUrl, ed25519PublicKey: workerPublicKeys(keys).ed25519Base64 });
-  return { deployment, liveLogs, stopped, shutdown, runningTasks: () => running.size };
+  return {
+    deployment, liveLogs, stopped, shutdown, runningTasks: () => running.size,
+    get stopReason() { return stopReason; },
+    replaceCredentials: (next) => {
+      credentials.replace(next);
+      log.info('worker credentials replaced', { clientId: next.clientId, temporary: Boolean(next.certificate) });
+    },
+  };
 }

@@ -16,8 +16,11 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-/** Overrides as dotted keys, e.g. {'capacity': 4, 'workerType': 't'}. */
-export function loadConfig(options: { file?: string; overrides?: Record<string, unknown>; env?: NodeJS.ProcessEnv } = {}): WorkerConfig {
+/**
+ * Overrides as dotted keys, e.g. {'capacity': 4, 'workerType': 't'}. `host`: settings the host
+ * gave (dotted keys, see lib/host/), layered over the defaults and under the file.
+ */
+export function loadConfig(options: { file?: string; host?: Record<string, unknown>; overrides?: Record<string, unknown>; env?: NodeJS.ProcessEnv } = {}): WorkerConfig {
   // `registries` is keyed by registry hosts ("127.0.0.1:5000", "registry.example.com/team"):
   // convict would split those keys on their dots, so this one setting is layered here.
   const { registries: _ignored, ...schema } = configSchema;
@@ -28,6 +31,10 @@ export function loadConfig(options: { file?: string; overrides?: Record<string, 
     try { registries = JSON.parse(env.WORKER_REGISTRIES); } catch (e) {
       throw new ConfigError(`WORKER_REGISTRIES must be JSON: ${(e as Error).message}`);
     }
+  }
+  if (options.host) {
+    if (options.host.registries !== undefined) registries = options.host.registries;
+    try { config.load(nestSettings(options.host)); } catch (e) { throw new ConfigError(`settings from the host: ${(e as Error).message}`); }
   }
   if (options.file) {
     let text: string;
@@ -57,6 +64,19 @@ export function loadConfig(options: { file?: string; overrides?: Record<string, 
   }
   try { registriesFormat(registries); } catch (e) { throw new ConfigError(`setting registries: ${(e as Error).message}`); }
   return { ...(config.getProperties() as object), registries } as unknown as WorkerConfig;
+}
+
+/** Dotted keys back into the nested object convict loads (registries, keyed by hosts, stays out). */
+export function nestSettings(settings: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(settings)) {
+    if (key === 'registries') continue;
+    const parts = key.split('.');
+    let node = out;
+    for (const p of parts.slice(0, -1)) node = (node[p] ??= {}) as Record<string, unknown>;
+    node[parts.at(-1)!] = value;
+  }
+  return out;
 }
 
 /** The documented keys, for `worker config`: [key, default, env, doc]. */

@@ -93,6 +93,7 @@ export const configSchema = {
   },
   shutdown: {
     afterIdleSeconds: { doc: 'Exit after this long without a task (0: never).', format: 'nat', default: 0, env: 'WORKER_SHUTDOWN_AFTER_IDLE' },
+    powerOffCommand: { doc: 'With --host aws, the command (split on spaces, no shell) run once the worker stopped for being idle.', format: String, default: '/sbin/shutdown -h now', env: 'WORKER_POWER_OFF_COMMAND' },
   },
   keys: {
     openpgpPrivateKeyPath: { doc: 'Armored OpenPGP private key of the worker (no passphrase): tasks encrypt encryptedEnv values to its public key; it also signs the legacy chainOfTrust.json.asc. Empty: <stateDir>/keys/openpgp-private.asc. `worker keys` creates it once and prints the public key.', format: String, default: '', env: 'WORKER_OPENPGP_PRIVATE_KEY_PATH' },
@@ -107,6 +108,9 @@ export const configSchema = {
     privateIp: { doc: 'Private address of the host, in chain-of-trust certificates (environment.privateIpAddress). Empty: the first non-loopback IPv4 address of the host, else publicIp.', format: String, default: '', env: 'WORKER_PRIVATE_IP' },
     instanceId: { doc: 'Cloud instance id of the host, in chain-of-trust certificates when set.', format: String, default: '', env: 'WORKER_INSTANCE_ID' },
     region: { doc: 'Region of the host, if any (chain-of-trust certificates list it when set).', format: String, default: '' },
+    publicHostname: { doc: 'Public host name of the host, if any (worker-runner, aws).', format: String, default: '' },
+    metadataUrl: { doc: 'Base URL of the EC2 instance metadata service (--host aws). Tests point it at a fake on loopback.', format: String, default: 'http://169.254.169.254', env: 'WORKER_AWS_METADATA_URL' },
+    spotPollSeconds: { doc: 'How often (--host aws) the spot termination notice is checked.', format: positiveInteger, default: 5 },
     workerLocation: { doc: 'JSON reported as TASKCLUSTER_WORKER_LOCATION, e.g. {"cloud":"aws","region":"us-east-1"} (empty: not set).', format: String, default: '', env: 'WORKER_LOCATION' },
   },
 };

@@ -120,8 +120,6 @@ export function planTask(input: PlanInput): ContainerPlan {
   };
   const { features, refusals: featureRefusals } = planFeatures(featureInput, provided, payload.features ?? {});
   for (const message of featureRefusals) refuse(message);
-  // Not in this build.
-  if (payload.supersederUrl) refuse('supersederUrl not supported: payload.supersederUrl (superseding) is not supported by this worker build; remove it.');
 
   const hostConfig: NonNullable<ContainerCreateSpec['HostConfig']> = {
     Privileged: privileged,

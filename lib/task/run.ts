@@ -40,8 +40,9 @@ import { runContainer } from './container-run.ts';
 import { argumentLimitProblem } from './argument-limits.ts';
 import { collectArtifacts } from './collect.ts';
 import { missingDevices } from './device-check.ts';
+import type { RunCompanion } from '../queue/superseder.ts';
 import {
-  INTERNAL_ERROR, MALFORMED_PAYLOAD, applyInterrupt, describeOutcome, exitOutcome, interruptLine, reportOutcome,
+  INTERNAL_ERROR, MALFORMED_PAYLOAD, applyInterrupt, coversSuperseded, describeOutcome, exitOutcome, interruptLine, reportOutcome,
   type Interrupt, type Outcome,
 } from './outcome.ts';
 import { containerEnv } from './reserved-env.ts';
@@ -108,6 +109,8 @@ export class TaskRun {
   readonly runId: number;
   private readonly deps: TaskRunDeps;
   private readonly claimResponse: ClaimResponse;
+  /** Tasks this run supersedes (lib/queue/superseder.ts): lines for its log, work before its report. */
+  private readonly companion: RunCompanion | undefined;
   /** Aborted by an interruption that stops the task: pulls are abandoned, the container is killed. */
   private readonly interrupted = new AbortController();
   /** Aborted by a cancel or a lost claim: no further artifact is uploaded. */
@@ -126,9 +129,10 @@ export class TaskRun {
   private readonly claimedAt = Date.now();
   private mark(stage: string): void { this.timings[stage] = Date.now() - this.claimedAt; }
 
-  constructor(deps: TaskRunDeps, claim: ClaimResponse) {
+  constructor(deps: TaskRunDeps, claim: ClaimResponse, companion?: RunCompanion) {
     this.deps = deps;
     this.claimResponse = claim;
+    this.companion = companion;
     this.taskId = claim.status.taskId;
     this.runId = claim.runId;
     this.resources = new TaskResources({ taskId: this.taskId, runId: this.runId, engine: deps.engine, log: deps.log, deadlineMs: deps.cleanupDeadlineMs });
@@ -188,6 +192,7 @@ export class TaskRun {
           taskId: this.taskId, runId: this.runId, credentials: claim.credentials,
           takenUntil: claim.takenUntil.toISOString(), logPath: taskLog.path, logNames, expires,
         });
+        for (const line of this.companion?.logLines ?? []) taskLog[line.level](line.text);
         if (this.interruptReason) taskLog.error(interruptLine(this.interruptReason));
         const log = taskLog;
         const ctx: RunContext = {
@@ -225,6 +230,7 @@ export class TaskRun {
       await this.resources.releaseFeatures();
       reclaimer.stop();
       outcome = settle(outcome);
+      await this.beforeReport(outcome, claim);
       reported = true;
       await reportOutcome(claim, outcome, deps.log);
       this.mark('resolved');
@@ -236,6 +242,7 @@ export class TaskRun {
       if (!reported) {
         reported = true;
         outcome = this.interruptReason?.kind === 'cancel' ? { kind: 'cancelled' } : INTERNAL_ERROR;
+        await this.beforeReport(outcome, claim ?? this.fallbackClaim());
         await reportOutcome(claim ?? this.fallbackClaim(), outcome, deps.log).catch((e: Error) =>
           deps.log.error('error resolving task', { ...ids, error: e.message }));
       }
@@ -245,6 +252,16 @@ export class TaskRun {
       await taskLog?.release().catch(() => undefined);
       if (reported) deps.journal?.remove(this.taskId, this.runId);
       deps.log.info('task timings', { ...ids, outcome: describeOutcome(outcome), ms: this.timings });
+    }
+  }
+
+  /** The companion's work before the report (superseded tasks resolved); never throws. */
+  private async beforeReport(outcome: Outcome, claim: TaskClaim): Promise<void> {
+    if (!this.companion) return;
+    try {
+      await this.companion.beforeReport(coversSuperseded(outcome) ? 'resolved' : 'not-covered', claim);
+    } catch (err) {
+      this.deps.log.error('resolving superseded tasks failed', { taskId: this.taskId, runId: this.runId, error: (err as Error).message });
     }
   }
 
