@@ -3,7 +3,8 @@ SHELL := /bin/bash
 NODE_BIN := $(shell ./scripts/node-env.sh)
 export PATH := $(NODE_BIN):$(PATH)
 NODE := $(NODE_BIN)/node
-TESTS ?= test/**/*.test.ts
+# Every test but test/deploy/, which `make check-deploy` runs with the package it builds.
+TESTS ?= test/!(deploy)/**/*.test.ts
 # The worker's end-to-end tests, run against the real Taskcluster services too.
 E2E_TESTS ?= test/worker/*.test.ts
 REALTC_DIR ?= /var/cache/docker-worker/realtc
@@ -12,7 +13,7 @@ REALTC_CLAIM_TIMEOUT ?= 10
 NO_DEPLOYMENT := env -u TASKCLUSTER_ROOT_URL -u TASKCLUSTER_CLIENT_ID -u TASKCLUSTER_ACCESS_TOKEN
 NODE_TEST := $(NODE) --test --test-concurrency=1 --test-timeout=300000
 
-.PHONY: deps docker host-tools registry images realtc setup start serve test test-embedded test-realtc test-realtc-suite test-faults test-unit typecheck bench clean
+.PHONY: deps docker host-tools registry images realtc setup start serve test test-embedded test-realtc test-realtc-suite test-faults test-unit typecheck bench clean package check-deploy
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -49,10 +50,11 @@ serve: deps
 typecheck: deps
 	npx tsc --noEmit
 
-# Every test against the embedded deployment (the differential tests compare it with the real
-# services), then the worker's end-to-end tests against the real services.
+# The deployment checks (package, units, scripts, packer, Vagrant; see check-deploy), every test
+# against the embedded deployment (the differential tests compare it with the real services),
+# then the worker's end-to-end tests against the real services.
 test: setup registry typecheck realtc
-	$(MAKE) --no-print-directory -k test-embedded test-realtc-suite
+	$(MAKE) --no-print-directory -k check-deploy test-embedded test-realtc-suite
 
 test-embedded:
 	$(NO_DEPLOYMENT) REALTC_CREDENTIALS=$(REALTC_DIR)-root.json TEST_CLAIM_TIMEOUT_SECONDS=$(REALTC_CLAIM_TIMEOUT) REQUIRE_REAL_DEPLOYMENT=1 \
@@ -73,8 +75,17 @@ test-faults: setup
 test-unit: deps
 	$(NODE) --test test/unit/*.test.ts test/crypto/*.test.ts test/apparmor/*.test.ts test/log/secret-masker.test.ts
 
+# The release tarball dist/docker-worker-<version>-linux-<arch>.tar.gz (bundled Node.js 24).
+package:
+	./scripts/package.sh
+
+# shellcheck, systemd-analyze verify, packer validate, vagrant validate, and test/deploy/ (the
+# package runs a task; deploy/provision.sh installs it in a debootstrapped Debian container).
+check-deploy: docker images
+	$(NO_DEPLOYMENT) ./scripts/check-deploy.sh
+
 bench: setup
 	$(NODE) bench/run.ts
 
 clean:
-	rm -rf node_modules .tools .state
+	rm -rf node_modules .tools .state dist

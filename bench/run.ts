@@ -16,6 +16,7 @@ import { throughput } from './throughput.ts';
 import { logPath } from './log-path.ts';
 import { artifactUpload } from './artifact-upload.ts';
 import { artifactImage } from './artifact-image.ts';
+import { dockerSaveBench } from './docker-save.ts';
 import { cryptoCosts } from './crypto.ts';
 import { proxies } from './proxies.ts';
 import { soak } from './soak.ts';
@@ -27,6 +28,7 @@ const benchmarks: Record<BenchmarkName, { title: string; run: (ctx: BenchContext
   log: { title: 'Log path', run: logPath },
   artifact: { title: 'Artifact upload', run: artifactUpload },
   image: { title: 'Artifact image', run: artifactImage },
+  save: { title: 'dockerSave', run: dockerSaveBench },
   crypto: { title: 'Crypto costs', run: cryptoCosts },
   soak: { title: 'Soak', run: soak },
   proxies: { title: 'Task proxies', run: proxies },

@@ -7,32 +7,46 @@ import { mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import type { WorkerConfig } from './config/load.ts';
 import type { WorkerLog } from './log/worker-log.ts';
 import { Engine } from './docker/engine.ts';
+import { LABEL_COMMITTED_IMAGE } from './docker/labels.ts';
 import { LiveLogServer } from './log/live-log-server.ts';
 import { ClaimLoop } from './queue/claim-loop.ts';
-import { queueClient, type ClaimResponse, type Deployment } from './queue/taskcluster.ts';
+import { queueClient, type ClaimResponse, type Credentials, type Deployment } from './queue/taskcluster.ts';
+import { WorkerCredentials } from './queue/worker-credentials.ts';
 import { statusCodeOf } from './retry/with-retries.ts';
 import { TaskClaim } from './queue/task-claim.ts';
+import { SupersedingGroup, type SupersedingOptions } from './queue/superseder.ts';
 import { TaskRun, type TaskRunDeps } from './task/run.ts';
 import { providedFeatures } from './features/registry.ts';
 import { ImageStore } from './images/image-store.ts';
 import { VolumeCaches } from './cache/volume-cache.ts';
 import { authScopeExpander } from './scopes/auth-expander.ts';
+import type { ScopeExpander } from './scopes/task-scopes.ts';
 import { PurgePoller, purgeCacheClient } from './cache/purge-poller.ts';
 import { RunJournal } from './queue/run-journal.ts';
 import { recoverRuns } from './task/recover-runs.ts';
 import { DiskBudget } from './cache/disk-budget.ts';
 import { ImageStoreRecords } from './cache/image-store-records.ts';
 import type { WorkerSettings } from './task/plan.ts';
+import { loadWorkerKeys, workerKeyPaths, workerPublicKeys } from './crypto/worker-keys.ts';
 
 export const WORKER_VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
 
 export interface RunningWorker {
+  /** The deployment as the worker started with it (its credentials may since have been replaced). */
   deployment: Deployment;
   liveLogs: LiveLogServer;
-  /** Resolves when the worker has stopped (after shutdown() or idle shutdown). */
+  /** Resolves when the worker has stopped (after shutdown() or idle shutdown) with the reason it stopped. */
   stopped: Promise<void>;
-  /** Stops claiming, interrupts running tasks (worker-shutdown), waits for them. */
-  shutdown(reason: string): Promise<void>;
+  /** Why the worker stopped or is stopping ('idle' after shutdown.afterIdleSeconds without a task). */
+  readonly stopReason: string | undefined;
+  /**
+   * Stops claiming and waits for the running tasks. By default they are interrupted (resolved
+   * worker-shutdown after their logs are uploaded); with finishTasks they run to their end. A
+   * later call without finishTasks interrupts the tasks still running.
+   */
+  shutdown(reason: string, options?: { finishTasks?: boolean }): Promise<void>;
+  /** The worker's own credentials from now on (the next claimWork uses them). */
+  replaceCredentials(credentials: Credentials): void;
   runningTasks(): number;
 }
 
@@ -42,18 +56,43 @@ export function workerSettings(config: WorkerConfig, rootUrl: string): WorkerSet
   return {
     provisionerId: config.provisionerId, workerType: config.workerType, workerGroup: config.workerGroup, workerId: config.workerId,
     rootUrl, instanceType: config.host.instanceType, publicIp: config.host.publicIp, workerLocation: config.host.workerLocation || undefined,
+    privateIp: config.host.privateIp || hostPrivateIp() || config.host.publicIp,
+    ...(config.host.instanceId ? { instanceId: config.host.instanceId } : {}), ...(config.host.region ? { region: config.host.region } : {}),
+    chainOfTrustOpenpgp: config.chainOfTrust.openpgpSignature,
     allowPrivileged: config.allowPrivileged, allowDisableSeccomp: config.allowDisableSeccomp, devices, shmSizeBytes: config.shmSizeBytes,
     workerVersion: WORKER_VERSION, hostname: os.hostname(), defaultLogName: config.task.defaultLogName,
     sidecars: config.sidecars,
     ...(config.relengAPI.url ? { relengAPI: { url: config.relengAPI.url, token: config.relengAPI.token } } : {}),
+    interactive: {
+      host: config.interactive.host, publicHost: config.interactive.publicHost,
+      ...(config.interactive.tlsCertificatePath && config.interactive.tlsKeyPath
+        ? { tls: { certificatePath: config.interactive.tlsCertificatePath, keyPath: config.interactive.tlsKeyPath } } : {}),
+      minTimeSeconds: config.interactive.minTimeSeconds, expirySeconds: config.interactive.expirySeconds,
+      tmpDir: path.join(config.stateDir, 'tmp'),
+    },
   };
 }
 
-/** Removes containers and networks this workerId labelled in an earlier life. */
+/** The host's first non-loopback IPv4 address, if it has one. */
+function hostPrivateIp(): string | undefined {
+  for (const addresses of Object.values(os.networkInterfaces())) {
+    const found = addresses?.find((a) => a.family === 'IPv4' && !a.internal);
+    if (found) return found.address;
+  }
+  return undefined;
+}
+
+/** Removes containers, committed images (dockerSave) and networks this workerId labelled in an earlier life. */
+
 async function sweepLeftovers(engine: Engine, workerId: string, log: WorkerLog): Promise<void> {
   for (const c of await engine.listOwnedContainers(workerId)) {
     log.info('removing leftover container', { containerId: c.id, taskId: c.labels['taskcluster.task-id'] });
     await engine.removeContainer(c.id).catch((err: Error) => log.warn('could not remove leftover container', { containerId: c.id, error: err.message }));
+  }
+  for (const image of await engine.listOwnedImages(workerId)) {
+    if (image.labels[LABEL_COMMITTED_IMAGE] !== 'true') continue;
+    log.info('removing leftover committed image', { image: image.id, taskId: image.labels['taskcluster.task-id'] });
+    await engine.removeImage(image.id, { force: true }).catch((err: Error) => log.warn('could not remove leftover committed image', { image: image.id, error: err.message }));
   }
   for (const n of await engine.listOwnedNetworks(workerId)) {
     log.info('removing leftover network', { network: n.name });
@@ -63,11 +102,12 @@ async function sweepLeftovers(engine: Engine, workerId: string, log: WorkerLog):
 
 /**
  * Removes what an earlier process left in <stateDir>/tmp when it died mid-task: task log files
- * (task-log-*) and artifact spools (artifact-*). Only this worker writes there.
+ * (task-log-*), artifact spools (artifact-*) and interactive hold directories (interactive-*).
+ * Only this worker writes there.
  */
 export function sweepTmpDir(tmpDir: string, log: WorkerLog): void {
   for (const name of readdirSync(tmpDir)) {
-    if (!name.startsWith('task-log-') && !name.startsWith('artifact-')) continue;
+    if (!name.startsWith('task-log-') && !name.startsWith('artifact-') && !name.startsWith('interactive-')) continue;
     try {
       rmSync(path.join(tmpDir, name), { recursive: true, force: true });
       log.info('removed leftover temporary file', { path: path.join(tmpDir, name) });
@@ -78,6 +118,8 @@ export function sweepTmpDir(tmpDir: string, log: WorkerLog): void {
 }
 
 export async function startWorker(config: WorkerConfig, deployment: Deployment, log: WorkerLog): Promise<RunningWorker> {
+  // A configured key that is missing or malformed stops the worker here (WorkerKeyError names the file).
+  const keys = await loadWorkerKeys(workerKeyPaths(config), { createDefaults: true });
   const engine = new Engine({ socketPath: config.docker.socketPath });
   await engine.ping();
   await sweepLeftovers(engine, config.workerId, log);
@@ -93,15 +135,20 @@ export async function startWorker(config: WorkerConfig, deployment: Deployment, 
     host: config.liveLog.host, port: config.liveLog.port, publicUrl: config.liveLog.publicUrl || undefined, log,
     graceSeconds: config.liveLog.graceSeconds, maxEndedLogs: config.liveLog.maxEndedLogs,
   });
-  const workerQueue = queueClient(deployment);
-  const claimQueue = queueClient(deployment, { keepAliveAgent: true, timeoutMs: 60_000, retries: 0 }); // the claim loop retries itself, and must not on shutdown
+  // The worker's own clients follow its credentials: a replacement (worker-runner's
+  // new-credentials) reaches the next call each makes.
+  const credentials = new WorkerCredentials(deployment.credentials);
+  const workerQueue = credentials.client((c) => queueClient({ rootUrl: deployment.rootUrl, credentials: c }));
+  // The claim loop retries itself, and must not on shutdown.
+  const claimQueue = credentials.client((c) => queueClient({ rootUrl: deployment.rootUrl, credentials: c }, { keepAliveAgent: true, timeoutMs: 60_000, retries: 0 }));
   const pool = `${config.provisionerId}/${config.workerType}`;
   const images = new ImageStore({ engine, log, stateDir: config.stateDir, rootUrl: deployment.rootUrl, registries: config.registries, pullRetries: config.image.pullRetries, pullBaseDelayMs: config.image.pullBaseDelayMs,
     maxExpandedBytes: async (): Promise<number> => Math.min(config.image.maxExpandedBytes, await budget.roomForImages()) });
-  const expandScopes = authScopeExpander(deployment);
+  // Built per call (once per run at most) so that it carries the current credentials.
+  const expandScopes: ScopeExpander = (scopes) => authScopeExpander({ rootUrl: deployment.rootUrl, credentials: credentials.current() })(scopes);
   // Purge requests are asked for again before a task's caches are chosen (when the last answer is stale).
   const caches = await VolumeCaches.open({ dir: path.join(config.stateDir, 'caches'), workerPool: pool, log, beforeAcquire: () => purger.refresh() });
-  const purger = new PurgePoller({ client: purgeCacheClient(deployment), workerPoolId: pool, caches, intervalSeconds: config.cache.purgePollSeconds, log });
+  const purger = new PurgePoller({ client: credentials.client((c) => purgeCacheClient({ rootUrl: deployment.rootUrl, credentials: c })), workerPoolId: pool, caches, intervalSeconds: config.cache.purgePollSeconds, log });
   const running = new Set<TaskRun>();
   let dockerRoot: Promise<string | undefined> | undefined; // asked once: it does not change
   const budget: DiskBudget = new DiskBudget({
@@ -114,21 +161,36 @@ export async function startWorker(config: WorkerConfig, deployment: Deployment, 
     images, caches, expandScopes, features: providedFeatures(config.sidecars),
     engine, liveLogs, log, statusQueue: workerQueue, storageType: config.artifacts.storageType as 'object' | 's3',
     uploadRetries: config.artifacts.uploadRetries, reclaimMarginSeconds: config.task.reclaimMarginSeconds,
-    cancelPollSeconds: config.task.cancelPollSeconds, tmpDir, journal,
+    cancelPollSeconds: config.task.cancelPollSeconds, tmpDir, journal, keys,
+    // The worker's own credentials never show in a task log.
+    maskedSecrets: deployment.credentials?.accessToken ? [deployment.credentials.accessToken] : [],
+  };
+  const superseding: SupersedingOptions = {
+    rootUrl: deployment.rootUrl, queue: workerQueue, workerGroup: config.workerGroup, workerId: config.workerId, log,
+    storageType: deps.storageType, uploadRetries: deps.uploadRetries, reclaimMarginSeconds: deps.reclaimMarginSeconds, tmpDir, journal,
   };
   let idleTimer: NodeJS.Timeout | undefined;
   let resolveStopped!: () => void;
   const stopped = new Promise<void>((r) => { resolveStopped = r; });
   let shuttingDown: Promise<void> | undefined;
+  let stopReason: string | undefined;
+  /** Set once a shutdown that does not let tasks finish began: every run, even one starting now, is interrupted. */
+  let interruptingTasks = false;
 
   const loop = new ClaimLoop({
     queue: claimQueue, taskQueueId: `${config.provisionerId}/${config.workerType}`,
     workerGroup: config.workerGroup, workerId: config.workerId, capacity: config.capacity, log,
     gate: async (free) => { await purger.maybePoll(); return budget.gate(free); },
     runTask: async (claim: ClaimResponse) => {
-      const run = new TaskRun(deps, claim);
+      // The claimed task, or the task that supersedes it (payload.supersederUrl), runs here.
+      const group = await SupersedingGroup.form(claim, superseding);
+      const run = new TaskRun(deps, group.primary, group.companion);
       running.add(run);
-      try { await run.run(); } finally { running.delete(run); }
+      if (interruptingTasks) run.interrupt({ kind: 'shutdown' });
+      try { await run.run(); } finally {
+        running.delete(run);
+        await group.settle('not-covered'); // only if the run did not (it never throws)
+      }
     },
     runFailed: async (claim: ClaimResponse) => {
       const c = new TaskClaim(deployment.rootUrl, claim);
@@ -154,12 +216,17 @@ export async function startWorker(config: WorkerConfig, deployment: Deployment, 
     onBusy: () => { if (idleTimer) { clearTimeout(idleTimer); idleTimer = undefined; } },
   });
 
-  const shutdown = (reason: string): Promise<void> => {
+  const shutdown = (reason: string, options: { finishTasks?: boolean } = {}): Promise<void> => {
+    if (!options.finishTasks && !interruptingTasks) {
+      interruptingTasks = true;
+      if (shuttingDown) log.info('worker shutting down without waiting for its tasks', { reason, runningTasks: running.size });
+      for (const run of running) run.interrupt({ kind: 'shutdown' });
+    }
     shuttingDown ??= (async () => {
-      log.info('worker shutting down', { reason, runningTasks: running.size });
+      stopReason = reason;
+      log.info('worker shutting down', { reason, runningTasks: running.size, finishTasks: Boolean(options.finishTasks) });
       if (idleTimer) clearTimeout(idleTimer);
       const stopClaiming = loop.stop();
-      for (const run of running) run.interrupt({ kind: 'shutdown' });
       await stopClaiming;
       await loop.drained();
       await liveLogs.close();
@@ -170,6 +237,13 @@ export async function startWorker(config: WorkerConfig, deployment: Deployment, 
   };
 
   loop.start();
-  log.info('worker started', { taskQueueId: `${config.provisionerId}/${config.workerType}`, workerGroup: config.workerGroup, workerId: config.workerId, capacity: config.capacity, rootUrl: deployment.rootUrl });
-  return { deployment, liveLogs, stopped, shutdown, runningTasks: () => running.size };
+  log.info('worker started', { taskQueueId: `${config.provisionerId}/${config.workerType}`, workerGroup: config.workerGroup, workerId: config.workerId, capacity: config.capacity, rootUrl: deployment.rootUrl, ed25519PublicKey: workerPublicKeys(keys).ed25519Base64 });
+  return {
+    deployment, liveLogs, stopped, shutdown, runningTasks: () => running.size,
+    get stopReason() { return stopReason; },
+    replaceCredentials: (next) => {
+      credentials.replace(next);
+      log.info('worker credentials replaced', { clientId: next.clientId, temporary: Boolean(next.certificate) });
+    },
+  };
 }

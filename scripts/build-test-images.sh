@@ -20,6 +20,7 @@ label=org.taskcluster.docker-worker.test-image-inputs
 say() { echo "build-test-images: $*" >&2; }
 fail() { say "$*"; exit 1; }
 
+# shellcheck source=scripts/lib/apt.sh
 source "$(dirname "$0")/lib/apt.sh"
 
 docker info >/dev/null 2>&1 || fail "no Docker engine answers; run 'make docker' first"

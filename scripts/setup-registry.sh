@@ -29,6 +29,7 @@ fi
 say() { echo "setup-registry: $*" >&2; }
 fail() { say "$*"; exit 1; }
 
+# shellcheck source=scripts/lib/apt.sh
 source "$(dirname "$0")/lib/apt.sh"
 
 missing=()

@@ -1,6 +1,6 @@
 // Knobs of a benchmark run, all from the environment so `make bench` needs no arguments:
 //   BENCH_QUICK=1            small sizes and counts: checks the harness in a minute or two
-//   BENCH_ONLY=a,b           run only these benchmarks (overhead, throughput, log, artifact, image, footprint, crypto, soak, proxies)
+//   BENCH_ONLY=a,b           run only these benchmarks (overhead, throughput, log, artifact, image, save, footprint, crypto, soak, proxies)
 //   BENCH_REPEATS=N          repeated runs per figure (median taken); default 3, quick 1
 //   BENCH_OVERHEAD_TASKS=N   sequential tasks for per-task overhead (default 30, quick 6)
 //   BENCH_THROUGHPUT_TASKS=N tasks per throughput batch (default 100, quick 12)
@@ -10,6 +10,7 @@
 //   BENCH_LOG_LINES=1        the log task writes 80-column lines instead of one long run of bytes
 //   BENCH_ARTIFACT_MB=N      artifact size (default 1024, quick 64)
 //   BENCH_IMAGE_MB=N         task-image size (default 200, quick 20)
+//   BENCH_SAVE_MB=N          data the dockerSave task leaves in its container (default 256, quick 32)
 //   BENCH_TASK_IMAGE=name    image of the trivial tasks (default taskenv_pass:latest)
 //   BENCH_DEPLOYMENT=embedded the embedded deployment runs inside the worker process (`worker
 //                            start` with no rootUrl, as `make start` does). Default: separate, in
@@ -20,7 +21,7 @@
 //   BENCH_RESULTS=dir        where latest.md and latest.json go (default bench/results)
 import path from 'node:path';
 
-export const BENCHMARKS = ['footprint', 'overhead', 'throughput', 'log', 'artifact', 'image', 'crypto', 'soak', 'proxies'] as const;
+export const BENCHMARKS = ['footprint', 'overhead', 'throughput', 'log', 'artifact', 'image', 'save', 'crypto', 'soak', 'proxies'] as const;
 export type BenchmarkName = typeof BENCHMARKS[number];
 
 export interface BenchOptions {
@@ -35,6 +36,7 @@ export interface BenchOptions {
   logLines: boolean;
   artifactBytes: number;
   imageBytes: number;
+  saveBytes: number;
   image: string;
   deployment: 'embedded' | 'separate';
   cpuProfDir: string | undefined;
@@ -77,6 +79,7 @@ export function benchOptions(env: NodeJS.ProcessEnv = process.env): BenchOptions
     logLines: env.BENCH_LOG_LINES === '1',
     artifactBytes: int(env, 'BENCH_ARTIFACT_MB', quick ? 64 : 1024) * MIB,
     imageBytes: int(env, 'BENCH_IMAGE_MB', quick ? 20 : 200) * MIB,
+    saveBytes: int(env, 'BENCH_SAVE_MB', quick ? 32 : 256) * MIB,
     image: env.BENCH_TASK_IMAGE || 'taskenv_pass:latest',
     deployment: deploymentMode(env.BENCH_DEPLOYMENT),
     cpuProfDir: env.BENCH_CPU_PROF ? path.resolve(env.BENCH_CPU_PROF) : undefined,

@@ -73,6 +73,12 @@ export class ArtifactPublisher {
   readonly taskId: string;
   readonly runId: number;
   #options: ArtifactPublisherOptions;
+  readonly #uploaded: UploadResult[] = [];
+
+  /** Every upload completed so far (file, data and stream), in order: what chain of trust lists. */
+  get uploaded(): readonly UploadResult[] {
+    return this.#uploaded;
+  }
 
   constructor(options: ArtifactPublisherOptions) {
     this.#options = options;
@@ -86,6 +92,10 @@ export class ArtifactPublisher {
 
   /** Uploads a file from disk. */
   async uploadFile(filePath: string, request: UploadRequest): Promise<UploadResult> {
+    return this.#record(await this.#uploadFile(filePath, request));
+  }
+
+  async #uploadFile(filePath: string, request: UploadRequest): Promise<UploadResult> {
     const contentType = request.contentType ?? contentTypeFor(request.name);
     const expires = isoTime(request.expires);
     if (this.storageType === 's3') return this.#uploadS3(filePath, request, contentType, expires);
@@ -116,7 +126,12 @@ export class ArtifactPublisher {
     if (this.storageType === 's3') return this.uploadData(await open(1), request);
     const contentType = request.contentType ?? contentTypeFor(request.name);
     const sha256 = await this.#uploadObject(open, size, request.name, contentType, isoTime(request.expires));
-    return { name: request.name, storageType: 'object', contentType, contentEncoding: 'identity', size, sha256 };
+    return this.#record({ name: request.name, storageType: 'object', contentType, contentEncoding: 'identity', size, sha256 });
+  }
+
+  #record(result: UploadResult): UploadResult {
+    this.#uploaded.push(result);
+    return result;
   }
 
   /** An artifact that answers 424 with this reason and message, e.g. for a missing file. */

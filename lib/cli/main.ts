@@ -5,16 +5,23 @@ const commands: Record<string, { load: () => Promise<(argv: string[]) => Promise
   config: { load: async () => (await import('./config.ts')).config, help: 'print every configuration key (markdown table)' },
   serve: { load: async () => (await import('./serve.ts')).serve, help: 'serve the embedded Taskcluster deployment' },
   keys: { load: async () => (await import('./keys.ts')).keys, help: "create the worker's keys once and print the public keys" },
+  shell: { load: async () => (await import('./shell.ts')).shell, help: "open a shell in an interactive task's container (private/docker-worker/shell.html)" },
   'encrypt-env': { load: async () => (await import('./encrypt-env.ts')).encryptEnv, help: "encrypt an env variable for a worker's public key (payload.encryptedEnv)" },
 };
 
 function printHelp(): void {
   process.stdout.write('usage: worker <command> [options]\n\n');
   for (const [name, c] of Object.entries(commands)) process.stdout.write(`  ${name.padEnd(11)} ${c.help}\n`);
+  process.stdout.write(`  ${'--version'.padEnd(11)} print the version and the commit it was built from\n`);
 }
 
 async function main(): Promise<number> {
   const [name, ...rest] = process.argv.slice(2);
+  if (name === '--version' || name === 'version') {
+    const { versionLine } = await import('../build/build-info.ts');
+    process.stdout.write(`${versionLine()}\n`);
+    return 0;
+  }
   if (!name || name === '--help' || name === '-h' || name === 'help') { printHelp(); return name ? 0 : 2; }
   const command = commands[name];
   if (!command) { process.stderr.write(`worker: unknown command ${name}\n`); printHelp(); return 2; }

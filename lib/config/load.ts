@@ -17,12 +17,11 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-/** Overrides as dotted keys, e.g. {'capacity': 4, 'workerType': 't'}. */
 /**
  * Settings whose value is an object keyed by names that convict would split on their dots
  * (registry hosts such as "127.0.0.1:5000") or cannot load into a leaf (sidecars): layered
- * here, with the same order (default < file < environment < overrides), each checked by its
- * schema format.
+ * here, with the same order (default < host < file < environment < overrides), each checked
+ * by its schema format.
  */
 const OBJECT_SETTINGS = {
   registries: { env: 'WORKER_REGISTRIES', format: registriesFormat },
@@ -31,11 +30,19 @@ const OBJECT_SETTINGS = {
 type ObjectSetting = keyof typeof OBJECT_SETTINGS;
 const isObjectSetting = (key: string): key is ObjectSetting => Object.hasOwn(OBJECT_SETTINGS, key);
 
-export function loadConfig(options: { file?: string; overrides?: Record<string, unknown>; env?: NodeJS.ProcessEnv } = {}): WorkerConfig {
+/**
+ * Overrides as dotted keys, e.g. {'capacity': 4, 'workerType': 't'}. `host`: settings the host
+ * gave (dotted keys, see lib/host/), layered over the defaults and under the file.
+ */
+export function loadConfig(options: { file?: string; host?: Record<string, unknown>; overrides?: Record<string, unknown>; env?: NodeJS.ProcessEnv } = {}): WorkerConfig {
   const { registries: _r, sidecars: _s, ...schema } = configSchema;
   const config = convict(schema as never, { env: options.env ?? process.env, args: [] });
   const objects: Record<ObjectSetting, unknown> = { registries: {}, sidecars: {} };
   const env = options.env ?? process.env;
+  if (options.host) {
+    for (const key of Object.keys(OBJECT_SETTINGS) as ObjectSetting[]) if (options.host[key] !== undefined) objects[key] = options.host[key];
+    try { config.load(nestSettings(options.host)); } catch (e) { throw new ConfigError(`settings from the host: ${(e as Error).message}`); }
+  }
   if (options.file) {
     let text: string;
     try { text = readFileSync(options.file, 'utf8'); } catch (e) {
@@ -75,6 +82,19 @@ export function loadConfig(options: { file?: string; overrides?: Record<string, 
     try { setting.format(objects[key]); } catch (e) { throw new ConfigError(`setting ${key}: ${(e as Error).message}`); }
   }
   return { ...(config.getProperties() as object), ...objects } as unknown as WorkerConfig;
+}
+
+/** Dotted keys back into the nested object convict loads (the object settings stay out). */
+export function nestSettings(settings: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(settings)) {
+    if (isObjectSetting(key)) continue;
+    const parts = key.split('.');
+    let node = out;
+    for (const p of parts.slice(0, -1)) node = (node[p] ??= {}) as Record<string, unknown>;
+    node[parts.at(-1)!] = value;
+  }
+  return out;
 }
 
 /** The documented keys, for `worker config`: [key, default, env, doc]. */

@@ -75,6 +75,14 @@ export const configSchema = {
     graceSeconds: { doc: 'How long a finished task\'s live log URL keeps serving the complete log (then readers follow live.log to the uploaded copy).', format: 'nat', default: 300 },
     maxEndedLogs: { doc: 'How many finished tasks\' logs the live log server keeps serving at most (the oldest goes first); each costs only its file.', format: 'nat', default: 64 },
   },
+  interactive: {
+    host: { doc: 'Address the interactive shell servers listen on (one per interactive task, on a free port).', format: String, default: '127.0.0.1', env: 'WORKER_INTERACTIVE_HOST' },
+    publicHost: { doc: 'Host name in the shell URLs handed to people (default: the bound address).', format: String, default: '', env: 'WORKER_INTERACTIVE_PUBLIC_HOST' },
+    tlsCertificatePath: { doc: 'PEM certificate (chain) for the shell servers: set with tlsKeyPath to serve https and wss.', format: String, default: '', env: 'WORKER_INTERACTIVE_TLS_CERT' },
+    tlsKeyPath: { doc: 'PEM private key of tlsCertificatePath.', format: String, default: '', env: 'WORKER_INTERACTIVE_TLS_KEY' },
+    minTimeSeconds: { doc: 'An interactive task\'s container stays open at least this long from its start, even when its command ended sooner.', format: 'nat', default: 180 },
+    expirySeconds: { doc: 'An interactive task\'s container stays open this long after its last shell session ended.', format: 'nat', default: 900 },
+  },
   artifacts: {
     storageType: { doc: 'How artifacts are stored: object (the object service) or s3 (legacy putUrl).', format: ['object', 's3'], default: 'object' },
     uploadRetries: { doc: 'How often an artifact upload is retried on network errors and 5xx.', format: 'nat', default: 5 },
@@ -86,6 +94,7 @@ export const configSchema = {
   },
   shutdown: {
     afterIdleSeconds: { doc: 'Exit after this long without a task (0: never).', format: 'nat', default: 0, env: 'WORKER_SHUTDOWN_AFTER_IDLE' },
+    powerOffCommand: { doc: 'With --host aws, the command (split on spaces, no shell) run once the worker stopped for being idle.', format: String, default: '/sbin/shutdown -h now', env: 'WORKER_POWER_OFF_COMMAND' },
   },
   keys: {
     openpgpPrivateKeyPath: { doc: 'Armored OpenPGP private key of the worker (no passphrase): tasks encrypt encryptedEnv values to its public key; it also signs the legacy chainOfTrust.json.asc. Empty: <stateDir>/keys/openpgp-private.asc. `worker keys` creates it once and prints the public key.', format: String, default: '', env: 'WORKER_OPENPGP_PRIVATE_KEY_PATH' },
@@ -102,7 +111,12 @@ export const configSchema = {
   host: {
     instanceType: { doc: 'Reported as TASKCLUSTER_INSTANCE_TYPE and in the log header.', format: String, default: 'local', env: 'WORKER_INSTANCE_TYPE' },
     publicIp: { doc: 'Reported as TASKCLUSTER_PUBLIC_IP and in the log header.', format: String, default: '127.0.0.1', env: 'WORKER_PUBLIC_IP' },
-    region: { doc: 'Region of the host, if any.', format: String, default: '' },
+    privateIp: { doc: 'Private address of the host, in chain-of-trust certificates (environment.privateIpAddress). Empty: the first non-loopback IPv4 address of the host, else publicIp.', format: String, default: '', env: 'WORKER_PRIVATE_IP' },
+    instanceId: { doc: 'Cloud instance id of the host, in chain-of-trust certificates when set.', format: String, default: '', env: 'WORKER_INSTANCE_ID' },
+    region: { doc: 'Region of the host, if any (chain-of-trust certificates list it when set).', format: String, default: '' },
+    publicHostname: { doc: 'Public host name of the host, if any (worker-runner, aws).', format: String, default: '' },
+    metadataUrl: { doc: 'Base URL of the EC2 instance metadata service (--host aws). Tests point it at a fake on loopback.', format: String, default: 'http://169.254.169.254', env: 'WORKER_AWS_METADATA_URL' },
+    spotPollSeconds: { doc: 'How often (--host aws) the spot termination notice is checked.', format: positiveInteger, default: 5 },
     workerLocation: { doc: 'JSON reported as TASKCLUSTER_WORKER_LOCATION, e.g. {"cloud":"aws","region":"us-east-1"} (empty: not set).', format: String, default: '', env: 'WORKER_LOCATION' },
   },
 };

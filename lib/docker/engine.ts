@@ -343,6 +343,41 @@ export class Engine {
     await this.idempotent(`remove image ${name}`, () => this.docker.getImage(name).remove({ force: options.force ?? false }));
   }
 
+  /**
+   * Commits a stopped (or running) container as the image `repository:tag`, labelled for
+   * `owner` on top of the labels the container carries (and with `entrypoint` and `cmd`, if
+   * given, in place of the container's); returns the image id.
+   */
+  async commitContainer(id: string, repository: string, tag: string, owner: Owner, options: { entrypoint?: string[]; cmd?: string[] } = {}): Promise<string> {
+    const labels = Object.entries(ownerLabels(owner)).map(([k, v]) => `${JSON.stringify(k)}=${JSON.stringify(v)}`).join(' ');
+    // Dockerfile instructions applied to the image's config, one per line.
+    // (Setting ENTRYPOINT drops CMD unless CMD is set too; `[""]` is Docker's "no entrypoint".)
+    const changes = [`LABEL ${labels}`,
+      ...(options.entrypoint ? [`ENTRYPOINT ${JSON.stringify(options.entrypoint)}`] : []),
+      ...(options.cmd ? [`CMD ${JSON.stringify(options.cmd)}`] : [])];
+    const result = await this.call(`commit container ${id}`, () =>
+      this.docker.getContainer(id).commit({ repo: repository, tag, pause: true, changes: changes.join('\n') }),
+    ) as { Id?: string; id?: string };
+    const imageId = result.Id ?? result.id;
+    if (!imageId) throw new EngineError('server', `Docker committed container ${id} but reported no image id`);
+    return imageId;
+  }
+
+  /** A `docker save` tar stream of one image (by name or id), straight from the engine. */
+  async saveImage(name: string): Promise<Readable> {
+    return await this.call(`save image ${name}`, () => this.docker.getImage(name).get()) as unknown as Readable;
+  }
+
+  /** Images carrying the owner labels (of any worker, or of one workerId). */
+  async listOwnedImages(workerId?: string): Promise<ImageSummary[]> {
+    const list = await this.call('list images', () => this.docker.listImages({ all: false, filters: { label: ownerLabelFilters(workerId) } }));
+    return list.map((i) => ({
+      id: i.Id, repoTags: (i.RepoTags ?? []).filter((t) => t !== '<none>:<none>'),
+      repoDigests: (i.RepoDigests ?? []).filter((d) => !d.startsWith('<none>')),
+      size: i.Size, created: new Date(i.Created * 1000), labels: i.Labels ?? {},
+    }));
+  }
+
   async tagImage(name: string, repository: string, tag: string): Promise<void> {
     await this.call(`tag image ${name} as ${repository}:${tag}`, () => this.docker.getImage(name).tag({ repo: repository, tag }));
   }

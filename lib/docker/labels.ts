@@ -42,3 +42,6 @@ export function isOwned(labels: Record<string, string> | null | undefined, worke
   if (!labels || labels[LABEL_OWNER] !== 'true') return false;
   return workerId === undefined || labels[LABEL_WORKER_ID] === workerId;
 }
+
+/** On an image the worker committed from a task's container (dockerSave): removed after its upload. */
+export const LABEL_COMMITTED_IMAGE = 'taskcluster.committed-image';

@@ -8,14 +8,11 @@ export interface UnavailableFeature {
   name: string;
   /** The scope docker-worker asked for it (checked with the payload's other scopes). */
   requiredScope?: string;
+  scopeSummary?: string;
 }
 
 /** In docker-worker's order; a build that provides one moves it to registry.ts. */
 export const UNAVAILABLE_FEATURES: readonly UnavailableFeature[] = [
-  { name: 'chainOfTrust' },
-  { name: 'allowPtrace', requiredScope: 'docker-worker:feature:allowPtrace' },
-  { name: 'interactive' },
-  { name: 'dockerSave' },
   { name: 'dind' },
 ];
 
@@ -39,13 +36,18 @@ export interface KnownFeature {
   provided: boolean;
   defaultEnabled: boolean;
   requiredScope?: string;
+  scopeSummary?: string;
 }
 
-/** Provided features first (registry order), then the unavailable ones; retired ones are not listed. */
+/**
+ * The `payload.features` switches: provided features first (registry order), then the
+ * unavailable ones; retired ones are not listed, nor provided features that follow another
+ * payload field (Feature.enabledBy).
+ */
 export function knownFeatures(provided: readonly Feature[]): KnownFeature[] {
   const names = new Set(provided.map((f) => f.name));
   return [
-    ...provided.map((f) => ({ name: f.name, provided: true, defaultEnabled: f.defaultEnabled, ...(f.requiredScope ? { requiredScope: f.requiredScope } : {}) })),
+    ...provided.filter((f) => !f.enabledBy).map((f) => ({ name: f.name, provided: true, defaultEnabled: f.defaultEnabled, ...(f.requiredScope ? { requiredScope: f.requiredScope } : {}), ...(f.scopeSummary ? { scopeSummary: f.scopeSummary } : {}) })),
     ...UNAVAILABLE_FEATURES.filter((f) => !names.has(f.name)).map((f) => ({ ...f, provided: false, defaultEnabled: false })),
   ];
 }

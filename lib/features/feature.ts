@@ -17,6 +17,7 @@
 // Which features this build provides is registry.ts; the names docker-worker knew but this
 // build lacks, and the retired ones, are catalogue.ts.
 import type { ArtifactPublisher, UploadResult } from '../artifacts/upload.ts';
+import type { WorkerKeys } from '../crypto/worker-keys.ts';
 import type { Engine } from '../docker/engine.ts';
 import type { LiveLogServer } from '../log/live-log-server.ts';
 import type { TaskLog } from '../log/task-log.ts';
@@ -86,6 +87,8 @@ export interface FeaturePlan<Options = unknown> {
 export interface FeatureRunContext {
   taskId: string;
   runId: number;
+  /** The full task definition, as the claim gave it. */
+  task: TaskDefinition;
   plan: Readonly<ContainerPlan>;
   /** This feature's options, as its plan() returned them. */
   options: unknown;
@@ -101,6 +104,10 @@ export interface FeatureRunContext {
   credentials(): TaskCredentials;
   /** `sha256:<hex>` of the image artifact's bytes once the image is ready (task-image / indexed-image). */
   imageArtifactHash(): string | undefined;
+  /** The engine's id (`sha256:<hex>`) of the image the container runs, once the image is ready. */
+  imageId(): string | undefined;
+  /** The worker's keys (loaded by `worker start`); undefined where the run was given none. */
+  keys: Pick<WorkerKeys, 'openpgp' | 'ed25519'> | undefined;
   /** Aborted when the run is interrupted (cancel, shutdown, lost claim). */
   signal: AbortSignal;
   /** Work the run lets settle before it uploads the task log (e.g. the live log's reference). */
@@ -152,8 +159,16 @@ export interface Feature<Options = unknown> {
   readonly name: string;
   /** On when the payload does not mention it (docker-worker's own defaults). */
   readonly defaultEnabled: boolean;
+  /**
+   * For a feature that is no `payload.features` switch but follows another payload field
+   * (encryptedEnv): whether it is on for this payload. `payload.features.<name>` then names no
+   * feature (validation says so) and defaultEnabled is not read.
+   */
+  readonly enabledBy?: (payload: Payload) => boolean;
   /** A scope task.scopes must satisfy (directly or through a role) to turn the feature on. */
   readonly requiredScope?: string;
+  /** docker-worker's own sentence when requiredScope is missing (the refusal starts with it). */
+  readonly scopeSummary?: string;
   /** Pure: no clock, no I/O. */
   plan(input: FeaturePlanInput): FeaturePlan<Options>;
   /** The per-task half. Building it creates nothing that needs cleanup. */

@@ -21,7 +21,8 @@ export function planFeatures(input: FeaturePlanInput, provided: readonly Feature
   }
   for (const feature of provided) {
     const explicit = requested[feature.name];
-    if (!(explicit === undefined ? feature.defaultEnabled : explicit === true)) continue;
+    const on = feature.enabledBy ? feature.enabledBy(input.payload) : explicit === undefined ? feature.defaultEnabled : explicit === true;
+    if (!on) continue;
     if (feature.requiredScope && !satisfiesAnyOf(input.scopes, [feature.requiredScope])) continue;
     const { refusals: refused, ...planned } = feature.plan(input);
     refusals.push(...(refused ?? []));

@@ -5,6 +5,11 @@ import type { Feature } from './feature.ts';
 import { localLiveLog } from './local-live-log.ts';
 import { bulkLog } from './bulk-log.ts';
 import { artifacts } from './artifacts.ts';
+import { encryptedEnv } from './encrypted-env.ts';
+import { allowPtrace } from './allow-ptrace.ts';
+import { chainOfTrust } from './chain-of-trust.ts';
+import { dockerSave } from './docker-save.ts';
+import { interactive } from './interactive.ts';
 import { taskclusterProxy } from './taskcluster-proxy.ts';
 import { sidecarFeature } from './sidecar.ts';
 import { relengAPIProxy } from './relengapi-proxy.ts';
@@ -14,10 +19,16 @@ export const FEATURES: readonly Feature[] = [
   localLiveLog,
   bulkLog,
   artifacts,
+  encryptedEnv,
+  allowPtrace,
+  dockerSave,
+  interactive,
   taskclusterProxy,
   relengAPIProxy,
   sidecarFeature('balrogVPNProxy'),
   sidecarFeature('balrogStageVPNProxy'),
+  // Last: its logComplete lists every artifact uploaded before it, the bulk log included.
+  chainOfTrust,
 ] as Feature[];
 
 /** The registry's features, then one sidecar feature per other name in the `sidecars` setting. */

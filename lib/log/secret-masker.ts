@@ -1,7 +1,9 @@
 // Replaces secret strings with `[*****]` in a byte stream cut into arbitrary chunks. A secret
-// may straddle two (or more) chunks, so the last `longest secret - 1` bytes of each chunk are
-// held back until the next chunk (or the end) shows whether they start a secret: a secret
-// printed a character at a time, however long the pauses, is masked all the same.
+// may straddle two (or more) chunks, so the end of a chunk that may be the start of a secret
+// (at most `longest secret - 1` bytes) is held back until the next chunk (or the end) shows
+// whether it is one: a secret printed a character at a time, however long the pauses, is
+// masked all the same, while output that cannot start a secret is never held back (a live log
+// does not lag behind a task that prints a line and waits).
 // Each secret is also masked in base64 (what `echo $SECRET | base64` or a basic-auth header
 // prints): the part of its encoding that does not depend on the bytes around it, for each of
 // the three alignments, in standard and URL-safe alphabets. Secrets shorter than
@@ -52,6 +54,9 @@ interface Scan {
 export class SecretMasker {
   #secrets: Buffer[] = [];
   #longest = 0;
+  /** Bytes some secret starts with, and pairs of bytes (first << 8 | second): only there may a held-back tail begin. */
+  #firstBytes = new Uint8Array(256);
+  #firstPairs = new Uint8Array(65536);
   #carry: Buffer = EMPTY;
 
   constructor(secrets: Iterable<string> = []) {
@@ -67,6 +72,8 @@ export class SecretMasker {
         if (this.#secrets.some((known) => known.equals(bytes))) continue;
         this.#secrets.push(bytes);
         this.#longest = Math.max(this.#longest, bytes.length);
+        this.#firstBytes[bytes[0]!] = 1;
+        this.#firstPairs[(bytes[0]! << 8) | bytes[1]!] = 1;
       }
     }
     // Longest first, so that when two secrets match at the same place the longer one wins.
@@ -115,12 +122,27 @@ export class SecretMasker {
     const undecided = data.length - (this.#longest - 1);
     const scan = this.#scan(data, from, undecided);
     out.push(...scan.pieces);
-    // Bytes after the last match that may be the start of a secret cut by the chunk boundary.
-    const safeEnd = Math.max(scan.end, undecided);
+    // Bytes after the last match that may be the start of a secret cut by the chunk boundary
+    // (or of one wholly in the undecided tail, which the next chunk may still lengthen).
+    const safeEnd = this.#heldFrom(data, Math.max(scan.end, undecided));
     if (safeEnd > scan.end) out.push(data.subarray(scan.end, safeEnd));
     this.#carry = safeEnd < data.length ? Buffer.from(data.subarray(safeEnd)) : EMPTY;
     // Many masks make many tiny slices; one buffer is cheaper to hold and to write then.
     return out.length > 32 ? [Buffer.concat(out)] : out;
+  }
+
+  /** The first position at or after `from` where a secret may start (in full, or cut by the end of `data`); else data.length. */
+  #heldFrom(data: Buffer, from: number): number {
+    const last = data.length - 1;
+    for (let p = from; p < data.length; p++) {
+      if (p < last ? this.#firstPairs[(data[p]! << 8) | data[p + 1]!] === 0 : this.#firstBytes[data[p]!] === 0) continue;
+      const rest = data.length - p;
+      for (const secret of this.#secrets) {
+        const n = Math.min(rest, secret.length);
+        if (data.compare(secret, 0, n, p, p + n) === 0) return p;
+      }
+    }
+    return data.length;
   }
 
   /** Finds, left to right, the secrets in `data` starting at or after `from`, before `startLimit`. */

@@ -240,6 +240,9 @@ export class TaskLog extends Writable {
     this.#current ^= 1;
     this.#used = 0;
     this.#writing = this.#append(data);
+    // A failed write (a full disk) reaches the stream through the next flush or _final; until
+    // then the rejection must not count as unhandled (it would take the worker down).
+    this.#writing.catch(() => undefined);
   }
 
   async #append(data: Buffer): Promise<void> {

@@ -16,11 +16,14 @@ export interface JournalEntry {
   /** The run's current temporary credentials (until takenUntil). */
   credentials: Credentials;
   takenUntil: string;
-  /** The task log's backing file. */
-  logPath: string;
-  /** The log's artifact names and expiry, as the plan gave them. */
-  logNames: { live: string; backing: string };
-  expires: string;
+  /**
+   * The task log's backing file, and its artifact names and expiry as the plan gave them. Absent
+   * for a run with no log of its own: a task superseded by the run the worker executes
+   * (lib/queue/superseder.ts).
+   */
+  logPath?: string;
+  logNames?: { live: string; backing: string };
+  expires?: string;
   containerId?: string;
 }
 

@@ -2,6 +2,7 @@
 // here from a rootUrl and credentials (permanent ones for claiming, a claim's temporary
 // ones for everything about that task run).
 import taskcluster from 'taskcluster-client';
+import { EARLIER_CLIENTS } from './worker-credentials.ts';
 
 export interface Credentials { clientId: string; accessToken: string; certificate?: string }
 
@@ -11,6 +12,8 @@ export interface Deployment { rootUrl: string; credentials: Credentials }
 export interface QueueClient {
   claimWork(taskQueueId: string, payload: { workerGroup: string; workerId: string; tasks: number }): Promise<{ tasks: ClaimResponse[] }>;
   reclaimTask(taskId: string, runId: number): Promise<ReclaimResponse>;
+  /** Deprecated in the queue but present (v106): claims a given run; superseding uses it. */
+  claimTask(taskId: string, runId: number, payload: { workerGroup: string; workerId: string }): Promise<ClaimResponse>;
   reportCompleted(taskId: string, runId: number): Promise<unknown>;
   reportFailed(taskId: string, runId: number): Promise<unknown>;
   reportException(taskId: string, runId: number, payload: { reason: string }): Promise<unknown>;
@@ -60,11 +63,18 @@ export function queueClient(deployment: Deployment, options: { keepAliveAgent?: 
   });
 }
 
-/** Destroys the private HTTP agents of a client made with keepAliveAgent: in-flight calls fail at once. */
+/**
+ * Destroys the private HTTP agents of a client made with keepAliveAgent: in-flight calls fail at
+ * once. A client that follows the worker's credentials (worker-credentials.ts) also aborts the
+ * clients it was before the last replacement (a long poll may still run on one of them).
+ */
 export function abortClient(client: QueueClient): void {
-  const agents = (client as unknown as { _httpAgent?: { http?: { destroy(): void }; https?: { destroy(): void } } })._httpAgent;
-  agents?.http?.destroy();
-  agents?.https?.destroy();
+  type Agents = { _httpAgent?: { http?: { destroy(): void }; https?: { destroy(): void } } };
+  const earlier = (client as unknown as Record<symbol, unknown>)[EARLIER_CLIENTS] as Agents[] | undefined;
+  for (const c of [client as unknown as Agents, ...(earlier ?? [])]) {
+    c._httpAgent?.http?.destroy();
+    c._httpAgent?.https?.destroy();
+  }
 }
 
 

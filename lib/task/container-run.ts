@@ -77,15 +77,21 @@ export async function runContainer(engine: Engine, containerId: string, taskLog:
   // exit, often on a busy host). Should the attach fail, the followed log is the fallback.
   let output: Readable | undefined;
   let attachError: Error | undefined;
+  // The attach passes backpressure on to the container: should the task log fail (a full
+  // disk), its output is read on and dropped, or the task would block on its next write.
+  const drain = () => { if (output) { output.unpipe(taskLog); output.resume(); } };
+  taskLog.once('error', drain);
   try {
     output = await engine.attach(containerId, { tty: true });
     output.pipe(taskLog, { end: false });
+    if (taskLog.failure || taskLog.destroyed) drain();
   } catch (err) {
     attachError = err as Error;
   }
   try {
     await engine.startContainer(containerId);
   } catch (err) {
+    taskLog.off('error', drain);
     if (output) { output.unpipe(taskLog); output.destroy(); }
     return { exitCode: -1, oomKilled: false, timedOut: false, interrupted: options.signal.aborted, startError: (err as Error).message };
   }
@@ -133,6 +139,7 @@ export async function runContainer(engine: Engine, containerId: string, taskLog:
   } finally {
     timer.clear();
     options.signal.removeEventListener('abort', onAbort);
+    taskLog.off('error', drain);
     if (output) { output.unpipe(taskLog); output.destroy(); }
   }
 }

@@ -49,6 +49,15 @@ export function exitOutcome(result: { exitCode: number; timedOut: boolean; start
   return { kind: 'failed' };
 }
 
+/**
+ * Whether a superseding task's result stands for the tasks it superseded (they are resolved
+ * superseded): not when it was cancelled, shut down or stopped by a worker error.
+ */
+export function coversSuperseded(o: Outcome): boolean {
+  if (o.kind === 'cancelled') return false;
+  return o.kind !== 'exception' || (o.reason !== 'worker-shutdown' && o.reason !== 'internal-error');
+}
+
 export function describeOutcome(o: Outcome): string {
   return o.kind === 'exception' ? `exception/${o.reason}` : o.kind;
 }

@@ -31,6 +31,13 @@ export interface WorkerSettings {
   rootUrl: string;
   instanceType: string;
   publicIp: string;
+  /** The host's private address (chain of trust's privateIpAddress; default: publicIp). */
+  privateIp?: string;
+  /** The cloud instance's id and region, when the host has them (chain of trust). */
+  instanceId?: string;
+  region?: string;
+  /** Chain of trust also signs with the OpenPGP key (public/chainOfTrust.json.asc). */
+  chainOfTrustOpenpgp?: boolean;
   /** JSON for TASKCLUSTER_WORKER_LOCATION, e.g. {"cloud":"aws","region":"us-east-1"}. */
   workerLocation?: string;
   allowPrivileged: boolean;
@@ -46,6 +53,19 @@ export interface WorkerSettings {
   sidecars?: Readonly<Record<string, Partial<SidecarSetting>>>;
   /** The RelengAPI endpoint and the worker's token (relengAPIProxy); absent when not configured. */
   relengAPI?: { url: string; token: string };
+  /** The interactive feature's servers and hold times (absent: that feature refuses to start). */
+  interactive?: InteractiveSettings;
+}
+
+export interface InteractiveSettings {
+  host: string;
+  publicHost: string;
+  /** PEM certificate and key: https/wss. */
+  tls?: { certificatePath: string; keyPath: string };
+  minTimeSeconds: number;
+  expirySeconds: number;
+  /** Where the per-task hold directories go (<stateDir>/tmp). */
+  tmpDir: string;
 }
 
 export interface PlanInput {
@@ -105,9 +125,6 @@ export function planTask(input: PlanInput): ContainerPlan {
   };
   const { features, refusals: featureRefusals } = planFeatures(featureInput, provided, payload.features ?? {});
   for (const message of featureRefusals) refuse(message);
-  // Not yet in this build (a feature of its own when it comes: its plan() takes them over).
-  if (payload.encryptedEnv?.length) refuse('encryptedEnv not supported: payload.encryptedEnv (encrypted environment variables) is not supported by this worker build yet; pass the values another way (e.g. the secrets service) or run the task on a worker that decrypts them.');
-  if (payload.supersederUrl) refuse('supersederUrl not supported: payload.supersederUrl (superseding) is not supported by this worker build; remove it.');
 
   const hostConfig: NonNullable<ContainerCreateSpec['HostConfig']> = {
     Privileged: privileged,

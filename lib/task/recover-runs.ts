@@ -53,7 +53,7 @@ export async function recoverRuns(options: RecoveryOptions): Promise<RecoveryRep
       storageType: options.storageType, retry: { retries: options.uploadRetries }, tmpDir: options.tmpDir,
     });
     try {
-      if (existsSync(entry.logPath)) {
+      if (entry.logPath && entry.logNames && entry.expires && existsSync(entry.logPath)) {
         appendFileSync(entry.logPath, formatErrorLine(RECOVERY_LINE));
         await publishBackingLogFile(publisher, entry.logPath, entry.expires, entry.logNames);
       }

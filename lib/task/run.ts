@@ -27,6 +27,7 @@ import { TaskClaim } from '../queue/task-claim.ts';
 import type { RunJournal } from '../queue/run-journal.ts';
 import { Reclaimer } from '../queue/reclaimer.ts';
 import { queueClient, type ClaimResponse, type QueueClient } from '../queue/taskcluster.ts';
+import type { WorkerKeys } from '../crypto/worker-keys.ts';
 import type { ContainerAdditions, Feature } from '../features/feature.ts';
 import { withAdditions, maskedSecrets } from '../features/plan-features.ts';
 import { FEATURES } from '../features/registry.ts';
@@ -39,8 +40,9 @@ import { runContainer } from './container-run.ts';
 import { argumentLimitProblem } from './argument-limits.ts';
 import { collectArtifacts } from './collect.ts';
 import { missingDevices } from './device-check.ts';
+import type { RunCompanion } from '../queue/superseder.ts';
 import {
-  INTERNAL_ERROR, MALFORMED_PAYLOAD, applyInterrupt, describeOutcome, exitOutcome, interruptLine, reportOutcome,
+  INTERNAL_ERROR, MALFORMED_PAYLOAD, applyInterrupt, coversSuperseded, describeOutcome, exitOutcome, interruptLine, reportOutcome,
   type Interrupt, type Outcome,
 } from './outcome.ts';
 import { containerEnv } from './reserved-env.ts';
@@ -72,6 +74,10 @@ export interface TaskRunDeps {
   cleanupDeadlineMs?: number;
   /** Where the run is recorded until it is reported, for crash recovery (recover-runs.ts). */
   journal?: RunJournal;
+  /** The worker's keys (encryptedEnv, chainOfTrust); a run without them refuses neither, it fails them as a worker error. */
+  keys?: Pick<WorkerKeys, 'openpgp' | 'ed25519'>;
+  /** Values every task log masks (the worker's own access token). */
+  maskedSecrets?: readonly string[];
 }
 
 const CANCEL_MESSAGE = 'Task was canceled by another entity. This can happen using a taskcluster client or by cancelling a task within Treeherder.';
@@ -103,6 +109,8 @@ export class TaskRun {
   readonly runId: number;
   private readonly deps: TaskRunDeps;
   private readonly claimResponse: ClaimResponse;
+  /** Tasks this run supersedes (lib/queue/superseder.ts): lines for its log, work before its report. */
+  private readonly companion: RunCompanion | undefined;
   /** Aborted by an interruption that stops the task: pulls are abandoned, the container is killed. */
   private readonly interrupted = new AbortController();
   /** Aborted by a cancel or a lost claim: no further artifact is uploaded. */
@@ -114,14 +122,17 @@ export class TaskRun {
   #scopes: TaskScopes | undefined;
   /** sha256 of the image artifact's bytes (task-image / indexed-image), for chain of trust. */
   imageArtifactHash: ArtifactHash | undefined;
+  /** The engine's id of the image the container runs, once ready (chain of trust's imageHash). */
+  imageId: string | undefined;
   /** Milliseconds since the claim at which each stage ended: the worker's own breakdown. */
   private readonly timings: Record<string, number> = {};
   private readonly claimedAt = Date.now();
   private mark(stage: string): void { this.timings[stage] = Date.now() - this.claimedAt; }
 
-  constructor(deps: TaskRunDeps, claim: ClaimResponse) {
+  constructor(deps: TaskRunDeps, claim: ClaimResponse, companion?: RunCompanion) {
     this.deps = deps;
     this.claimResponse = claim;
+    this.companion = companion;
     this.taskId = claim.status.taskId;
     this.runId = claim.runId;
     this.resources = new TaskResources({ taskId: this.taskId, runId: this.runId, engine: deps.engine, log: deps.log, deadlineMs: deps.cleanupDeadlineMs });
@@ -167,7 +178,8 @@ export class TaskRun {
       let expires = taskExpiry(task);
       const beforeLogUpload: Promise<unknown>[] = [];
       try {
-        taskLog = await TaskLog.create({ dir: deps.tmpDir, log: deps.log });
+        // The worker's and the run's credentials are masked before the first line is written.
+        taskLog = await TaskLog.create({ dir: deps.tmpDir, log: deps.log, secrets: [...deps.maskedSecrets ?? [], ...credentialSecrets(claim.credentials)] });
         taskLog.header({
           taskId: this.taskId, workerId: deps.worker.workerId, workerGroup: deps.worker.workerGroup,
           workerNodeType: deps.worker.instanceType, workerType: deps.worker.workerType,
@@ -180,6 +192,7 @@ export class TaskRun {
           taskId: this.taskId, runId: this.runId, credentials: claim.credentials,
           takenUntil: claim.takenUntil.toISOString(), logPath: taskLog.path, logNames, expires,
         });
+        for (const line of this.companion?.logLines ?? []) taskLog[line.level](line.text);
         if (this.interruptReason) taskLog.error(interruptLine(this.interruptReason));
         const log = taskLog;
         const ctx: RunContext = {
@@ -217,6 +230,7 @@ export class TaskRun {
       await this.resources.releaseFeatures();
       reclaimer.stop();
       outcome = settle(outcome);
+      await this.beforeReport(outcome, claim);
       reported = true;
       await reportOutcome(claim, outcome, deps.log);
       this.mark('resolved');
@@ -228,6 +242,7 @@ export class TaskRun {
       if (!reported) {
         reported = true;
         outcome = this.interruptReason?.kind === 'cancel' ? { kind: 'cancelled' } : INTERNAL_ERROR;
+        await this.beforeReport(outcome, claim ?? this.fallbackClaim());
         await reportOutcome(claim ?? this.fallbackClaim(), outcome, deps.log).catch((e: Error) =>
           deps.log.error('error resolving task', { ...ids, error: e.message }));
       }
@@ -237,6 +252,16 @@ export class TaskRun {
       await taskLog?.release().catch(() => undefined);
       if (reported) deps.journal?.remove(this.taskId, this.runId);
       deps.log.info('task timings', { ...ids, outcome: describeOutcome(outcome), ms: this.timings });
+    }
+  }
+
+  /** The companion's work before the report (superseded tasks resolved); never throws. */
+  private async beforeReport(outcome: Outcome, claim: TaskClaim): Promise<void> {
+    if (!this.companion) return;
+    try {
+      await this.companion.beforeReport(coversSuperseded(outcome) ? 'resolved' : 'not-covered', claim);
+    } catch (err) {
+      this.deps.log.error('resolving superseded tasks failed', { taskId: this.taskId, runId: this.runId, error: (err as Error).message });
     }
   }
 
@@ -251,6 +276,7 @@ export class TaskRun {
       onLost: (err) => this.interrupt({ kind: 'lost', message: err.message }),
       onReclaimed: () => {
         deps.journal?.update(this.taskId, this.runId, { credentials: claim.credentials, takenUntil: claim.takenUntil.toISOString() });
+        this.taskLog?.addSecrets(credentialSecrets(claim.credentials));
         this.resources.features?.credentialsChanged(claim.credentials).catch((err: Error) => {
           deps.log.error('a feature could not take the new credentials', { taskId: this.taskId, runId: this.runId, error: err.message });
           this.taskLog?.error(`Worker error: ${err.message}`);
@@ -331,10 +357,11 @@ export class TaskRun {
     const absent = await missingDevices(plan.devices, plan.workerPool);
     if (absent.length) return refuse(absent);
     const features = this.resources.features = new TaskFeatures(deps.features ?? FEATURES, {
-      taskId: this.taskId, runId: this.runId, plan, worker: deps.worker, taskLog, publisher: ctx.publisher,
+      taskId: this.taskId, runId: this.runId, task, plan, worker: deps.worker, taskLog, publisher: ctx.publisher, keys: deps.keys,
       liveLogs: deps.liveLogs, engine: deps.engine, log: deps.log, scopes: this.scopes(task),
       credentials: () => claim.credentials, signal: this.interrupted.signal,
       imageArtifactHash: () => this.imageArtifactHash,
+      imageId: () => this.imageId,
       beforeLogUpload: (work) => { ctx.beforeLogUpload.push(work); },
       mark: (stage) => this.mark(stage),
     });
@@ -349,7 +376,7 @@ export class TaskRun {
         taskId: this.taskId, scopes: this.scopes(task), credentials: () => claim.credentials,
       }, taskLog, this.interrupted.signal);
       this.resources.imageRelease = prepared.release;
-      imageId = prepared.imageId;
+      imageId = this.imageId = prepared.imageId;
       this.imageArtifactHash = prepared.artifactHash;
       this.mark('imageReady');
     } catch (err) {
@@ -449,6 +476,19 @@ export class TaskRun {
     // 6 resolve (decided here, reported by run())
     return ctx.finish(exitOutcome(result, plan.onExitStatus.retry), result.exitCode);
   }
+}
+
+/** What of a run's temporary credentials must never show in its log: the access token and the certificate's signature. */
+function credentialSecrets(credentials: { accessToken: string; certificate?: string | object }): string[] {
+  const out = [credentials.accessToken];
+  const certificate = credentials.certificate;
+  if (certificate) {
+    try {
+      const signature = (typeof certificate === 'string' ? JSON.parse(certificate) : certificate)?.signature;
+      if (typeof signature === 'string') out.push(signature);
+    } catch { /* not JSON: nothing more to mask */ }
+  }
+  return out;
 }
 
 /** Docker's `NAME=value` list back into a record. */

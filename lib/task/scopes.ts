@@ -34,8 +34,9 @@ export function deviceRequirement(device: DeviceName, workerPool: string): Scope
 }
 
 export function featureRequirement(feature: string, provided: readonly Feature[] = FEATURES): ScopeRequirement | undefined {
-  const scope = knownFeatures(provided).find((f) => f.name === feature)?.requiredScope;
-  return scope ? { field: `payload.features.${feature}`, anyOf: [scope] } : undefined;
+  const known = knownFeatures(provided).find((f) => f.name === feature);
+  if (!known?.requiredScope) return undefined;
+  return { field: `payload.features.${feature}`, anyOf: [known.requiredScope], ...(known.scopeSummary ? { summary: known.scopeSummary } : {}) };
 }
 
 /** For a registry image the worker pulls with its own registry credentials (checked by the image store). */

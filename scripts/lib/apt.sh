@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the setup scripts: installs Debian packages non-interactively, refreshing the
 # package lists first when they are missing or older than a day.
 apt_install() {

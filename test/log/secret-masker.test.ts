@@ -145,3 +145,29 @@ test('a multi-line secret is masked as a TTY prints it (CRLF) and line by line',
   // Lines shorter than the minimum are left alone.
   assert.equal(run(['line-one\nab\n'], ['ab line-one ab']), 'ab [*****] ab');
 });
+
+test('output that cannot be the start of a secret is written at once, not held back', () => {
+  const m = new SecretMasker(['an-access-token-0123456789abcdefghij', 'hunter2']);
+  // A live log shows this line while the task waits: nothing of it can begin a secret.
+  assert.equal(Buffer.concat(m.push(Buffer.from('first line\r\n'))).toString(), 'first line\r\n');
+  // Only the tail that may begin one waits for the next chunk.
+  assert.equal(Buffer.concat(m.push(Buffer.from('prompt> an-acc'))).toString(), 'prompt> ');
+  // A whole secret is decided once the longest secret (here its base64 form) would fit after
+  // its start; until then it waits too, as it may be the start of a longer one.
+  const rest = [m.push(Buffer.from('ess-token-0123456789abcdefghij ok\n')), m.push(Buffer.from(`${'-'.repeat(60)}\n`))];
+  assert.equal(Buffer.concat(rest.flat()).toString(), `[*****] ok\n${'-'.repeat(60)}\n`);
+  assert.equal(Buffer.concat(m.push(Buffer.from('hunter2'))).toString(), '');
+  assert.equal(Buffer.concat(m.flush()).toString(), '[*****]');
+});
+
+test('every split point still masks when secrets overlap each other and the output', () => {
+  const secrets = ['aab-aab-aac', 'aab-aa', 'b-aab-'];
+  const text = 'aab-aab-aab-aac aab-aax b-aab-aac';
+  const whole = run(secrets, [text]);
+  for (let i = 0; i <= text.length; i++) {
+    for (let j = i; j <= text.length; j++) {
+      assert.equal(run(secrets, [text.slice(0, i), text.slice(i, j), text.slice(j)]), whole, `split at ${i},${j}`);
+    }
+  }
+  for (let i = 0; i <= text.length; i++) assert.equal(run(secrets, [...text.slice(0, i)].concat(text.slice(i))), whole, `characters up to ${i}`);
+});

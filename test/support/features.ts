@@ -7,7 +7,6 @@ import { FEATURES } from '../../lib/features/registry.ts';
 
 /** What some stand-ins plan, as docker-worker's own features did (the seam carries it). */
 const STAND_IN_PLANS: Record<string, Feature['plan']> = {
-  allowPtrace: () => ({ options: {}, container: { capAdd: ['SYS_PTRACE'] } }),
   relengAPIProxy: ({ scopes }) => {
     const prefix = 'docker-worker:relengapi-proxy:';
     return { options: { permissions: [...new Set(scopes.filter((s) => s.startsWith(prefix)).map((s) => s.slice(prefix.length)))].sort() } };

@@ -92,9 +92,11 @@ export class WorkerHarness {
 
   get taskQueueId(): string { return `${this.config.provisionerId}/${this.config.workerType}`; }
 
-  /** Creates a task for this harness's queue with the given payload; returns its taskId. */
-  async submit(payload: Record<string, unknown>, extra: Record<string, unknown> = {}): Promise<string> {
-    const taskId = taskcluster.slugid();
+  /**
+   * Creates a task for this harness's queue with the given payload; returns its taskId (given
+   * beforehand when the payload depends on it, e.g. encryptedEnv).
+   */
+  async submit(payload: Record<string, unknown>, extra: Record<string, unknown> = {}, taskId: string = taskcluster.slugid()): Promise<string> {
     await this.queue.createTask(taskId, {
       taskQueueId: this.taskQueueId,
       created: new Date().toISOString(),

@@ -10,7 +10,8 @@ import os from 'node:os';
 import path from 'node:path';
 import taskcluster from 'taskcluster-client';
 import { startEmbedded, type EmbeddedDeployment } from '../../lib/embedded/server.ts';
-import type { Feature, TaskFeature } from '../../lib/features/feature.ts';
+import { randomBytes } from 'node:crypto';
+import { NOTHING_TO_CLEAN, type Feature, type TaskFeature } from '../../lib/features/feature.ts';
 import { FEATURES } from '../../lib/features/registry.ts';
 import { ImageStore } from '../../lib/images/image-store.ts';
 import { VolumeCaches } from '../../lib/cache/volume-cache.ts';
@@ -115,6 +116,31 @@ async function runWith(payload: Record<string, unknown>, behaviour: Behaviour = 
   const url = queue.buildSignedUrl(queue.getArtifact, taskId, 0, 'public/logs/live.log') as string;
   return { recording, run: status.runs[0], containers, log: await (await fetch(url)).text(), queue, taskId };
 }
+
+test("the run's credentials (access token, certificate signature) and the worker's own token are masked in the task log", async () => {
+  const workerToken = `worker-access-token-${randomBytes(8).toString('hex')}`;
+  const leaky: Feature<Record<string, never>> = {
+    name: 'leaky', defaultEnabled: true, plan: () => ({ options: {} }),
+    forTask: (ctx) => ({
+      async afterStart() {
+        const { accessToken, certificate } = ctx.credentials();
+        ctx.taskLog.info(`token: ${accessToken}`);
+        ctx.taskLog.info(`signature: ${JSON.parse(certificate!).signature}`);
+        ctx.taskLog.info(`worker token: ${workerToken}`);
+      },
+      cleanup: NOTHING_TO_CLEAN,
+    }),
+  };
+  const { claim, queue } = await claimed({ command: ['true'] });
+  assert.ok(claim.credentials.certificate, 'temporary credentials carry a certificate');
+  const run = new TaskRun({ ...deps(leaky), maskedSecrets: [workerToken] }, claim);
+  await run.run();
+  const url = queue.buildSignedUrl(queue.getArtifact, claim.status.taskId, 0, 'public/logs/live.log') as string;
+  const log = await (await fetch(url)).text();
+  for (const label of ['token', 'signature', 'worker token']) assert.match(log, new RegExp(`\\] ${label}: \\[\\*{5}\\]$`, 'm'), log);
+  const signature = JSON.parse(claim.credentials.certificate!).signature as string;
+  for (const secret of [claim.credentials.accessToken, signature, workerToken]) assert.ok(!log.includes(secret), `the log shows ${secret}`);
+});
 
 const EVERY_HOOK = ['beforeCreate', 'afterCreate', 'afterStart', 'afterExit', 'afterArtifacts', 'logComplete', 'cleanup'];
 

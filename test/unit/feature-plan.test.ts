@@ -90,3 +90,33 @@ test('features that put the task on the same per-task network plan together', ()
   assert.deepEqual(plan.refusals, []);
   assert.equal(plan.create.HostConfig!.NetworkMode, 'task-net');
 });
+
+test('encryptedEnv follows payload.encryptedEnv, not a features switch; it knows payload.env\'s names', () => {
+  const none = planTask(input({}, []));
+  assert.ok(!none.features.some((f) => f.name === 'encryptedEnv'));
+  const empty = planTask(input({ encryptedEnv: [] }, []));
+  assert.ok(!empty.features.some((f) => f.name === 'encryptedEnv'));
+  const some = planTask(input({ encryptedEnv: ['AAAA'], env: { B: '1', A: '2' }, features: { encryptedEnv: false } as Payload['features'] }, []));
+  assert.deepEqual(some.features.find((f) => f.name === 'encryptedEnv'), { name: 'encryptedEnv', options: { payloadEnvNames: ['A', 'B'] } });
+  assert.deepEqual(some.encryptedEnv, ['AAAA']);
+  assert.deepEqual(some.refusals, []);
+});
+
+test('chainOfTrust reserves its artifact names and carries the pool\'s OpenPGP setting', () => {
+  const plan = planTask({ ...input({ features: { chainOfTrust: true } }, []) });
+  const planned = plan.features.find((f) => f.name === 'chainOfTrust');
+  assert.deepEqual(planned?.options, { openpgpSignature: false });
+  assert.deepEqual(planned?.reservedArtifacts, ['public/chain-of-trust.json', 'public/chain-of-trust.json.sig', 'public/chainOfTrust.json.asc', 'public/logs/certified.log']);
+  const base = input({ features: { chainOfTrust: true } }, []);
+  const withPgp = planTask({ ...base, worker: { ...base.worker, chainOfTrustOpenpgp: true } });
+  assert.deepEqual(withPgp.features.find((f) => f.name === 'chainOfTrust')?.options, { openpgpSignature: true });
+});
+
+test('allowPtrace plans CAP_SYS_PTRACE with its scope, and docker-worker\'s sentence without it', () => {
+  const ok = planTask(input({ features: { allowPtrace: true } }, [], ['docker-worker:feature:allowPtrace']));
+  assert.deepEqual(ok.refusals, []);
+  assert.deepEqual(ok.create.HostConfig!.CapAdd, ['SYS_PTRACE']);
+  const refused = planTask(input({ features: { allowPtrace: true } }, []));
+  assert.equal(refused.create.HostConfig!.CapAdd, undefined);
+  assert.match(refused.refusals[0]?.message ?? '', /^Insufficient scopes to use 'allowPtrace' feature\. {2}Try adding docker-worker:feature:allowPtrace to the \.scopes array\. /);
+});

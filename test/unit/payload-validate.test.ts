@@ -139,11 +139,25 @@ describe('switches an older generation left untyped are read as docker-worker re
     assert.ok(result.warnings.some((w) => w.startsWith('payload.features.azureLiveLog is 0, not true or false; it is read as false')));
   });
 
-  test('a truthy odd value still asks for the feature: refused when this worker does not provide it', () => {
+  test('a truthy odd value still asks for the feature: this build provides chainOfTrust, so it is on', () => {
     const result = validatePayload({ ...base, features: { chainOfTrust: 'yes' } }, task);
+    assert.equal(result.ok, true, result.ok ? '' : result.errors.join('\n'));
+    if (!result.ok) return;
+    assert.deepEqual(result.payload.features, { chainOfTrust: true });
+  });
+
+  test('a retired feature with a truthy odd value is refused', () => {
+    const result = validatePayload({ ...base, features: { bufferLog: 'yes' } }, task);
     assert.equal(result.ok, false);
     if (result.ok) return;
-    assert.deepEqual(result.errors, ['payload.features.chainOfTrust is not available on this worker; remove it or set it to false']);
+    assert.deepEqual(result.errors, ['payload.features.bufferLog is no longer supported (the buffered log was replaced by localLiveLog and bulkLog); remove it']);
+  });
+
+  test('encryptedEnv is a payload field, not a feature switch', () => {
+    const result = validatePayload({ ...base, features: { encryptedEnv: true } }, task);
+    assert.equal(result.ok, false);
+    if (result.ok) return;
+    assert.match(result.errors[0] ?? '', /^payload\.features\.encryptedEnv is not a docker-worker feature; the features are: /);
   });
 
   test('capabilities.disableSeccomp and devices kvm/hostSharedMemory become true or false', () => {

@@ -172,7 +172,7 @@ describe('other capabilities and scoped features', () => {
     assert.deepEqual(ok.create.HostConfig!.CapAdd, ['SYS_PTRACE']);
     const refused = planTask(input({ features: { allowPtrace: true } }));
     assert.equal(refused.create.HostConfig!.CapAdd, undefined);
-    assert.deepEqual(messages(refused), ['payload.features.allowPtrace needs the scope docker-worker:feature:allowPtrace in task.scopes']);
+    assert.deepEqual(messages(refused), ["Insufficient scopes to use 'allowPtrace' feature.  Try adding docker-worker:feature:allowPtrace to the .scopes array. payload.features.allowPtrace needs the scope docker-worker:feature:allowPtrace in task.scopes"]);
   });
 
   test('a cache without its scope is refused', () => {

@@ -1,6 +1,5 @@
 // Payload fields and features as a task owner sees them end to end: bulkLog, localLiveLog
-// false, volume artifacts, the header's Worker Type line, fields this build refuses
-// (encryptedEnv, supersederUrl) and an artifact upload that fails for good, where the footer
+// false, volume artifacts, the header's Worker Type line, and an artifact upload that fails for good, where the footer
 // and the resolution must agree.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,17 +16,6 @@ async function raw(harness: WorkerHarness, taskId: string, name: string): Promis
   const url = harness.queue.buildSignedUrl(harness.queue.getArtifact, taskId, 0, name) as string;
   const res = await fetch(url, { headers: { 'accept-encoding': 'identity' } });
   return { status: res.status, body: Buffer.from(await res.arrayBuffer()), headers: res.headers };
-}
-
-async function refused(payload: Record<string, unknown>): Promise<string> {
-  const taskId = await h.submit(payload);
-  const status = await h.waitForResolution(taskId);
-  assert.equal(status.state, 'exception');
-  assert.equal(status.runs[0]!.reasonResolved, 'malformed-payload');
-  assert.equal(status.runs.length, 1);
-  const log = await h.taskLog(taskId);
-  assert.doesNotMatch(log, /=== Task Starting ===/);
-  return log;
 }
 
 test('bulkLog: public/logs/terminal_bulk.log.gz holds the whole log, footer included, gzipped', async () => {
@@ -78,16 +66,6 @@ test('the header keeps docker-worker\'s Worker Type line, after Worker Node Type
   await h.waitForResolution(taskId);
   const log = await h.taskLog(taskId);
   assert.match(log, new RegExp(`\\] Worker Node Type: \\S+\\n\\[taskcluster [^\\]]+\\] Worker Type: ${h.config.workerType}\\n`));
-});
-
-test('encryptedEnv is refused with a line saying this build does not decrypt', async () => {
-  const log = await refused({ image: TASKENV_PASS, command: ['true'], maxRunTime: 60, encryptedEnv: ['d2NvbmZpZGVudGlhbA=='] });
-  assert.match(log, /\[taskcluster:error\] encryptedEnv not supported: payload\.encryptedEnv .* is not supported by this worker build yet/);
-});
-
-test('supersederUrl is refused with a line naming it', async () => {
-  const log = await refused({ image: TASKENV_PASS, command: ['true'], maxRunTime: 60, supersederUrl: 'https://superseder.example.com/' });
-  assert.match(log, /\[taskcluster:error\] supersederUrl not supported: payload\.supersederUrl \(superseding\) is not supported by this worker build; remove it\./);
 });
 
 test('an artifact upload that fails for good: exception/internal-error, and the footer agrees (Unsuccessful)', async () => {

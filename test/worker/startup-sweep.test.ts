@@ -56,12 +56,40 @@ test('startup removes task logs and artifact spools an earlier process left in <
     mkdirSync(path.join(tmp, 'artifact-xyz'), { recursive: true });
     writeFileSync(path.join(tmp, 'artifact-xyz', 'data'), 'half an upload');
     writeFileSync(path.join(tmp, 'not-ours.txt'), 'left alone');
+    mkdirSync(path.join(tmp, 'interactive-q1w2e3'), { recursive: true });
+    writeFileSync(path.join(tmp, 'interactive-q1w2e3', 'hold.sh'), 'a hold wrapper of a dead run');
 
     await h.startWorker();
 
     assert.deepEqual(readdirSync(tmp).sort(), ['not-ours.txt']);
-    assert.deepEqual(h.events('removed leftover temporary file').map((e) => path.basename(String(e.path))).sort(), ['artifact-xyz', 'task-log-AbC123']);
+    assert.deepEqual(h.events('removed leftover temporary file').map((e) => path.basename(String(e.path))).sort(), ['artifact-xyz', 'interactive-q1w2e3', 'task-log-AbC123']);
   } finally {
     await h.stop();
+  }
+});
+
+test('startup removes images this workerId committed for dockerSave and never removed, and no other image', async () => {
+  const engine = testEngine();
+  const h = await WorkerHarness.start({ noWorker: true });
+  const workerId = h.config.workerId;
+  const otherWorkerId = testWorkerId('other-worker');
+  const container = await engine.createContainer({ Image: TASKENV_PASS, Cmd: ['true'] }, { workerId, taskId: 'leftoverTaskIdCCCCCCCC', runId: 0 });
+  const suffix = randomBytes(4).toString('hex');
+  try {
+    const committed = await engine.commitContainer(container, `leftover-save-${suffix}`, 'latest', { workerId, extra: { 'taskcluster.committed-image': 'true' } });
+    const othersCommitted = await engine.commitContainer(container, `others-save-${suffix}`, 'latest', { workerId: otherWorkerId, extra: { 'taskcluster.committed-image': 'true' } });
+    await engine.removeContainer(container);
+
+    await h.startWorker();
+
+    assert.equal(await engine.inspectImage(committed), undefined, 'the leftover committed image is gone');
+    assert.ok(await engine.inspectImage(othersCommitted), "another worker's image stays");
+    assert.ok(await engine.inspectImage(TASKENV_PASS), 'the task image stays');
+    assert.equal(h.events('removing leftover committed image').length, 1);
+  } finally {
+    await h.stop();
+    await engine.removeContainer(container);
+    await engine.removeImage(`others-save-${suffix}:latest`, { force: true });
+    await engine.removeImage(`leftover-save-${suffix}:latest`, { force: true });
   }
 });
