@@ -4,6 +4,7 @@
 import { test, before, after } from 'node:test';
 import { createHash } from 'node:crypto';
 import taskcluster from 'taskcluster-client';
+import Hawk from '@hapi/hawk';
 import { startSides, skipWithoutReal, answer, keys, createAndClaim, bothAnswerAlike, until, type Side, type Sides } from './sides.ts';
 
 let sides: Sides;
@@ -12,6 +13,14 @@ after(async () => { await sides?.close(); });
 const same = <T>(scenario: (s: Side) => Promise<T>) => bothAnswerAlike(sides, scenario);
 const skip = skipWithoutReal;
 const expires = () => taskcluster.fromNow('1 day').toJSON();
+
+/** A signed POST of a form-encoded body (busybox wget --post-data sends that): status and error code. */
+async function formPost(s: Side, url: string, body: string): Promise<{ status: number; code?: string }> {
+  const authorization = Hawk.client.header(url, 'POST', { credentials: { id: s.credentials.clientId, key: s.credentials.accessToken, algorithm: 'sha256' } }).header;
+  const res = await fetch(url, { method: 'POST', headers: { authorization, 'content-type': 'application/x-www-form-urlencoded' }, body });
+  const text = await res.text();
+  return { status: res.status, ...(res.status >= 400 ? { code: (JSON.parse(text) as { code?: string }).code } : {}) };
+}
 
 /** GET without following redirects, anonymously unless a URL is signed: status, and where it points. */
 async function read(url: string): Promise<{ status: number; redirect?: string; body?: string }> {
@@ -136,5 +145,6 @@ test('purge-cache: 204 for a request, the pool\'s list answered from a cache re-
     listedWithin: seconds <= 11, listed: listed.map((r: any) => ({ keys: keys(r), cacheName: r.cacheName, pool: `${r.provisionerId}/${r.workerType}` === pool })),
     since: (await purge.purgeRequests(pool, { since: later })).requests.length,
     badPool: await answer(purge.purgeRequests('no-slash')),
+    formBody: await formPost(s, `${s.rootUrl}/api/purge-cache/v1/purge-cache/${encodeURIComponent(pool)}`, 'cacheName=builds'),
   };
 }));

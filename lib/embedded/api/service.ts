@@ -160,6 +160,11 @@ export class EmbeddedService {
     const raw = await readBody(req, this.options.maxBodyBytes ?? 10 * 1024 * 1024);
     let body: unknown;
     if (entry.input) {
+      // As the real services: a body must say it is JSON.
+      const contentType = String(req.headers['content-type'] ?? '');
+      if (contentType.split(';')[0]!.trim().toLowerCase() !== 'application/json') {
+        throw new ApiError('MalformedPayload', `Payload must be JSON with content-type: application/json got content-type: ${contentType || 'none'}`);
+      }
       if (raw.length === 0) throw new ApiError('InputValidationError', 'Request body is required and must be JSON');
       try { body = JSON.parse(raw.toString('utf8')); } catch (e) {
         if (e instanceof RangeError) throw new ApiError('InputValidationError', `Request body is nested too deeply; at most ${MAX_BODY_DEPTH} levels of objects and arrays are accepted`);
