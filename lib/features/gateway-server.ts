@@ -8,6 +8,7 @@ import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { FeatureRunContext } from './feature.ts';
 import type { TaskNetwork } from './task-network.ts';
+import { PerRunShared } from './per-run-shared.ts';
 
 export const GATEWAY_PORT = 80;
 
@@ -73,8 +74,8 @@ export class GatewayServer {
   }
 }
 
-interface Shared { server: GatewayServer; listening: Promise<void>; holders: number }
-const runs = new WeakMap<object, Shared>();
+/** One gateway server per run, shared by its proxies. */
+const servers = new PerRunShared<GatewayServer>();
 
 export interface GatewayLease {
   server: GatewayServer;
@@ -84,32 +85,20 @@ export interface GatewayLease {
 
 /** The run's gateway server, listening on port 80 of `network`'s gateway; each lease must be released. */
 export async function acquireGatewayServer(ctx: Pick<FeatureRunContext, 'plan' | 'taskId' | 'runId' | 'log'>, network: TaskNetwork): Promise<GatewayLease> {
-  let shared = runs.get(ctx.plan);
-  if (!shared) {
+  const closeServer = (server: GatewayServer) => server.close().catch((err: Error) =>
+    ctx.log.warn('could not close a task proxy server', { taskId: ctx.taskId, runId: ctx.runId, error: err.message }));
+  const lease = await servers.acquire(ctx.plan, async () => {
     const server = new GatewayServer({
       allows: network.allows,
       onProblem: (message, details) => ctx.log.warn(message, { taskId: ctx.taskId, runId: ctx.runId, ...details }),
     });
-    shared = { server, listening: server.listen(network.gateway, GATEWAY_PORT).then(() => undefined), holders: 0 };
-    shared.listening.catch(() => undefined);
-    runs.set(ctx.plan, shared);
-  }
-  shared.holders += 1;
-  const held = shared;
-  let released = false;
-  const release = async (): Promise<void> => {
-    if (released) return;
-    released = true;
-    held.holders -= 1;
-    if (held.holders > 0) return;
-    runs.delete(ctx.plan);
-    await held.server.close().catch((err: Error) => ctx.log.warn('could not close a task proxy server', { taskId: ctx.taskId, runId: ctx.runId, error: err.message }));
-  };
-  try {
-    await held.listening;
-    return { server: held.server, release };
-  } catch (err) {
-    await release();
-    throw err;
-  }
+    try {
+      await server.listen(network.gateway, GATEWAY_PORT);
+    } catch (err) {
+      await closeServer(server);
+      throw err;
+    }
+    return server;
+  }, closeServer);
+  return { server: lease.value, release: lease.release };
 }

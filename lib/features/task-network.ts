@@ -10,6 +10,7 @@
 import { BlockList, isIPv4 } from 'node:net';
 import type { NetworkAddresses } from '../docker/engine.ts';
 import type { ContainerAdditions, FeatureRunContext } from './feature.ts';
+import { PerRunShared } from './per-run-shared.ts';
 
 export const TASK_NETWORK_LABEL = 'taskcluster.feature';
 
@@ -36,42 +37,19 @@ export interface TaskNetworkLease {
   release(): Promise<void>;
 }
 
-interface Shared { network: Promise<TaskNetwork>; holders: number }
-
-/** One entry per run, keyed by the run's plan object (the same for every feature of the run). */
-const runs = new WeakMap<object, Shared>();
+/** One network per run, shared by its features. */
+const networks = new PerRunShared<TaskNetwork>();
 
 type NetworkContext = Pick<FeatureRunContext, 'taskId' | 'runId' | 'plan' | 'engine' | 'worker' | 'log'>;
 
 /** The run's network, created by the first caller; each lease must be released. */
 export async function acquireTaskNetwork(ctx: NetworkContext): Promise<TaskNetworkLease> {
-  let shared = runs.get(ctx.plan);
-  if (!shared) {
-    shared = { network: createNetwork(ctx), holders: 0 };
-    runs.set(ctx.plan, shared);
-  }
-  shared.holders += 1;
-  const held = shared;
-  let released = false;
-  const release = async (): Promise<void> => {
-    if (released) return;
-    released = true;
-    held.holders -= 1;
-    if (held.holders > 0) return;
-    runs.delete(ctx.plan);
-    const network = await held.network.catch(() => undefined);
-    if (!network) return;
-    await ctx.engine.removeNetwork(network.id).catch((err: Error) =>
+  const lease = await networks.acquire(ctx.plan, () => createNetwork(ctx), (network) =>
+    ctx.engine.removeNetwork(network.id).catch((err: Error) =>
       ctx.log.error('could not remove the task network (the startup sweep removes it later)', {
         taskId: ctx.taskId, runId: ctx.runId, network: network.name, error: err.message,
-      }));
-  };
-  try {
-    return { network: await held.network, release };
-  } catch (err) {
-    await release();
-    throw err;
-  }
+      })));
+  return { network: lease.value, release: lease.release };
 }
 
 async function createNetwork(ctx: NetworkContext): Promise<TaskNetwork> {
