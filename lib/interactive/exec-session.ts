@@ -121,10 +121,12 @@ export class ShellSession {
   async #exited(): Promise<void> {
     if (this.#exitSent || this.#closed) return;
     this.#exitSent = true;
+    // The engine may still say the command runs for a moment after its output ended (seconds on a
+    // busy host): ask again, more slowly, for up to about 10 s.
     let code: number | null = null;
-    for (let i = 0; i < 20 && code === null; i++) {
+    for (let i = 0; i < 60 && code === null; i++) {
       code = await this.#exec!.exitCode().catch(() => -1);
-      if (code === null) await new Promise((r) => setTimeout(r, 50));
+      if (code === null) await new Promise((r) => setTimeout(r, Math.min(50 * (i + 1), 250)));
     }
     this.#sendRaw(frame(MSG.stopped, Buffer.from([(code ?? 255) & 0xff])));
     this.#socket.close(1000, 'command exited');

@@ -43,8 +43,8 @@ test('a payload without an image or maxRunTime says both are required', async ()
 });
 
 test('a feature this worker build does not provide is refused with a line naming it', async () => {
-  const log = await refused({ image: TASKENV_PASS, command: ['true'], maxRunTime: 60, features: { taskclusterProxy: true } });
-  assert.match(log, /payload\.features\.taskclusterProxy is not available on this worker; remove it or set it to false/);
+  const log = await refused({ image: TASKENV_PASS, command: ['true'], maxRunTime: 60, features: { dind: true } });
+  assert.match(log, /payload\.features\.dind is not available on this worker; remove it or set it to false/);
 });
 
 test('a retired feature is refused with what replaced it', async () => {
