@@ -17,7 +17,14 @@ test('live.log streams the task output while the task runs', async () => {
   await h.waitForRunning(taskId);
   const url = h.queue.buildSignedUrl(h.queue.getArtifact, taskId, 0, 'public/logs/live.log') as string;
 
-  const redirect = await fetch(url, { redirect: 'manual' });
+  // The live.log reference is created while the task is prepared, just after the claim: a reader
+  // asking at the very moment the run became running may see 404 for a moment (the real queue's
+  // answer is slower to come, so this shows there more often).
+  let redirect = await fetch(url, { redirect: 'manual' });
+  for (let i = 0; i < 100 && redirect.status === 404; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    redirect = await fetch(url, { redirect: 'manual' });
+  }
   assert.equal(redirect.status, 303);
   const location = redirect.headers.get('location') ?? '';
   assert.match(location, new RegExp(`^http://127\.0\.0\.1:${h.worker!.liveLogs.port}/log/`), 'live.log redirects to the live log server');
