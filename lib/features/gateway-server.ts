@@ -7,7 +7,7 @@
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { FeatureRunContext } from './feature.ts';
-import type { TaskNetwork } from './task-network.ts';
+import { acquireTaskNetwork, type TaskNetwork, type TaskNetworkLease } from './task-network.ts';
 import { PerRunShared } from './per-run-shared.ts';
 
 export const GATEWAY_PORT = 80;
@@ -101,4 +101,24 @@ export async function acquireGatewayServer(ctx: Pick<FeatureRunContext, 'plan' |
     return server;
   }, closeServer);
   return { server: lease.value, release: lease.release };
+}
+
+/**
+ * What a proxy feature needs before its container exists: the run's network and the gateway
+ * server on it, each failure said in one sentence naming the feature and what to check. On a
+ * failure nothing stays held; on success the caller releases both in its cleanup.
+ */
+export async function acquireProxyGateway(feature: string, ctx: Pick<FeatureRunContext, 'taskId' | 'runId' | 'plan' | 'engine' | 'worker' | 'log'>): Promise<{ network: TaskNetworkLease; gateway: GatewayLease }> {
+  let network: TaskNetworkLease;
+  try {
+    network = await acquireTaskNetwork(ctx);
+  } catch (err) {
+    throw new Error(`The ${feature} feature could not create the task's network: ${(err as Error).message}. Check that the Docker engine can create bridge networks (free address pools).`, { cause: err });
+  }
+  try {
+    return { network, gateway: await acquireGatewayServer(ctx, network.network) };
+  } catch (err) {
+    await network.release();
+    throw new Error(`The ${feature} feature could not listen on ${network.network.gateway}:${GATEWAY_PORT}: ${(err as Error).message}. Check what else listens on port ${GATEWAY_PORT} of this host.`, { cause: err });
+  }
 }

@@ -7,9 +7,9 @@
 // the task. Served on the run's gateway server (gateway-server.ts) as `relengapi`. A worker
 // without relengAPI settings refuses the feature.
 import type http from 'node:http';
-import { acquireGatewayServer, GATEWAY_PORT, type GatewayLease } from './gateway-server.ts';
+import { acquireProxyGateway, type GatewayLease } from './gateway-server.ts';
 import { ForwardAgents, forward } from './http-forward.ts';
-import { acquireTaskNetwork, onTaskNetwork, type TaskNetworkLease } from './task-network.ts';
+import { onTaskNetwork, type TaskNetworkLease } from './task-network.ts';
 import type { Feature } from './feature.ts';
 
 export const RELENGAPI_HOST = 'relengapi';
@@ -88,19 +88,9 @@ export const relengAPIProxy: Feature<RelengAPIProxyOptions> = {
         } catch (err) {
           throw new Error(`The relengAPIProxy feature could not get a temporary RelengAPI token for the permissions ${JSON.stringify(ctx.options.permissions)}: ${(err as Error).message}. Check relengAPI.url and that relengAPI.token may issue temporary tokens (base.tokens.tmp.issue) with those permissions.`, { cause: err });
         }
-        try {
-          network = await acquireTaskNetwork(ctx);
-        } catch (err) {
-          throw new Error(`The relengAPIProxy feature could not create the task's network: ${(err as Error).message}. Check that the Docker engine can create bridge networks (free address pools).`, { cause: err });
-        }
-        const { gateway: address } = network.network;
-        try {
-          gateway = await acquireGatewayServer(ctx, network.network);
-        } catch (err) {
-          throw new Error(`The relengAPIProxy feature could not listen on ${address}:${GATEWAY_PORT}: ${(err as Error).message}. Check what else listens on port ${GATEWAY_PORT} of this host.`, { cause: err });
-        }
+        ({ network, gateway } = await acquireProxyGateway('relengAPIProxy', ctx));
         gateway.server.serve(RELENGAPI_HOST, handle);
-        return { container: { extraHosts: [`${RELENGAPI_HOST}:${address}`] } };
+        return { container: { extraHosts: [`${RELENGAPI_HOST}:${network.network.gateway}`] } };
       },
       async cleanup() {
         agents.destroy();

@@ -5,9 +5,9 @@
 // run's gateway server (gateway-server.ts: port 80 of the gateway of the run's own network,
 // task-network.ts, accepting that network only); the task container finds it as `taskcluster`
 // through /etc/hosts. It is gone when the run ends.
-import { acquireGatewayServer, GATEWAY_PORT, type GatewayLease } from './gateway-server.ts';
+import { acquireProxyGateway, type GatewayLease } from './gateway-server.ts';
 import { TaskclusterProxy } from './taskcluster-proxy-server.ts';
-import { acquireTaskNetwork, onTaskNetwork, type TaskNetworkLease } from './task-network.ts';
+import { onTaskNetwork, type TaskNetworkLease } from './task-network.ts';
 import type { Feature } from './feature.ts';
 import type { TaskCredentials } from '../task/types.ts';
 
@@ -27,21 +27,11 @@ export const taskclusterProxy: Feature<Record<string, never>> = {
     let credentials: TaskCredentials = ctx.credentials();
     return {
       async beforeCreate() {
-        try {
-          network = await acquireTaskNetwork(ctx);
-        } catch (err) {
-          throw new Error(`The taskclusterProxy feature could not create the task's network: ${(err as Error).message}. Check that the Docker engine can create bridge networks (free address pools).`, { cause: err });
-        }
-        const { gateway: address } = network.network;
-        try {
-          gateway = await acquireGatewayServer(ctx, network.network);
-        } catch (err) {
-          throw new Error(`The taskclusterProxy feature could not listen on ${address}:${GATEWAY_PORT}: ${(err as Error).message}. Check what else listens on port ${GATEWAY_PORT} of this host.`, { cause: err });
-        }
+        ({ network, gateway } = await acquireProxyGateway('taskclusterProxy', ctx));
         proxy = new TaskclusterProxy({ rootUrl: ctx.worker.rootUrl, credentials: () => credentials, version: ctx.worker.workerVersion });
         gateway.server.serve(TASKCLUSTER_PROXY_HOST, proxy.handle);
         ctx.mark('taskclusterProxyListening');
-        return { container: { extraHosts: [`${TASKCLUSTER_PROXY_HOST}:${address}`] } };
+        return { container: { extraHosts: [`${TASKCLUSTER_PROXY_HOST}:${network.network.gateway}`] } };
       },
       async credentialsChanged(next) {
         credentials = next;
