@@ -50,16 +50,8 @@ export interface ChainOfTrustInput {
   workerId: string;
   /** Every artifact uploaded for this run (certified.log included) by name: sha256 in hex. */
   artifactHashes: Readonly<Record<string, string>>;
-  environment: {
-    publicIpAddress: string;
-    privateIpAddress: string;
-    imageHash: string;
-    /** sha256 of the image artifact (hex, or already "sha256:<hex>"), when the image was one. */
-    imageArtifactHash?: string;
-    instanceId?: string;
-    instanceType?: string;
-    region?: string;
-  };
+  /** imageArtifactHash may be hex or already "sha256:<hex>" here; the certificate has the latter. */
+  environment: ChainOfTrustEnvironment;
 }
 
 export interface ChainOfTrustKeys {
