@@ -48,7 +48,9 @@ const ownContainers = async (taskId: string) =>
   (await new Engine().listOwnedContainers(h.config.workerId)).filter((c) => c.labels['taskcluster.task-id'] === taskId);
 
 test('shell sessions: echo, 10 MB through cat, resize, stdin closed, exit codes; the 11th at once is refused; the task keeps its own result', async () => {
-  const taskId = await h.submit(interactiveTask('echo task-output; exit 3'));
+  // The command runs on while the sessions work (reaching the page through a real queue can take
+  // longer than minTime); the hold after the command has tests of its own below.
+  const taskId = await h.submit(interactiveTask('echo task-output; sleep 15; exit 3'));
   const page = await shellPageUrl(taskId);
   assert.match(page, /^http:\/\/127\.0\.0\.1:\d+\/[A-Za-z0-9_-]{32}\/shell\.html$/);
   const socket = socketUrlFromPageUrl(page);
