@@ -28,6 +28,7 @@ import { DiskBudget } from './cache/disk-budget.ts';
 import { ImageStoreRecords } from './cache/image-store-records.ts';
 import type { WorkerSettings } from './task/plan.ts';
 import { loadWorkerKeys, workerKeyPaths, workerPublicKeys } from './crypto/worker-keys.ts';
+import { reachableHost } from './host/reachable-host.ts';
 
 export const WORKER_VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
 
@@ -64,7 +65,7 @@ export function workerSettings(config: WorkerConfig, rootUrl: string): WorkerSet
     sidecars: config.sidecars,
     ...(config.relengAPI.url ? { relengAPI: { url: config.relengAPI.url, token: config.relengAPI.token } } : {}),
     interactive: {
-      host: config.interactive.host, publicHost: config.interactive.publicHost,
+      host: config.interactive.host, publicHost: config.interactive.publicHost || reachableHost(config.interactive.host, config.host),
       ...(config.interactive.tlsCertificatePath && config.interactive.tlsKeyPath
         ? { tls: { certificatePath: config.interactive.tlsCertificatePath, keyPath: config.interactive.tlsKeyPath } } : {}),
       minTimeSeconds: config.interactive.minTimeSeconds, expirySeconds: config.interactive.expirySeconds,
@@ -133,6 +134,7 @@ export async function startWorker(config: WorkerConfig, deployment: Deployment, 
   sweepTmpDir(tmpDir, log);
   const liveLogs = await LiveLogServer.start({
     host: config.liveLog.host, port: config.liveLog.port, publicUrl: config.liveLog.publicUrl || undefined, log,
+    publicHost: reachableHost(config.liveLog.host, config.host),
     graceSeconds: config.liveLog.graceSeconds, maxEndedLogs: config.liveLog.maxEndedLogs,
   });
   // The worker's own clients follow its credentials: a replacement (worker-runner's

@@ -71,13 +71,13 @@ export const configSchema = {
   liveLog: {
     host: { doc: 'Address the live log server listens on.', format: String, default: '127.0.0.1', env: 'WORKER_LIVELOG_HOST' },
     port: { doc: 'Port of the live log server (0: pick a free one).', format: 'port', default: 0, env: 'WORKER_LIVELOG_PORT' },
-    publicUrl: { doc: 'Base URL under which others reach the live log server (default: http://<host>:<port>).', format: String, default: '', env: 'WORKER_LIVELOG_PUBLIC_URL' },
+    publicUrl: { doc: 'Base URL under which others reach the live log server (default: http://<host>:<port>; listening on every address, the host\'s publicIp, else publicHostname, else 127.0.0.1).', format: String, default: '', env: 'WORKER_LIVELOG_PUBLIC_URL' },
     graceSeconds: { doc: 'How long a finished task\'s live log URL keeps serving the complete log (then readers follow live.log to the uploaded copy).', format: 'nat', default: 300 },
     maxEndedLogs: { doc: 'How many finished tasks\' logs the live log server keeps serving at most (the oldest goes first); each costs only its file.', format: 'nat', default: 64 },
   },
   interactive: {
     host: { doc: 'Address the interactive shell servers listen on (one per interactive task, on a free port).', format: String, default: '127.0.0.1', env: 'WORKER_INTERACTIVE_HOST' },
-    publicHost: { doc: 'Host name in the shell URLs handed to people (default: the bound address).', format: String, default: '', env: 'WORKER_INTERACTIVE_PUBLIC_HOST' },
+    publicHost: { doc: 'Host name in the shell URLs handed to people (default: the bound address; listening on every address, the host\'s publicIp, else publicHostname, else 127.0.0.1).', format: String, default: '', env: 'WORKER_INTERACTIVE_PUBLIC_HOST' },
     tlsCertificatePath: { doc: 'PEM certificate (chain) for the shell servers: set with tlsKeyPath to serve https and wss.', format: String, default: '', env: 'WORKER_INTERACTIVE_TLS_CERT' },
     tlsKeyPath: { doc: 'PEM private key of tlsCertificatePath.', format: String, default: '', env: 'WORKER_INTERACTIVE_TLS_KEY' },
     minTimeSeconds: { doc: 'An interactive task\'s container stays open at least this long from its start, even when its command ended sooner.', format: 'nat', default: 180 },

@@ -18,8 +18,10 @@ export interface LiveLogServerOptions {
   host?: string;
   /** Port to listen on; 0 picks a free one (default 0). */
   port?: number;
-  /** Base of the URLs handed out, e.g. `https://worker-1.example.com:32000` (default: bound address). */
+  /** Base of the URLs handed out, e.g. `https://worker-1.example.com:32000` (default: http://<publicHost>:<port>). */
   publicUrl?: string;
+  /** Host name in the URLs handed out when publicUrl is not given (default: the bound address, 127.0.0.1 for every address). */
+  publicHost?: string;
   /** How long an ended log stays readable before its URL answers 404 (default 300 s). */
   graceSeconds?: number;
   /** How many ended logs stay readable at most; past it the oldest goes first (default 64). */
@@ -58,7 +60,7 @@ export class LiveLogServer {
       server.listen(options.port ?? 0, host, () => { server.off('error', reject); resolve(); });
     });
     const { port } = server.address() as AddressInfo;
-    const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+    const shownHost = options.publicHost || (host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host);
     const publicUrl = (options.publicUrl ?? `http://${shownHost}:${port}`).replace(/\/+$/, '');
     return new LiveLogServer(server, publicUrl, options);
   }

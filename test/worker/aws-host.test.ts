@@ -98,10 +98,19 @@ test('the worker takes its identity from the instance metadata and its config fr
 });
 
 test('a spot termination notice: the running task is resolved worker-shutdown with its log, and the worker exits', async () => {
-  const w = await startOnInstance();
+  // The live log listens on every address, as deploy/config/aws.yml has it, with no publicUrl.
+  const w = await startOnInstance({ liveLog: { host: '0.0.0.0', port: 0 } });
   const taskId = await w.submit({ image: TASKENV_PASS, command: ['/bin/sh', '-c', 'echo working; sleep 120'], maxRunTime: 300 });
   await w.logEvent('claimed task', (l) => l.taskId === taskId);
   await h.waitForRunning(taskId);
+  // Readers elsewhere are sent to the instance's public address, not to loopback (the reference
+  // may take a moment after the run became running).
+  let location = '';
+  for (const end = Date.now() + 10_000; !location && Date.now() < end; await new Promise((r) => setTimeout(r, 200))) {
+    const res = await fetch(h.queue.buildSignedUrl(h.queue.getArtifact, taskId, 0, 'public/logs/live.log') as string, { redirect: 'manual' });
+    location = res.headers.get('location') ?? '';
+  }
+  assert.match(location, /^http:\/\/203\.0\.113\.9:\d+\/log\//);
   w.imds.values.set('/latest/meta-data/spot/instance-action', JSON.stringify({ action: 'terminate', time: new Date(Date.now() + 120_000).toISOString() }));
   await w.logEvent('spot termination notice: stopping');
   assert.equal(await w.exited, 0);
