@@ -13,6 +13,12 @@ import { HOST_KINDS, localHost, type HostConfiguration, type HostKind, type Work
 
 export const usage = 'worker start [--host local|worker-runner|aws] --provisioner-id P --worker-type T [--worker-group G] [--worker-id I] [--capacity N] [--config FILE]';
 
+class StartupInterrupted extends Error {
+  constructor(signal: NodeJS.Signals) {
+    super(`${signal} received while starting: stopped before claiming any task`);
+  }
+}
+
 /** How long the process may linger after the worker stopped before it exits anyway. */
 const EXIT_GRACE_MS = 2000;
 
@@ -36,6 +42,12 @@ export function logIdentity(log: WorkerLog, kind: HostKind, config: WorkerConfig
 }
 
 export async function start(argv: string[]): Promise<number> {
+  // Listened for from the first instruction: SIGTERM while the worker is still starting (systemd
+  // stopping a booting instance, a spot notice during the metadata reads) stops it cleanly, never
+  // by the signal's default (the process killed with whatever it had started).
+  const signal = untilSignal();
+  let received: NodeJS.Signals | undefined;
+  void signal.then((sig) => { received = sig; });
   const { values, positionals } = parseArgs({
     args: argv,
     // docker-worker took a profile name (worker-runner still passes `production`): accepted, unused.
@@ -57,8 +69,10 @@ export async function start(argv: string[]): Promise<number> {
   let config = loadConfig({ file: values.config, overrides });
   const host = await createHost(kind, () => config);
   let closeEmbedded: (() => Promise<void>) | undefined;
+  /** A step of start-up, abandoned when a signal comes first. */
+  const unlessSignalled = <T>(step: Promise<T>): Promise<T> => Promise.race([step, signal.then((sig): never => { throw new StartupInterrupted(sig); })]);
   try {
-    const found = await host.configure();
+    const found = await unlessSignalled(host.configure());
     config = loadConfig({ file: values.config, host: found.settings, overrides });
     const log = createWorkerLog({ level: config.logLevel });
     logIdentity(log, kind, config, found);
@@ -72,15 +86,19 @@ export async function start(argv: string[]): Promise<number> {
         claimTimeoutSeconds: config.embedded.claimTimeoutSeconds, log,
       });
       closeEmbedded = () => embedded.close();
+      if (received) throw new StartupInterrupted(received);
       deployment = { rootUrl: embedded.rootUrl, credentials: { clientId: embedded.credentials.clientId, accessToken: embedded.credentials.accessToken } };
       process.stdout.write(`embedded deployment: ${embedded.rootUrl}\ncredentials: ${embedded.credentialsFile}\n`);
     }
+    // Not abandoned half-way: a signal during it shuts the started worker down at once below.
     const worker = await startWorker(config, deployment, log);
     host.attach({ shutdown: (reason, options) => worker.shutdown(reason, options), replaceCredentials: (c) => worker.replaceCredentials(c) }, log);
-    const signal = untilSignal().then((sig) => worker.shutdown(sig));
-    await Promise.race([worker.stopped, signal]);
+    await Promise.race([worker.stopped, signal.then((sig) => worker.shutdown(sig))]);
     await worker.stopped;
     if (worker.stopReason === 'idle') await host.idleShutdown(log);
+  } catch (err) {
+    if (!(err instanceof StartupInterrupted)) throw err;
+    process.stderr.write(`worker start: ${err.message}\n`);
   } finally {
     await host.close();
     await closeEmbedded?.();

@@ -11,7 +11,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { randomBytes } from 'node:crypto';
 import { WorkerHarness } from '../support/worker.ts';
-import { FakeImds } from '../support/fake-imds.ts';
+import { FakeImds, type MetadataValue } from '../support/fake-imds.ts';
 import { TASKENV_PASS, removeOwnedBy, testEngine } from '../support/docker.ts';
 
 const repoRoot = path.resolve(import.meta.dirname, '../..');
@@ -28,7 +28,7 @@ after(async () => {
 interface LogLine { message: string; [k: string]: unknown }
 
 /** An instance (fake IMDS with plain user-data for this worker) and the worker started on it. */
-async function startOnInstance(userData: Record<string, unknown> = {}) {
+async function startOnInstance(userData: Record<string, unknown> = {}, metadata: Record<string, MetadataValue> = {}) {
   const suffix = randomBytes(4).toString('hex');
   const instanceId = `i-0${suffix}00000000`;
   const workerType = `aws-${suffix}`;
@@ -39,6 +39,7 @@ async function startOnInstance(userData: Record<string, unknown> = {}) {
       'host.spotPollSeconds': 1, 'task.cancelPollSeconds': 1, ...userData,
     }),
     '/latest/meta-data/instance-id': instanceId,
+    ...metadata,
   });
   const child = spawn(path.join(repoRoot, 'bin/worker'), ['start', '--host', 'aws'], {
     cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'],
@@ -69,7 +70,7 @@ async function startOnInstance(userData: Record<string, unknown> = {}) {
     await imds.close();
     await removeOwnedBy(testEngine(), instanceId);
   });
-  return { imds, child, exited, logEvent, submit, instanceId };
+  return { imds, child, exited, logEvent, submit, instanceId, stderr };
 }
 
 test('the worker takes its identity from the instance metadata and its config from the user-data, and runs tasks as that instance', async () => {
@@ -126,4 +127,13 @@ test('idle past shutdown.afterIdleSeconds: the worker stops and runs the power-o
   assert.equal(await w.exited, 0);
   assert.ok(existsSync(marker), 'the power-off command ran');
   await w.logEvent('idle: powering off');
+});
+
+test('SIGTERM while the worker is still starting (the metadata service slow to answer): it stops cleanly and says so', async () => {
+  const w = await startOnInstance({}, { '/latest/meta-data/instance-id': { delayMs: 60_000, value: 'i-0slow' } });
+  // Starting: the metadata reads have begun (the user-data answered; the instance id is slow).
+  for (const end = Date.now() + 20_000; !w.imds.requests.some((r) => r.path === '/latest/user-data') && Date.now() < end;) await new Promise((r) => setTimeout(r, 50));
+  w.child.kill('SIGTERM');
+  assert.equal(await w.exited, 0, 'a clean exit, not death by the signal');
+  assert.ok(w.stderr.some((l) => l.includes('SIGTERM received while starting: stopped before claiming any task')), w.stderr.join('\n'));
 });
