@@ -22,7 +22,7 @@ class StartupInterrupted extends Error {
 /** How long the process may linger after the worker stopped before it exits anyway. */
 const EXIT_GRACE_MS = 2000;
 
-async function createHost(kind: HostKind, config: () => WorkerConfig): Promise<WorkerHost> {
+export async function createHost(kind: HostKind, config: () => WorkerConfig): Promise<WorkerHost> {
   if (kind === 'worker-runner') return new (await import('../host/worker-runner.ts')).WorkerRunnerHost();
   if (kind === 'aws') return (await import('../host/aws.ts')).awsHost(config);
   return localHost;

@@ -156,7 +156,8 @@ test('systemd-analyze verify accepts the installed units', async () => {
 });
 
 test("docker-worker-keys.service's command makes the keys once and prints the public keys", async () => {
-  const exec = (await ok('sed -n "s/^ExecStart=//p" /etc/systemd/system/docker-worker-keys.service')).trim();
+  // As systemd does: the environment file (if any), then $DOCKER_WORKER_OPTS split into words.
+  const exec = `[ ! -f /etc/default/docker-worker ] || { set -a; . /etc/default/docker-worker; set +a; }; ${(await ok('sed -n "s/^ExecStart=//p" /etc/systemd/system/docker-worker-keys.service')).trim()}`;
   const first = await ok(exec);
   assert.match(first, /BEGIN PGP PUBLIC KEY BLOCK/);
   assert.match(await ok('stat -c "%a %n" /var/lib/docker-worker/keys/*'), /^600 \/var\/lib\/docker-worker\/keys\/ed25519-private\.key$/m);

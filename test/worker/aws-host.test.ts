@@ -137,3 +137,24 @@ test('SIGTERM while the worker is still starting (the metadata service slow to a
   assert.equal(await w.exited, 0, 'a clean exit, not death by the signal');
   assert.ok(w.stderr.some((l) => l.includes('SIGTERM received while starting: stopped before claiming any task')), w.stderr.join('\n'));
 });
+
+test('worker keys --host aws makes and prints the keys at the paths the user-data names', async () => {
+  const keyDir = mkdtempSync(path.join(dir, 'keys-'));
+  const paths = { openpgpPrivateKeyPath: path.join(keyDir, 'pgp.asc'), ed25519PrivateKeyPath: path.join(keyDir, 'ed.key') };
+  const imds = await FakeImds.start(FakeImds.instance({ stateDir: path.join(dir, 'keys-state'), keys: paths }));
+  cleanups.push(() => imds.close());
+  const result = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    // The keys unit passes the worker's DOCKER_WORKER_OPTS, whatever start flags they hold.
+    const child = spawn(path.join(repoRoot, 'bin/worker'), ['keys', '--host', 'aws', '--capacity', '2'], {
+      cwd: repoRoot, env: { PATH: process.env.PATH, HOME: process.env.HOME, WORKER_AWS_METADATA_URL: imds.url },
+    });
+    let stdout = ''; let stderr = '';
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; });
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(result.stderr, `created ${paths.openpgpPrivateKeyPath}\ncreated ${paths.ed25519PrivateKeyPath}\n`);
+  assert.ok(result.stdout.includes(`# ed25519 public key (${paths.ed25519PrivateKeyPath})`), result.stdout);
+  assert.ok(!existsSync(path.join(dir, 'keys-state', 'keys')), 'nothing under the state directory');
+});
