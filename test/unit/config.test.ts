@@ -33,6 +33,10 @@ test('registry credentials keyed by hosts with dots and ports load from a file a
   });
   const fromEnv = loadConfig({ env: { WORKER_REGISTRIES: '{"ghcr.io":{"username":"x","password":"y"}}' } });
   assert.deepEqual(fromEnv.registries, { 'ghcr.io': { username: 'x', password: 'y' } });
+  // The same order as every other key: host < file < environment.
+  const layered = loadConfig({ file: f, host: { registries: { 'host.example': { username: 'h', password: 'h' } } }, env: { WORKER_REGISTRIES: '{"ghcr.io":{"username":"x","password":"y"}}' } });
+  assert.deepEqual(layered.registries, { 'ghcr.io': { username: 'x', password: 'y' } });
+  assert.deepEqual(loadConfig({ file: f, host: { registries: { 'host.example': { username: 'h', password: 'h' } } }, env: {} }).registries['127.0.0.1:5481'], { username: 'u', password: 'p' });
 });
 
 test('errors name the bad key', () => {
