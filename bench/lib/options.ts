@@ -3,8 +3,9 @@
 //   BENCH_ONLY=a,b           run only these benchmarks (overhead, throughput, log, artifact, image, save, footprint, crypto, soak, proxies)
 //   BENCH_REPEATS=N          repeated runs per figure (median taken); default 3, quick 1
 //   BENCH_OVERHEAD_TASKS=N   sequential tasks for per-task overhead (default 30, quick 6)
-//   BENCH_THROUGHPUT_TASKS=N tasks per throughput batch (default 100, quick 12)
-//   BENCH_CAPACITY=N         capacity of the throughput benchmark (default 4)
+//   BENCH_THROUGHPUT_TASKS=N tasks per throughput batch and capacity (default 80, quick 12)
+//   BENCH_CAPACITIES=a,b     capacities of the throughput benchmark, each against raw at the same
+//                            parallelism (default 4,8,16; quick 4,16; BENCH_CAPACITY=N: just N)
 //   BENCH_SOAK_TASKS=N       mixed tasks of the soak benchmark (default 2000, quick 200)
 //   BENCH_LOG_MB=N           task output of the log path benchmark (default 1024, quick 64)
 //   BENCH_LOG_LINES=1        the log task writes 80-column lines instead of one long run of bytes
@@ -30,7 +31,7 @@ export interface BenchOptions {
   repeats: number;
   overheadTasks: number;
   throughputTasks: number;
-  capacity: number;
+  capacities: number[];
   soakTasks: number;
   logBytes: number;
   logLines: boolean;
@@ -54,6 +55,16 @@ function int(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   return value;
 }
 
+function capacityList(env: NodeJS.ProcessEnv, quick: boolean): number[] {
+  if (env.BENCH_CAPACITIES) {
+    const list = env.BENCH_CAPACITIES.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
+    if (!list.length || list.some((c) => !Number.isInteger(c) || c <= 0)) throw new Error(`BENCH_CAPACITIES must be positive integers separated by commas, not ${JSON.stringify(env.BENCH_CAPACITIES)}`);
+    return list;
+  }
+  if (env.BENCH_CAPACITY) return [int(env, 'BENCH_CAPACITY', 4)];
+  return quick ? [4, 16] : [4, 8, 16];
+}
+
 function deploymentMode(raw: string | undefined): 'embedded' | 'separate' {
   if (raw === undefined || raw === '' || raw === 'separate') return 'separate';
   if (raw === 'embedded') return 'embedded';
@@ -72,8 +83,8 @@ export function benchOptions(env: NodeJS.ProcessEnv = process.env): BenchOptions
     only: only.length ? only as BenchmarkName[] : [...BENCHMARKS],
     repeats: int(env, 'BENCH_REPEATS', quick ? 1 : 3),
     overheadTasks: int(env, 'BENCH_OVERHEAD_TASKS', quick ? 6 : 30),
-    throughputTasks: int(env, 'BENCH_THROUGHPUT_TASKS', quick ? 12 : 100),
-    capacity: int(env, 'BENCH_CAPACITY', 4),
+    throughputTasks: int(env, 'BENCH_THROUGHPUT_TASKS', quick ? 12 : 80),
+    capacities: capacityList(env, quick),
     soakTasks: Math.max(200, int(env, 'BENCH_SOAK_TASKS', quick ? 200 : 2000)),
     logBytes: int(env, 'BENCH_LOG_MB', quick ? 64 : 1024) * MIB,
     logLines: env.BENCH_LOG_LINES === '1',
