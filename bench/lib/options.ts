@@ -1,6 +1,6 @@
 // Knobs of a benchmark run, all from the environment so `make bench` needs no arguments:
 //   BENCH_QUICK=1            small sizes and counts: checks the harness in a minute or two
-//   BENCH_ONLY=a,b           run only these benchmarks (overhead, throughput, log, artifact, image, save, footprint, crypto, soak, proxies)
+//   BENCH_ONLY=a,b           run only these benchmarks (overhead, throughput, log, artifact, image, save, footprint, crypto, soak, proxies, pull)
 //   BENCH_REPEATS=N          repeated runs per figure (median taken); default 3, quick 1
 //   BENCH_OVERHEAD_TASKS=N   sequential tasks for per-task overhead (default 30, quick 6)
 //   BENCH_THROUGHPUT_TASKS=N tasks per throughput batch and capacity (default 80, quick 12)
@@ -11,6 +11,8 @@
 //   BENCH_LOG_LINES=1        the log task writes 80-column lines instead of one long run of bytes
 //   BENCH_ARTIFACT_MB=N      artifact size (default 1024, quick 64)
 //   BENCH_IMAGE_MB=N         task-image size (default 200, quick 20)
+//   BENCH_PULL_MB=N          image the registry pull benchmark pulls (default 100, quick 20)
+//   BENCH_REGISTRY=host:port registry it pulls from (default 127.0.0.1:5480, the open one of `make registry`)
 //   BENCH_SAVE_MB=N          data the dockerSave task leaves in its container (default 256, quick 32)
 //   BENCH_TASK_IMAGE=name    image of the trivial tasks (default taskenv_pass:latest)
 //   BENCH_DEPLOYMENT=embedded the embedded deployment runs inside the worker process (`worker
@@ -22,7 +24,7 @@
 //   BENCH_RESULTS=dir        where latest.md and latest.json go (default bench/results)
 import path from 'node:path';
 
-export const BENCHMARKS = ['footprint', 'overhead', 'throughput', 'log', 'artifact', 'image', 'save', 'crypto', 'soak', 'proxies'] as const;
+export const BENCHMARKS = ['footprint', 'overhead', 'throughput', 'log', 'artifact', 'image', 'save', 'crypto', 'soak', 'proxies', 'pull'] as const;
 export type BenchmarkName = typeof BENCHMARKS[number];
 
 export interface BenchOptions {
@@ -38,6 +40,8 @@ export interface BenchOptions {
   artifactBytes: number;
   imageBytes: number;
   saveBytes: number;
+  pullBytes: number;
+  registry: string;
   image: string;
   deployment: 'embedded' | 'separate';
   cpuProfDir: string | undefined;
@@ -91,6 +95,8 @@ export function benchOptions(env: NodeJS.ProcessEnv = process.env): BenchOptions
     artifactBytes: int(env, 'BENCH_ARTIFACT_MB', quick ? 64 : 1024) * MIB,
     imageBytes: int(env, 'BENCH_IMAGE_MB', quick ? 20 : 200) * MIB,
     saveBytes: int(env, 'BENCH_SAVE_MB', quick ? 32 : 256) * MIB,
+    pullBytes: int(env, 'BENCH_PULL_MB', quick ? 20 : 100) * MIB,
+    registry: env.BENCH_REGISTRY || '127.0.0.1:5480',
     image: env.BENCH_TASK_IMAGE || 'taskenv_pass:latest',
     deployment: deploymentMode(env.BENCH_DEPLOYMENT),
     cpuProfDir: env.BENCH_CPU_PROF ? path.resolve(env.BENCH_CPU_PROF) : undefined,
