@@ -10,7 +10,7 @@ import { Engine } from './docker/engine.ts';
 import { LABEL_COMMITTED_IMAGE } from './docker/labels.ts';
 import { LiveLogServer } from './log/live-log-server.ts';
 import { ClaimLoop } from './queue/claim-loop.ts';
-import { queueClient, type ClaimResponse, type Credentials, type Deployment } from './queue/taskcluster.ts';
+import { queueClient, shareKeepAliveConnections, type ClaimResponse, type Credentials, type Deployment } from './queue/taskcluster.ts';
 import { WorkerCredentials } from './queue/worker-credentials.ts';
 import { statusCodeOf } from './retry/with-retries.ts';
 import { TaskClaim } from './queue/task-claim.ts';
@@ -137,6 +137,8 @@ export async function startWorker(config: WorkerConfig, deployment: Deployment, 
     publicHost: reachableHost(config.liveLog.host, config.host),
     graceSeconds: config.liveLog.graceSeconds, maxEndedLogs: config.liveLog.maxEndedLogs,
   });
+  // Every run's clients reuse connections to the deployment (a few calls per task).
+  shareKeepAliveConnections();
   // The worker's own clients follow its credentials: a replacement (worker-runner's
   // new-credentials) reaches the next call each makes.
   const credentials = new WorkerCredentials(deployment.credentials);

@@ -1,15 +1,18 @@
 // Knobs of a benchmark run, all from the environment so `make bench` needs no arguments:
 //   BENCH_QUICK=1            small sizes and counts: checks the harness in a minute or two
-//   BENCH_ONLY=a,b           run only these benchmarks (overhead, throughput, log, artifact, image, save, footprint, crypto, soak, proxies)
+//   BENCH_ONLY=a,b           run only these benchmarks (overhead, throughput, log, artifact, image, save, footprint, crypto, soak, proxies, pull)
 //   BENCH_REPEATS=N          repeated runs per figure (median taken); default 3, quick 1
 //   BENCH_OVERHEAD_TASKS=N   sequential tasks for per-task overhead (default 30, quick 6)
-//   BENCH_THROUGHPUT_TASKS=N tasks per throughput batch (default 100, quick 12)
-//   BENCH_CAPACITY=N         capacity of the throughput benchmark (default 4)
+//   BENCH_THROUGHPUT_TASKS=N tasks per throughput batch and capacity (default 80, quick 12)
+//   BENCH_CAPACITIES=a,b     capacities of the throughput benchmark, each against raw at the same
+//                            parallelism (default 4,8,16; quick 4,16; BENCH_CAPACITY=N: just N)
 //   BENCH_SOAK_TASKS=N       mixed tasks of the soak benchmark (default 2000, quick 200)
 //   BENCH_LOG_MB=N           task output of the log path benchmark (default 1024, quick 64)
 //   BENCH_LOG_LINES=1        the log task writes 80-column lines instead of one long run of bytes
 //   BENCH_ARTIFACT_MB=N      artifact size (default 1024, quick 64)
 //   BENCH_IMAGE_MB=N         task-image size (default 200, quick 20)
+//   BENCH_PULL_MB=N          image the registry pull benchmark pulls (default 100, quick 20)
+//   BENCH_REGISTRY=host:port registry it pulls from (default 127.0.0.1:5480, the open one of `make registry`)
 //   BENCH_SAVE_MB=N          data the dockerSave task leaves in its container (default 256, quick 32)
 //   BENCH_TASK_IMAGE=name    image of the trivial tasks (default taskenv_pass:latest)
 //   BENCH_DEPLOYMENT=embedded the embedded deployment runs inside the worker process (`worker
@@ -21,7 +24,7 @@
 //   BENCH_RESULTS=dir        where latest.md and latest.json go (default bench/results)
 import path from 'node:path';
 
-export const BENCHMARKS = ['footprint', 'overhead', 'throughput', 'log', 'artifact', 'image', 'save', 'crypto', 'soak', 'proxies'] as const;
+export const BENCHMARKS = ['footprint', 'overhead', 'throughput', 'log', 'artifact', 'image', 'save', 'crypto', 'soak', 'proxies', 'pull'] as const;
 export type BenchmarkName = typeof BENCHMARKS[number];
 
 export interface BenchOptions {
@@ -30,13 +33,15 @@ export interface BenchOptions {
   repeats: number;
   overheadTasks: number;
   throughputTasks: number;
-  capacity: number;
+  capacities: number[];
   soakTasks: number;
   logBytes: number;
   logLines: boolean;
   artifactBytes: number;
   imageBytes: number;
   saveBytes: number;
+  pullBytes: number;
+  registry: string;
   image: string;
   deployment: 'embedded' | 'separate';
   cpuProfDir: string | undefined;
@@ -52,6 +57,16 @@ function int(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   const value = Number(raw);
   if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must be a positive integer, not ${JSON.stringify(raw)}`);
   return value;
+}
+
+function capacityList(env: NodeJS.ProcessEnv, quick: boolean): number[] {
+  if (env.BENCH_CAPACITIES) {
+    const list = env.BENCH_CAPACITIES.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
+    if (!list.length || list.some((c) => !Number.isInteger(c) || c <= 0)) throw new Error(`BENCH_CAPACITIES must be positive integers separated by commas, not ${JSON.stringify(env.BENCH_CAPACITIES)}`);
+    return list;
+  }
+  if (env.BENCH_CAPACITY) return [int(env, 'BENCH_CAPACITY', 4)];
+  return quick ? [4, 16] : [4, 8, 16];
 }
 
 function deploymentMode(raw: string | undefined): 'embedded' | 'separate' {
@@ -72,14 +87,16 @@ export function benchOptions(env: NodeJS.ProcessEnv = process.env): BenchOptions
     only: only.length ? only as BenchmarkName[] : [...BENCHMARKS],
     repeats: int(env, 'BENCH_REPEATS', quick ? 1 : 3),
     overheadTasks: int(env, 'BENCH_OVERHEAD_TASKS', quick ? 6 : 30),
-    throughputTasks: int(env, 'BENCH_THROUGHPUT_TASKS', quick ? 12 : 100),
-    capacity: int(env, 'BENCH_CAPACITY', 4),
+    throughputTasks: int(env, 'BENCH_THROUGHPUT_TASKS', quick ? 12 : 80),
+    capacities: capacityList(env, quick),
     soakTasks: Math.max(200, int(env, 'BENCH_SOAK_TASKS', quick ? 200 : 2000)),
     logBytes: int(env, 'BENCH_LOG_MB', quick ? 64 : 1024) * MIB,
     logLines: env.BENCH_LOG_LINES === '1',
     artifactBytes: int(env, 'BENCH_ARTIFACT_MB', quick ? 64 : 1024) * MIB,
     imageBytes: int(env, 'BENCH_IMAGE_MB', quick ? 20 : 200) * MIB,
     saveBytes: int(env, 'BENCH_SAVE_MB', quick ? 32 : 256) * MIB,
+    pullBytes: int(env, 'BENCH_PULL_MB', quick ? 20 : 100) * MIB,
+    registry: env.BENCH_REGISTRY || '127.0.0.1:5480',
     image: env.BENCH_TASK_IMAGE || 'taskenv_pass:latest',
     deployment: deploymentMode(env.BENCH_DEPLOYMENT),
     cpuProfDir: env.BENCH_CPU_PROF ? path.resolve(env.BENCH_CPU_PROF) : undefined,

@@ -4,6 +4,7 @@
 import type { Readable } from 'node:stream';
 import Dockerode from 'dockerode';
 
+/** Every raw container carries this label; its value is the pid of the bench run that made it. */
 export const RAW_LABEL = 'org.taskcluster.docker-worker.bench';
 
 export function docker(): Dockerode {
@@ -14,7 +15,7 @@ export function docker(): Dockerode {
 export function rawCreateOptions(image: string, cmd: string[]): Dockerode.ContainerCreateOptions {
   return {
     Image: image, Cmd: cmd, Tty: true, AttachStdin: false, AttachStdout: true, AttachStderr: true, OpenStdin: false, StdinOnce: false,
-    Labels: { [RAW_LABEL]: 'raw' },
+    Labels: { [RAW_LABEL]: String(process.pid) },
     HostConfig: { ShmSize: 1_800_000_000, ExtraHosts: ['localhost.localdomain:127.0.0.1'] },
   };
 }
@@ -30,7 +31,7 @@ export async function rawLifecycle(engine: Dockerode, image: string, cmd: string
   const t2 = performance.now();
   const status = await container.wait() as { StatusCode: number };
   const t3 = performance.now();
-  await container.remove({ force: true, v: true });
+  await removeContainer(container);
   const t4 = performance.now();
   return { totalMs: t4 - t0, createMs: t1 - t0, startMs: t2 - t1, waitMs: t3 - t2, removeMs: t4 - t3, exitCode: status.StatusCode };
 }
@@ -78,9 +79,37 @@ export async function rawAttach(engine: Dockerode, image: string, cmd: string[])
   }
 }
 
-/** Removes containers this harness created that a crashed run left behind. */
+/** Force-removes a container; one already gone or being removed (404, 409) counts as removed. */
+export async function removeContainer(container: Dockerode.Container): Promise<void> {
+  try {
+    await container.remove({ force: true, v: true });
+  } catch (err) {
+    const status = (err as { statusCode?: number }).statusCode;
+    if (status !== 404 && status !== 409) throw err;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes raw containers this run left, and those of bench runs that are gone (a crash). Another
+ * bench run sharing the engine keeps its own: its label names a live pid.
+ */
 export async function removeRawLeftovers(engine: Dockerode): Promise<number> {
   const list = await engine.listContainers({ all: true, filters: { label: [RAW_LABEL] } });
-  for (const c of list) await engine.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined);
-  return list.length;
+  const leftovers = list.filter((c) => {
+    const owner = Number(c.Labels?.[RAW_LABEL]);
+    // Labelled before the label named its run: left only if idle for ten minutes.
+    if (!Number.isInteger(owner) || owner <= 0) return c.State !== 'running' && c.Created * 1000 < Date.now() - 600_000;
+    return owner === process.pid || !alive(owner);
+  });
+  for (const c of leftovers) await engine.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined);
+  return leftovers.length;
 }

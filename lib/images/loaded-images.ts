@@ -6,6 +6,9 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
+/** Least time between two writes caused by touch() alone. */
+const TOUCH_SAVE_DELAY_MS = 1000;
+
 export interface LoadedImageRecord {
   /** taskId/runId/path of the artifact. */
   key: string;
@@ -33,6 +36,8 @@ interface FileContents {
 export class LoadedImages {
   readonly file: string;
   private contents: FileContents;
+  /** A write of last-use times waiting (touch()); any other change writes them with it. */
+  private pendingSave: NodeJS.Timeout | undefined;
 
   private constructor(file: string, contents: FileContents) {
     this.file = file;
@@ -77,9 +82,23 @@ export class LoadedImages {
     return Object.values(this.contents.artifacts);
   }
 
+  /**
+   * Records a use. Uses come twice per task (lease taken, lease given back), so they are written
+   * at most once a second, with the next change or after that second: a crash loses at most the
+   * last second of last-use times, which only decide how soon the garbage collector may remove an
+   * image.
+   */
   touch(imageId: string, at = Date.now()): void {
     this.contents.lastUsed[imageId] = at;
-    this.save();
+    if (this.pendingSave) return;
+    this.pendingSave = setTimeout(() => {
+      try {
+        this.save();
+      } catch {
+        // A write that fails (a full disk) is tried again with the next change.
+      }
+    }, TOUCH_SAVE_DELAY_MS);
+    this.pendingSave.unref();
   }
 
   /** Remembers a registry image the worker brought onto the host (only those may be evicted). */
@@ -108,6 +127,8 @@ export class LoadedImages {
   }
 
   private save(): void {
+    clearTimeout(this.pendingSave);
+    this.pendingSave = undefined;
     const tmp = `${this.file}.${process.pid}.tmp`;
     writeFileSync(tmp, JSON.stringify(this.contents, null, 1));
     renameSync(tmp, this.file);

@@ -53,10 +53,12 @@ export class RunJournal {
     }
   }
 
-  /** Changes an entry that exists (a run not journalled yet is left alone). */
+  /** Changes an entry that exists (a run not journalled yet is left alone); a change to the same values writes nothing. */
   update(taskId: string, runId: number, change: Partial<JournalEntry>): void {
     const current = this.read(taskId, runId);
-    if (current) this.write({ ...current, ...change });
+    if (!current) return;
+    const same = (Object.keys(change) as (keyof JournalEntry)[]).every((k) => JSON.stringify(current[k]) === JSON.stringify(change[k]));
+    if (!same) this.write({ ...current, ...change });
   }
 
   read(taskId: string, runId: number): JournalEntry | undefined {

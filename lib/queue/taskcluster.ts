@@ -1,6 +1,8 @@
 // The worker's only way to Taskcluster: taskcluster-client over HTTP. Clients are built
 // here from a rootUrl and credentials (permanent ones for claiming, a claim's temporary
 // ones for everything about that task run).
+import http from 'node:http';
+import https from 'node:https';
 import taskcluster from 'taskcluster-client';
 import { EARLIER_CLIENTS } from './worker-credentials.ts';
 
@@ -52,6 +54,26 @@ export interface TaskDefinitionLike {
 }
 
 const Queue = (taskcluster as unknown as { Queue: new (o: unknown) => QueueClient }).Queue;
+
+/**
+ * Makes every taskcluster-client built from now on (a run's queue, object and artifact
+ * clients, whoever builds them) share keep-alive connections. The library's default agents
+ * open a new connection for every call (`keepAlive: false`): about seven per trivial task,
+ * each a TCP handshake and a new server-side connection, on both sides. An idle connection
+ * does not keep the process alive (Node unrefs free sockets), is dropped before the server's
+ * own keep-alive timeout (Node reads its `Keep-Alive` header), and a call on one the server
+ * closed meanwhile is a network error the client retries. Idempotent.
+ */
+export function shareKeepAliveConnections(): void {
+  const agents = (taskcluster as unknown as { agents: { http: http.Agent; https: https.Agent } }).agents;
+  if (KEEP_ALIVE.has(agents.http)) return;
+  // maxSockets as the library's own defaults; free sockets up to the same number.
+  const options = { keepAlive: true, maxSockets: 50, maxFreeSockets: 50 };
+  agents.http = new http.Agent(options);
+  agents.https = new https.Agent(options);
+  KEEP_ALIVE.add(agents.http);
+}
+const KEEP_ALIVE = new WeakSet<http.Agent>();
 
 export function queueClient(deployment: Deployment, options: { keepAliveAgent?: boolean; timeoutMs?: number; retries?: number } = {}): QueueClient {
   return new Queue({

@@ -32,6 +32,24 @@ test('entries are written 0600 in a 0700 folder, updated, listed and removed', (
   }
 });
 
+test('an update to the values already recorded writes nothing; a real change replaces the file', () => {
+  const dir = path.join(mkdtempSync(path.join(os.tmpdir(), 'journal-')), 'runs');
+  try {
+    const journal = new RunJournal(dir);
+    const first = entry('taskA', '2030-01-01T00:00:00.000Z');
+    journal.write(first);
+    const file = path.join(dir, 'taskA-0.json');
+    const written = statSync(file).ino;
+    journal.update('taskA', 0, { logNames: { ...first.logNames! }, expires: first.expires });
+    assert.equal(statSync(file).ino, written, 'the same log names and expiry: the file is not replaced');
+    journal.update('taskA', 0, { logNames: { live: 'public/other.log', backing: 'public/other_backing.log' } });
+    assert.notEqual(statSync(file).ino, written, 'new log names: the file is replaced');
+    assert.equal(journal.read('taskA', 0)?.logNames?.live, 'public/other.log');
+  } finally {
+    rmSync(path.dirname(dir), { recursive: true, force: true });
+  }
+});
+
 test('recovery forgets a run whose claim expired and removes unreadable entries, calling nothing', async () => {
   const dir = path.join(mkdtempSync(path.join(os.tmpdir(), 'journal-')), 'runs');
   try {
