@@ -16,6 +16,8 @@
 // (and older queues refuse the request). The object service's putUrl carries the length instead.
 // Credentials come from a function: the claim's temporary credentials change at each reclaim.
 import { createHash } from 'node:crypto';
+import http from 'node:http';
+import https from 'node:https';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -162,7 +164,7 @@ export class ArtifactPublisher {
     const created = await (await this.#queue()).createArtifact(this.taskId, this.runId, name, {
       storageType: 'object', expires, contentType,
     }) as { name: string; projectId: string; uploadId: string; expires: string; credentials: Credentials };
-    const object = new taskcluster.Object({ rootUrl: this.#options.rootUrl, credentials: created.credentials, ...this.#clientRetry() });
+    const object = keepAlive(new taskcluster.Object({ rootUrl: this.#options.rootUrl, credentials: created.credentials, ...this.#clientRetry() }));
     const { projectId, uploadId } = created;
     let body: OpenSource | undefined = typeof source === 'function' ? source : undefined;
     if (size < DATA_INLINE_MAX) {
@@ -222,7 +224,7 @@ export class ArtifactPublisher {
 
   async #queue(): Promise<QueueClient> {
     const credentials = await this.#options.credentials();
-    return new taskcluster.Queue({ rootUrl: this.#options.rootUrl, credentials, ...this.#clientRetry() }) as QueueClient;
+    return keepAlive(new taskcluster.Queue({ rootUrl: this.#options.rootUrl, credentials, ...this.#clientRetry() })) as QueueClient;
   }
 
   #clientRetry(): Record<string, number> {
@@ -234,6 +236,23 @@ export class ArtifactPublisher {
       ...(retry.maxDelayMs !== undefined ? { maxDelay: retry.maxDelayMs } : {}),
     };
   }
+}
+
+/**
+ * The HTTP agents of every upload's queue and object calls: connections are kept and reused
+ * (taskcluster-client's own agents open one per call: four per file of a directory artifact).
+ * An idle connection costs no timer and does not hold the process open; the server closes it
+ * after its keep-alive timeout, and at most 16 idle ones are kept.
+ */
+const API_AGENTS = {
+  http: new http.Agent({ keepAlive: true, maxFreeSockets: 16 }),
+  https: new https.Agent({ keepAlive: true, maxFreeSockets: 16 }),
+};
+
+/** A taskcluster-client client whose calls go through API_AGENTS (its `_httpAgent` is what it hands to each request). */
+function keepAlive<T>(client: T): T {
+  (client as { _httpAgent?: unknown })._httpAgent = API_AGENTS;
+  return client;
 }
 
 /** Below this many bytes an object is uploaded inline (the object service takes up to 8 KiB). */
