@@ -5,6 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
+import taskcluster from 'taskcluster-client';
 import { WorkerHarness } from '../support/worker.ts';
 import { TASKENV_PASS } from '../support/docker.ts';
 import { TestProxy, startWorkerBehind } from './test-proxy.ts';
@@ -19,11 +20,13 @@ async function artifactBytes(harness: WorkerHarness, taskId: string, name: strin
   return { status: res.status, body: Buffer.from(await res.arrayBuffer()) };
 }
 
-async function allArtifacts(harness: WorkerHarness, taskId: string): Promise<{ name: string; storageType: string }[]> {
-  const out: { name: string; storageType: string }[] = [];
+interface Listed { name: string; storageType: string; contentType: string; expires: string }
+
+async function allArtifacts(harness: WorkerHarness, taskId: string): Promise<Listed[]> {
+  const out: Listed[] = [];
   let continuationToken: string | undefined;
   do {
-    const page = await harness.queue.listArtifacts(taskId, 0, continuationToken ? { continuationToken } : {}) as { artifacts: { name: string; storageType: string }[]; continuationToken?: string };
+    const page = await harness.queue.listArtifacts(taskId, 0, continuationToken ? { continuationToken } : {}) as { artifacts: Listed[]; continuationToken?: string };
     out.push(...page.artifacts);
     continuationToken = page.continuationToken;
   } while (continuationToken);
@@ -37,22 +40,37 @@ function sums(log: string): Map<string, string> {
 
 const sha256 = (b: Buffer) => crypto.createHash('sha256').update(b).digest('hex');
 
-test('16 file artifacts of 2 MiB each arrive whole', async () => {
-  const artifacts: Record<string, { type: 'file'; path: string }> = {};
-  for (let i = 1; i <= 16; i++) artifacts[`public/many/f${i}.bin`] = { type: 'file', path: `/out/f${i}.bin` };
+/** An expiry as the queue stores it (whole milliseconds, ISO). */
+const iso = (d: Date) => new Date(d).toISOString();
+
+test('16 file artifacts of 2 MiB each arrive whole, each with its content type and expiry', async () => {
+  const taskExpires = taskcluster.fromNow('3 days') as Date;
+  const ownExpires = taskcluster.fromNow('2 days') as Date;
+  const artifacts: Record<string, { type: 'file'; path: string; expires?: string }> = {};
+  for (let i = 1; i <= 16; i++) {
+    const ext = i % 2 ? 'bin' : 'txt';
+    artifacts[`public/many/f${i}.${ext}`] = { type: 'file', path: `/out/f${i}.${ext}`, ...(i === 5 ? { expires: iso(ownExpires) } : {}) };
+  }
   const taskId = await h.submit({
     image: TASKENV_PASS,
-    command: ['/bin/sh', '-c', 'mkdir /out && for i in $(seq 1 16); do head -c 2097152 /dev/urandom > /out/f$i.bin; done && sha256sum /out/*.bin'],
+    command: ['/bin/sh', '-c', 'mkdir /out && for i in $(seq 1 16); do head -c 2097152 /dev/urandom > /out/f$i.$([ $((i % 2)) = 1 ] && echo bin || echo txt); done && sha256sum /out/*'],
     maxRunTime: 120, artifacts,
-  });
+  }, { expires: iso(taskExpires) });
   assert.equal((await h.waitForResolution(taskId)).state, 'completed');
   const expected = sums(await h.taskLog(taskId));
   assert.equal(expected.size, 16);
+  const listed = new Map((await allArtifacts(h, taskId)).map((a) => [a.name, a]));
   for (let i = 1; i <= 16; i++) {
-    const got = await artifactBytes(h, taskId, `public/many/f${i}.bin`);
+    const ext = i % 2 ? 'bin' : 'txt';
+    const name = `public/many/f${i}.${ext}`;
+    const got = await artifactBytes(h, taskId, name);
     assert.equal(got.status, 200);
     assert.equal(got.body.length, 2097152);
-    assert.equal(sha256(got.body), expected.get(`/out/f${i}.bin`), `f${i}.bin`);
+    assert.equal(sha256(got.body), expected.get(`/out/f${i}.${ext}`), name);
+    const entry = listed.get(name);
+    assert.equal(entry?.storageType, 'object', name);
+    assert.match(entry!.contentType, ext === 'bin' ? /^application\/octet-stream/ : /^text\/plain/, name);
+    assert.equal(iso(new Date(entry!.expires)), iso(i === 5 ? ownExpires : taskExpires), name);
   }
 });
 
@@ -70,6 +88,7 @@ test('a directory of 400 files (small ones, empty ones, one of 3 MiB among them)
   const expected = sums(await h.taskLog(taskId));
   const names = (await allArtifacts(h, taskId)).map((a) => a.name).filter((n) => n.startsWith('public/d/'));
   assert.equal(names.length, 400);
+  assert.match((await allArtifacts(h, taskId)).find((a) => a.name === 'public/d/a/f1.txt')!.contentType, /^text\/plain/);
   assert.equal(new Set(names).size, 400);
   for (const i of [1, 77, 200]) assert.equal((await h.artifact(taskId, 0, `public/d/a/f${i}.txt`)).text, `file a${i}\n`);
   assert.equal((await artifactBytes(h, taskId, 'public/d/empty3')).body.length, 0);
@@ -99,9 +118,11 @@ test('one upload failing for good among many: the others are uploaded, the missi
     assert.equal(status.state, 'exception');
     assert.equal(status.runs[0]!.reasonResolved, 'internal-error');
     const log = await f.taskLog(taskId);
-    assert.match(log, /\[taskcluster:error\] Uploading artifact "public\/f3\.txt" failed: /);
-    assert.match(log, /\[taskcluster:error\] Uploading artifact "public\/dir\/g7\.txt" failed: /);
-    assert.match(log, /\[taskcluster:error\] Artifact "public\/missing\.txt" not found at "\/out\/missing\.txt"/);
+    // Each failure is reported once, and only the two uploads refused fail.
+    assert.equal(log.match(/\[taskcluster:error\] Uploading artifact "public\/f3\.txt" failed: /g)?.length, 1);
+    assert.equal(log.match(/\[taskcluster:error\] Uploading artifact "public\/dir\/g7\.txt" failed: /g)?.length, 1);
+    assert.equal(log.match(/\[taskcluster:error\] Uploading artifact /g)?.length, 2);
+    assert.equal(log.match(/\[taskcluster:error\] Artifact "public\/missing\.txt" not found at "\/out\/missing\.txt"/g)?.length, 1);
     assert.match(log, /Unsuccessful task run with exit code: 0 completed in/);
     const listed = new Map((await allArtifacts(f, taskId)).map((a) => [a.name, a.storageType]));
     for (let i = 1; i <= 6; i++) if (i !== 3) assert.equal((await f.artifact(taskId, 0, `public/f${i}.txt`)).text, `f${i}\n`);
