@@ -9,6 +9,8 @@
 //   BENCH_LOG_MB=N           task output of the log path benchmark (default 1024, quick 64)
 //   BENCH_LOG_LINES=1        the log task writes 80-column lines instead of one long run of bytes
 //   BENCH_ARTIFACT_MB=N      artifact size (default 1024, quick 64)
+//   BENCH_ARTIFACT_PARTS=single,parallel  parts of the artifact benchmark: one big file, and many
+//                            artifacts at several parallelisms (default both)
 //   BENCH_IMAGE_MB=N         task-image size (default 200, quick 20)
 //   BENCH_SAVE_MB=N          data the dockerSave task leaves in its container (default 256, quick 32)
 //   BENCH_TASK_IMAGE=name    image of the trivial tasks (default taskenv_pass:latest)
@@ -35,6 +37,7 @@ export interface BenchOptions {
   logBytes: number;
   logLines: boolean;
   artifactBytes: number;
+  artifactParts: Array<'single' | 'parallel'>;
   imageBytes: number;
   saveBytes: number;
   image: string;
@@ -60,6 +63,13 @@ function deploymentMode(raw: string | undefined): 'embedded' | 'separate' {
   throw new Error(`BENCH_DEPLOYMENT must be separate or embedded, not ${JSON.stringify(raw)}`);
 }
 
+function artifactParts(raw: string | undefined): Array<'single' | 'parallel'> {
+  const parts = (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  if (parts.length === 0) return ['single', 'parallel'];
+  for (const part of parts) if (part !== 'single' && part !== 'parallel') throw new Error(`BENCH_ARTIFACT_PARTS: unknown part ${JSON.stringify(part)}; known: single, parallel`);
+  return parts as Array<'single' | 'parallel'>;
+}
+
 export function benchOptions(env: NodeJS.ProcessEnv = process.env): BenchOptions {
   const quick = env.BENCH_QUICK === '1' || env.BENCH_QUICK === 'true';
   const only = (env.BENCH_ONLY ?? '').split(',').map((s) => s.trim()).filter(Boolean);
@@ -78,6 +88,7 @@ export function benchOptions(env: NodeJS.ProcessEnv = process.env): BenchOptions
     logBytes: int(env, 'BENCH_LOG_MB', quick ? 64 : 1024) * MIB,
     logLines: env.BENCH_LOG_LINES === '1',
     artifactBytes: int(env, 'BENCH_ARTIFACT_MB', quick ? 64 : 1024) * MIB,
+    artifactParts: artifactParts(env.BENCH_ARTIFACT_PARTS),
     imageBytes: int(env, 'BENCH_IMAGE_MB', quick ? 20 : 200) * MIB,
     saveBytes: int(env, 'BENCH_SAVE_MB', quick ? 32 : 256) * MIB,
     image: env.BENCH_TASK_IMAGE || 'taskenv_pass:latest',

@@ -5,6 +5,8 @@ import type { Readable } from 'node:stream';
 import Dockerode from 'dockerode';
 
 export const RAW_LABEL = 'org.taskcluster.docker-worker.bench';
+/** Raw containers kept for a whole benchmark (their files read again and again); removed by it, or as leftovers. */
+export const HELD_LABEL = 'org.taskcluster.docker-worker.bench-held';
 
 export function docker(): Dockerode {
   return new Dockerode({ socketPath: process.env.DOCKER_SOCKET || '/var/run/docker.sock' });
@@ -80,7 +82,11 @@ export async function rawAttach(engine: Dockerode, image: string, cmd: string[])
 
 /** Removes containers this harness created that a crashed run left behind. */
 export async function removeRawLeftovers(engine: Dockerode): Promise<number> {
-  const list = await engine.listContainers({ all: true, filters: { label: [RAW_LABEL] } });
-  for (const c of list) await engine.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined);
-  return list.length;
+  let removed = 0;
+  for (const label of [RAW_LABEL, HELD_LABEL]) {
+    const list = await engine.listContainers({ all: true, filters: { label: [label] } });
+    for (const c of list) await engine.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined);
+    removed += list.length;
+  }
+  return removed;
 }
