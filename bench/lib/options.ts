@@ -11,6 +11,8 @@
 //   BENCH_ARTIFACT_MB=N      artifact size (default 1024, quick 64)
 //   BENCH_ARTIFACT_PARTS=single,parallel  parts of the artifact benchmark: one big file, and many
 //                            artifacts at several parallelisms (default both)
+//   BENCH_ARTIFACT_PARALLELISMS=1,8  upload parallelisms of the many-artifacts part (default 1,4,8,16;
+//                            quick 1 and the default)
 //   BENCH_IMAGE_MB=N         task-image size (default 200, quick 20)
 //   BENCH_SAVE_MB=N          data the dockerSave task leaves in its container (default 256, quick 32)
 //   BENCH_TASK_IMAGE=name    image of the trivial tasks (default taskenv_pass:latest)
@@ -38,6 +40,8 @@ export interface BenchOptions {
   logLines: boolean;
   artifactBytes: number;
   artifactParts: Array<'single' | 'parallel'>;
+  /** Unset: the benchmark's own choice. */
+  artifactParallelisms?: number[];
   imageBytes: number;
   saveBytes: number;
   image: string;
@@ -70,6 +74,12 @@ function artifactParts(raw: string | undefined): Array<'single' | 'parallel'> {
   return parts as Array<'single' | 'parallel'>;
 }
 
+function positiveList(name: string, raw: string): number[] {
+  const values = raw.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
+  if (values.length === 0 || values.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`${name} must be a comma-separated list of positive integers, not ${JSON.stringify(raw)}`);
+  return values;
+}
+
 export function benchOptions(env: NodeJS.ProcessEnv = process.env): BenchOptions {
   const quick = env.BENCH_QUICK === '1' || env.BENCH_QUICK === 'true';
   const only = (env.BENCH_ONLY ?? '').split(',').map((s) => s.trim()).filter(Boolean);
@@ -89,6 +99,7 @@ export function benchOptions(env: NodeJS.ProcessEnv = process.env): BenchOptions
     logLines: env.BENCH_LOG_LINES === '1',
     artifactBytes: int(env, 'BENCH_ARTIFACT_MB', quick ? 64 : 1024) * MIB,
     artifactParts: artifactParts(env.BENCH_ARTIFACT_PARTS),
+    ...(env.BENCH_ARTIFACT_PARALLELISMS ? { artifactParallelisms: positiveList('BENCH_ARTIFACT_PARALLELISMS', env.BENCH_ARTIFACT_PARALLELISMS) } : {}),
     imageBytes: int(env, 'BENCH_IMAGE_MB', quick ? 20 : 200) * MIB,
     saveBytes: int(env, 'BENCH_SAVE_MB', quick ? 32 : 256) * MIB,
     image: env.BENCH_TASK_IMAGE || 'taskenv_pass:latest',
