@@ -9,7 +9,7 @@
 // finishArtifact. Part of the `artifact` benchmark.
 import type { BenchContext } from './lib/context.ts';
 import { MemorySampler, readCpuMs } from './lib/proc.ts';
-import { HELD_LABEL, rawCreateOptions } from './lib/raw-engine.ts';
+import { HELD_LABEL, RAW_OWNER, rawCreateOptions } from './lib/raw-engine.ts';
 import { rawCollect, type RawArtifact } from './lib/raw-artifacts.ts';
 import type { Row } from './lib/report.ts';
 import { MIB, mbPerSecond, median, round } from './lib/stats.ts';
@@ -61,7 +61,7 @@ export async function artifactParallel(ctx: BenchContext): Promise<{ rows: Row[]
   const rawContainers = new Map<string, string>();
   try {
     for (const c of all) {
-      const container = await engine.createContainer({ ...rawCreateOptions(options.image, c.command), Labels: { [HELD_LABEL]: 'artifact' } });
+      const container = await engine.createContainer({ ...rawCreateOptions(options.image, c.command), Labels: { [HELD_LABEL]: RAW_OWNER } });
       rawContainers.set(c.name, container.id);
       await container.start();
       await container.wait();

@@ -1,10 +1,16 @@
 // The floor: the same container lifecycles straight on the Docker engine with dockerode, with
 // the container settings the worker's plan uses for a task (TTY, shm size, extra hosts), and
 // nothing else: no queue, no task log, no artifacts.
+import path from 'node:path';
 import type { Readable } from 'node:stream';
 import Dockerode from 'dockerode';
 
 export const RAW_LABEL = 'org.taskcluster.docker-worker.bench';
+/**
+ * The value of the labels: this checkout. Leftovers are removed only from runs of this checkout,
+ * never the live raw containers of a benchmark run from another checkout on the same engine.
+ */
+export const RAW_OWNER = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
 /** Raw containers kept for a whole benchmark (their files read again and again); removed by it, or as leftovers. */
 export const HELD_LABEL = 'org.taskcluster.docker-worker.bench-held';
 
@@ -16,7 +22,7 @@ export function docker(): Dockerode {
 export function rawCreateOptions(image: string, cmd: string[]): Dockerode.ContainerCreateOptions {
   return {
     Image: image, Cmd: cmd, Tty: true, AttachStdin: false, AttachStdout: true, AttachStderr: true, OpenStdin: false, StdinOnce: false,
-    Labels: { [RAW_LABEL]: 'raw' },
+    Labels: { [RAW_LABEL]: RAW_OWNER },
     HostConfig: { ShmSize: 1_800_000_000, ExtraHosts: ['localhost.localdomain:127.0.0.1'] },
   };
 }
@@ -80,11 +86,11 @@ export async function rawAttach(engine: Dockerode, image: string, cmd: string[])
   }
 }
 
-/** Removes containers this harness created that a crashed run left behind. */
+/** Removes containers this harness (this checkout's) created that a crashed run left behind. */
 export async function removeRawLeftovers(engine: Dockerode): Promise<number> {
   let removed = 0;
   for (const label of [RAW_LABEL, HELD_LABEL]) {
-    const list = await engine.listContainers({ all: true, filters: { label: [label] } });
+    const list = await engine.listContainers({ all: true, filters: { label: [`${label}=${RAW_OWNER}`] } });
     for (const c of list) await engine.getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined);
     removed += list.length;
   }
