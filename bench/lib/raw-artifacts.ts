@@ -32,7 +32,12 @@ function keepAlive<T>(client: T): T {
 }
 const SMALL_FILE_MAX = 1024 * 1024;
 
-interface RawRun { taskId: string; runId: number; expires: string; queue: any; finish(): Promise<void> }
+export interface RawRun {
+  taskId: string; runId: number; expires: string; queue: any;
+  /** The claim's temporary credentials. */
+  credentials: { clientId: string; accessToken: string; certificate?: string };
+  finish(): Promise<void>;
+}
 
 /** A task run of its own, claimed with the root credentials. */
 export async function rawRun(credentials: RootCredentials, name: string): Promise<RawRun> {
@@ -46,10 +51,11 @@ export async function rawRun(credentials: RootCredentials, name: string): Promis
   const claim = claimed.tasks[0]! as { runId: number; credentials: { clientId: string; accessToken: string; certificate?: string } };
   const runId = claim.runId;
   const runQueue = keepAlive(new taskcluster.Queue({ rootUrl: credentials.rootUrl, credentials: claim.credentials }));
-  return { taskId, runId, expires: String(task.expires), queue: runQueue, finish: async () => { await runQueue.reportCompleted(taskId, runId); } };
+  return { taskId, runId, expires: String(task.expires), queue: runQueue, credentials: claim.credentials, finish: async () => { await runQueue.reportCompleted(taskId, runId); } };
 }
 
-async function uploadOne(credentials: RootCredentials, run: RawRun, name: string, size: number, body: Readable | Buffer): Promise<void> {
+/** One file's artifact upload, as the floor does it. */
+export async function uploadOne(credentials: RootCredentials, run: RawRun, name: string, size: number, body: Readable | Buffer): Promise<void> {
   const contentType = 'application/octet-stream';
   const created = await run.queue.createArtifact(run.taskId, run.runId, name, {
     storageType: 'object', expires: run.expires, contentType,
