@@ -7,7 +7,7 @@
 // Against a deployment with a short claim timeout keep FILES small: a round must end before
 // the claim expires (nothing here reclaims), or the run's report is refused (409).
 import { Readable } from 'node:stream';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import PQueue from 'p-queue';
@@ -21,9 +21,10 @@ let stop = async () => {};
 if (process.env.TASKCLUSTER_ROOT_URL) {
   credentials = { rootUrl: process.env.TASKCLUSTER_ROOT_URL, clientId: process.env.TASKCLUSTER_CLIENT_ID!, accessToken: process.env.TASKCLUSTER_ACCESS_TOKEN! };
 } else {
-  const d = await startDeployment(mkdtempSync(path.join(os.tmpdir(), 'upload-api-')));
+  const stateDir = mkdtempSync(path.join(os.tmpdir(), 'upload-api-'));
+  const d = await startDeployment(stateDir);
   credentials = d.credentials;
-  stop = async () => { await d.command.stop(); };
+  stop = async () => { await d.command.stop(); rmSync(stateDir, { recursive: true, force: true }); };
 }
 const seed = Buffer.alloc(16384, 7);
 const bodies = Array.from({ length: files }, (_, i) => seed.subarray(0, ((i % 32) + 1) * 512));
