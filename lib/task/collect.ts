@@ -38,7 +38,7 @@ export interface CollectOptions {
   signal?: AbortSignal;
 }
 
-/** What `artifacts.uploadParallelism` defaults to (chosen from `make bench`, README "Benchmarks"). */
+/** What `artifacts.uploadParallelism` defaults to: README "Performance" (many artifacts) says why, bench/artifact-parallel.ts measures it. */
 export const DEFAULT_UPLOAD_PARALLELISM = 8;
 
 /** Files of a directory artifact up to this size are buffered, so the archive moves on while they upload. */
