@@ -22,6 +22,7 @@ import type { BenchmarkResult, Row } from './lib/report.ts';
 import { MIB, mbPerSecond, median, round } from './lib/stats.ts';
 import { describeStages, stageMarks, stageTimings, submitTask, waitResolved } from './lib/tasks.ts';
 import { WorkerProcess } from './lib/worker-process.ts';
+import { artifactParallel } from './artifact-parallel.ts';
 
 const LINE = '0123456789'.repeat(8).slice(0, 79);
 
@@ -82,6 +83,15 @@ async function rawStreamedPut(engine: Dockerode, image: string, command: string[
 }
 
 export async function artifactUpload(ctx: BenchContext): Promise<BenchmarkResult> {
+  const single = ctx.options.artifactParts.includes('single') ? await singleArtifact(ctx) : { rows: [], notes: [], details: {} };
+  const parallel = ctx.options.artifactParts.includes('parallel') ? await artifactParallel(ctx) : { rows: [], notes: [], details: {} };
+  return {
+    name: 'artifact', title: 'Artifact upload', rows: [...single.rows, ...parallel.rows], notes: [...single.notes, ...parallel.notes],
+    details: { single: single.details, parallel: parallel.details },
+  };
+}
+
+async function singleArtifact(ctx: BenchContext): Promise<{ rows: Row[]; notes: string[]; details: Record<string, unknown> }> {
   const { options, engine } = ctx;
   const mib = Math.ceil(options.artifactBytes / MIB);
   const bytes = mib * MIB;
@@ -139,5 +149,5 @@ export async function artifactUpload(ctx: BenchContext): Promise<BenchmarkResult
     notes.push(`${kind.name}: raw archive read (engine → tar → file) ${round(archive, 0)} MB/s; raw archive then PUT ${round(pipelineMbps, 0)} MB/s; raw archive streamed into a PUT ${round(streamedMbps, 0)} MB/s; worker CPU per task ${round(median(w.map((s) => s.cpuMs)), 0)} ms; worker stage marks (median ms since the claim): ${describeStages(stageMarks(w.map((s) => s.stages)))}.`);
   }
   notes.push(`The worker's time includes everything after the container exits: archive read streamed into the object upload (hashed on the way), container removal, task log upload and report. Deployment: ${options.deployment === 'separate' ? 'a separate `worker serve` process' : 'embedded in the worker process (the object service receiving the upload shares its process and RSS)'}.`);
-  return { name: 'artifact', title: 'Artifact upload', rows, details: { bytes, workerSamples, rawSamples, deployment: options.deployment }, notes };
+  return { rows, notes, details: { bytes, workerSamples, rawSamples, deployment: options.deployment } };
 }

@@ -10,6 +10,10 @@
 //   BENCH_LOG_MB=N           task output of the log path benchmark (default 1024, quick 64)
 //   BENCH_LOG_LINES=1        the log task writes 80-column lines instead of one long run of bytes
 //   BENCH_ARTIFACT_MB=N      artifact size (default 1024, quick 64)
+//   BENCH_ARTIFACT_PARTS=single,parallel  parts of the artifact benchmark: one big file, and many
+//                            artifacts at several parallelisms (default both)
+//   BENCH_ARTIFACT_PARALLELISMS=1,8  upload parallelisms of the many-artifacts part (default 1,4,8,16;
+//                            quick 1 and the default)
 //   BENCH_IMAGE_MB=N         task-image size (default 200, quick 20)
 //   BENCH_PULL_MB=N          image the registry pull benchmark pulls (default 100, quick 20)
 //   BENCH_REGISTRY=host:port registry it pulls from (default 127.0.0.1:5480, the open one of `make registry`)
@@ -38,6 +42,9 @@ export interface BenchOptions {
   logBytes: number;
   logLines: boolean;
   artifactBytes: number;
+  artifactParts: Array<'single' | 'parallel'>;
+  /** Unset: the benchmark's own choice. */
+  artifactParallelisms?: number[];
   imageBytes: number;
   saveBytes: number;
   pullBytes: number;
@@ -75,6 +82,19 @@ function deploymentMode(raw: string | undefined): 'embedded' | 'separate' {
   throw new Error(`BENCH_DEPLOYMENT must be separate or embedded, not ${JSON.stringify(raw)}`);
 }
 
+function artifactParts(raw: string | undefined): Array<'single' | 'parallel'> {
+  const parts = (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  if (parts.length === 0) return ['single', 'parallel'];
+  for (const part of parts) if (part !== 'single' && part !== 'parallel') throw new Error(`BENCH_ARTIFACT_PARTS: unknown part ${JSON.stringify(part)}; known: single, parallel`);
+  return parts as Array<'single' | 'parallel'>;
+}
+
+function positiveList(name: string, raw: string): number[] {
+  const values = raw.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
+  if (values.length === 0 || values.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`${name} must be a comma-separated list of positive integers, not ${JSON.stringify(raw)}`);
+  return values;
+}
+
 export function benchOptions(env: NodeJS.ProcessEnv = process.env): BenchOptions {
   const quick = env.BENCH_QUICK === '1' || env.BENCH_QUICK === 'true';
   const only = (env.BENCH_ONLY ?? '').split(',').map((s) => s.trim()).filter(Boolean);
@@ -93,6 +113,8 @@ export function benchOptions(env: NodeJS.ProcessEnv = process.env): BenchOptions
     logBytes: int(env, 'BENCH_LOG_MB', quick ? 64 : 1024) * MIB,
     logLines: env.BENCH_LOG_LINES === '1',
     artifactBytes: int(env, 'BENCH_ARTIFACT_MB', quick ? 64 : 1024) * MIB,
+    artifactParts: artifactParts(env.BENCH_ARTIFACT_PARTS),
+    ...(env.BENCH_ARTIFACT_PARALLELISMS ? { artifactParallelisms: positiveList('BENCH_ARTIFACT_PARALLELISMS', env.BENCH_ARTIFACT_PARALLELISMS) } : {}),
     imageBytes: int(env, 'BENCH_IMAGE_MB', quick ? 20 : 200) * MIB,
     saveBytes: int(env, 'BENCH_SAVE_MB', quick ? 32 : 256) * MIB,
     pullBytes: int(env, 'BENCH_PULL_MB', quick ? 20 : 100) * MIB,

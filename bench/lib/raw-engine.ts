@@ -4,8 +4,12 @@
 import type { Readable } from 'node:stream';
 import Dockerode from 'dockerode';
 
-/** Every raw container carries this label; its value is the pid of the bench run that made it. */
+/** Every raw container carries this label (or HELD_LABEL); its value is the pid of the bench run that made it. */
 export const RAW_LABEL = 'org.taskcluster.docker-worker.bench';
+/** The value of the labels: the pid of this bench run (see removeRawLeftovers). */
+export const RAW_OWNER = String(process.pid);
+/** Raw containers kept for a whole benchmark (their files read again and again); removed by it, or as leftovers. */
+export const HELD_LABEL = 'org.taskcluster.docker-worker.bench-held';
 
 export function docker(): Dockerode {
   return new Dockerode({ socketPath: process.env.DOCKER_SOCKET || '/var/run/docker.sock' });
@@ -15,7 +19,7 @@ export function docker(): Dockerode {
 export function rawCreateOptions(image: string, cmd: string[]): Dockerode.ContainerCreateOptions {
   return {
     Image: image, Cmd: cmd, Tty: true, AttachStdin: false, AttachStdout: true, AttachStderr: true, OpenStdin: false, StdinOnce: false,
-    Labels: { [RAW_LABEL]: String(process.pid) },
+    Labels: { [RAW_LABEL]: RAW_OWNER },
     HostConfig: { ShmSize: 1_800_000_000, ExtraHosts: ['localhost.localdomain:127.0.0.1'] },
   };
 }
@@ -103,9 +107,12 @@ function alive(pid: number): boolean {
  * bench run sharing the engine keeps its own: its label names a live pid.
  */
 export async function removeRawLeftovers(engine: Dockerode): Promise<number> {
-  const list = await engine.listContainers({ all: true, filters: { label: [RAW_LABEL] } });
+  const list = [
+    ...(await engine.listContainers({ all: true, filters: { label: [RAW_LABEL] } })),
+    ...(await engine.listContainers({ all: true, filters: { label: [HELD_LABEL] } })),
+  ];
   const leftovers = list.filter((c) => {
-    const owner = Number(c.Labels?.[RAW_LABEL]);
+    const owner = Number(c.Labels?.[RAW_LABEL] ?? c.Labels?.[HELD_LABEL]);
     // Labelled before the label named its run: left only if idle for ten minutes.
     if (!Number.isInteger(owner) || owner <= 0) return c.State !== 'running' && c.Created * 1000 < Date.now() - 600_000;
     return owner === process.pid || !alive(owner);

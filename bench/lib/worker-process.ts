@@ -240,6 +240,7 @@ export class WorkerProcess {
     } catch (err) {
       await command.stop(5000);
       await deploymentCommand?.stop(5000);
+      if (!options.stateDir && !options.keepStateDir) rmSync(stateDir, { recursive: true, force: true });
       throw err;
     }
   }

@@ -94,11 +94,11 @@ export async function* extractArtifactEntries(tar: Readable, artifact: ArtifactS
 }
 
 /**
- * The one regular file in an archive of a single file (the engine's archive of a file path),
- * as a stream: how an upload retry reads an artifact file again. The tar stream is closed
- * when the returned stream ends or is destroyed.
+ * The one regular file in an archive of a single file (the engine's archive of a file path):
+ * the first upload of a file artifact, and how an upload retry reads a file again. The tar
+ * stream is closed when the file's stream ends or is destroyed.
  */
-export async function archivedFile(tar: Readable, name: string): Promise<Readable> {
+export async function archivedFileEntry(tar: Readable, name: string): Promise<Extract<ExtractedEntry, { kind: 'entry' }>> {
   const entries = extractArtifactEntries(tar, { name, type: 'file' });
   const first = await entries.next();
   if (first.done || first.value.kind !== 'entry') {
@@ -106,9 +106,13 @@ export async function archivedFile(tar: Readable, name: string): Promise<Readabl
     const found = first.done ? 'nothing' : first.value.kind === 'skipped' ? first.value.entryType : 'file';
     throw new ArtifactTypeError(name, 'file', found);
   }
-  const { stream } = first.value;
   const finish = () => { void entries.return(undefined); };
-  stream.once('end', finish);
-  stream.once('close', finish);
-  return stream;
+  first.value.stream.once('end', finish);
+  first.value.stream.once('close', finish);
+  return first.value;
+}
+
+/** The stream of `archivedFileEntry`. */
+export async function archivedFile(tar: Readable, name: string): Promise<Readable> {
+  return (await archivedFileEntry(tar, name)).stream;
 }

@@ -86,6 +86,7 @@ export const configSchema = {
   artifacts: {
     storageType: { doc: 'How artifacts are stored: object (the object service) or s3 (legacy putUrl).', format: ['object', 's3'], default: 'object' },
     uploadRetries: { doc: 'How often an artifact upload is retried on network errors and 5xx.', format: 'nat', default: 5 },
+    uploadParallelism: { doc: 'How many of a task\'s artifact uploads (files, also the files of a directory artifact) run at once.', format: positiveInteger, default: 8, env: 'WORKER_UPLOAD_PARALLELISM' },
   },
   task: {
     cancelPollSeconds: { doc: 'How often a running task\'s status is checked for cancellation (0: only at reclaim).', format: 'nat', default: 5 },

@@ -67,6 +67,8 @@ export interface TaskRunDeps {
   statusQueue?: QueueClient;
   storageType: StorageType;
   uploadRetries: number;
+  /** Artifact uploads of one task at once (default DEFAULT_UPLOAD_PARALLELISM). */
+  uploadParallelism?: number;
   reclaimMarginSeconds: number;
   cancelPollSeconds: number;
   tmpDir: string;
@@ -465,7 +467,9 @@ export class TaskRun {
     if (result.interrupted || this.stopUploads.signal.aborted) return interrupted(result.exitCode);
 
     // 5 collect
-    const collected = await collectArtifacts(deps.engine, containerId, plan.artifacts, publisher, taskLog, this.stopUploads.signal);
+    const collected = await collectArtifacts(deps.engine, containerId, plan.artifacts, publisher, taskLog, {
+      signal: this.stopUploads.signal, parallelism: deps.uploadParallelism,
+    });
     this.mark('artifactsCollected');
     if (collected.stopped) return interrupted(result.exitCode);
     // An upload that failed for good is the worker's problem, not the task's: the footer and
