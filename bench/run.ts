@@ -20,6 +20,7 @@ import { dockerSaveBench } from './docker-save.ts';
 import { cryptoCosts } from './crypto.ts';
 import { proxies } from './proxies.ts';
 import { soak } from './soak.ts';
+import { embeddedLoad } from './embedded-load.ts';
 
 const benchmarks: Record<BenchmarkName, { title: string; run: (ctx: BenchContext) => Promise<BenchmarkResult> }> = {
   footprint: { title: 'Footprint', run: footprint },
@@ -32,6 +33,7 @@ const benchmarks: Record<BenchmarkName, { title: string; run: (ctx: BenchContext
   crypto: { title: 'Crypto costs', run: cryptoCosts },
   soak: { title: 'Soak', run: soak },
   proxies: { title: 'Task proxies', run: proxies },
+  'embedded-load': { title: 'Embedded deployment under load', run: embeddedLoad },
 };
 
 async function main(): Promise<number> {
