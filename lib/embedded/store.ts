@@ -7,6 +7,8 @@
 // files 0600 (SQLite gives its -wal and -shm files the mode of the database file).
 // synchronous = FULL: a change the caller was told about survives a power loss too (in WAL
 // mode NORMAL may lose the last commits then; a killed process loses nothing either way).
+// journal_size_limit: the write-ahead log is cut back to 64 MiB whenever a checkpoint empties
+// it, so a burst of writes (a big expiry sweep) does not leave a large file behind.
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { chmodSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
@@ -32,7 +34,7 @@ export function openStore(stateDir: string): Database {
   let db: Database;
   try {
     db = new DatabaseSync(file);
-    db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;');
+    db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA journal_size_limit = 67108864; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;');
   } finally {
     process.umask(umask);
   }

@@ -120,11 +120,21 @@ export class BlobStore {
   }
 
   async delete(key: string): Promise<void> {
-    const record = this.get(key);
-    if (!record) return;
-    this.db.prepare('DELETE FROM blobs WHERE key = ? AND file = ?').run(key, record.file);
-    await durable(this.db); // the row goes first: a file is never missing under a committed row
-    await this.files.remove(record.file);
+    await this.deleteMany([key]);
+  }
+
+  /** Deletes these blobs: their rows in one commit, then their files. */
+  async deleteMany(keys: string[]): Promise<void> {
+    const files: string[] = [];
+    const remove = this.db.prepare('DELETE FROM blobs WHERE key = ? RETURNING file');
+    transaction(this.db, () => {
+      for (const key of keys) {
+        const row = remove.get(key) as { file: string } | undefined;
+        if (row) files.push(row.file);
+      }
+    });
+    await durable(this.db); // the rows go first: a file is never missing under a committed row
+    for (const file of files) await this.files.remove(file);
   }
 
   /** Deletes blobs whose expiry has passed, rows and files. */
