@@ -21,6 +21,7 @@ import { cryptoCosts } from './crypto.ts';
 import { proxies } from './proxies.ts';
 import { soak } from './soak.ts';
 import { registryPull } from './registry-pull.ts';
+import { embeddedLoad } from './embedded-load.ts';
 
 const benchmarks: Record<BenchmarkName, { title: string; run: (ctx: BenchContext) => Promise<BenchmarkResult> }> = {
   footprint: { title: 'Footprint', run: footprint },
@@ -34,6 +35,7 @@ const benchmarks: Record<BenchmarkName, { title: string; run: (ctx: BenchContext
   soak: { title: 'Soak', run: soak },
   proxies: { title: 'Task proxies', run: proxies },
   pull: { title: 'Registry pull', run: registryPull },
+  'embedded-load': { title: 'Embedded deployment under load', run: embeddedLoad },
 };
 
 async function main(): Promise<number> {

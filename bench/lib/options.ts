@@ -1,6 +1,6 @@
 // Knobs of a benchmark run, all from the environment so `make bench` needs no arguments:
 //   BENCH_QUICK=1            small sizes and counts: checks the harness in a minute or two
-//   BENCH_ONLY=a,b           run only these benchmarks (overhead, throughput, log, artifact, image, save, footprint, crypto, soak, proxies, pull)
+//   BENCH_ONLY=a,b           run only these benchmarks (overhead, throughput, log, artifact, image, save, footprint, crypto, soak, proxies, pull, embedded-load)
 //   BENCH_REPEATS=N          repeated runs per figure (median taken); default 3, quick 1
 //   BENCH_OVERHEAD_TASKS=N   sequential tasks for per-task overhead (default 30, quick 6)
 //   BENCH_THROUGHPUT_TASKS=N tasks per throughput batch and capacity (default 80, quick 12)
@@ -28,7 +28,7 @@
 //   BENCH_RESULTS=dir        where latest.md and latest.json go (default bench/results)
 import path from 'node:path';
 
-export const BENCHMARKS = ['footprint', 'overhead', 'throughput', 'log', 'artifact', 'image', 'save', 'crypto', 'soak', 'proxies', 'pull'] as const;
+export const BENCHMARKS = ['footprint', 'overhead', 'throughput', 'log', 'artifact', 'image', 'save', 'crypto', 'soak', 'proxies', 'pull', 'embedded-load'] as const;
 export type BenchmarkName = typeof BENCHMARKS[number];
 
 export interface BenchOptions {

@@ -7,7 +7,7 @@ import crypto from 'node:crypto';
 import { readFileSync, writeFileSync, existsSync, renameSync } from 'node:fs';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { openStore, type Database } from './store.ts';
+import { commitGroup, durable, openStore, type Database } from './store.ts';
 import { EmbeddedService, send, Reply } from './api/service.ts';
 import type { EmbeddedContext, EmbeddedSettings, ServiceParts, RawHandler } from './context.ts';
 import { AuthState, authService } from './auth/service.ts';
@@ -92,7 +92,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedD
   const services = new Map<string, EmbeddedService>();
   const raw: [string, RawHandler][] = [];
   for (const [name, p] of Object.entries(parts)) {
-    services.set(name, new EmbeddedService({ name, handlers: p.handlers, auth, log: options.log, rootUrl: () => rootUrl }));
+    services.set(name, new EmbeddedService({ name, handlers: p.handlers, auth, log: options.log, rootUrl: () => rootUrl, durable: () => durable(db) }));
     for (const [prefix, h] of Object.entries(p.raw ?? {})) raw.push([prefix, h]);
   }
 
@@ -163,6 +163,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedD
         for (const p of Object.values(parts)) await p.close?.();
         await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); });
         await sweeping;
+        commitGroup(db);
         db.close();
       })();
       return closed;

@@ -109,3 +109,18 @@ test('dependencies: a task waiting on another is unscheduled, then pending once 
   }
   return { before: created.status.state, after: state, dependents: keys(await s.queue.listDependentTasks(first)) };
 }));
+
+test('task group expiry: an hour after its first task expires, moved only by a later-expiring task', { skip }, () => same(async (s) => {
+  const taskQueueId = s.newTaskQueueId();
+  const taskGroupId = taskcluster.slugid();
+  const expiresAt = (days: number) => new Date(Date.parse('2100-01-01T00:00:00.000Z') + days * 86_400_000).toJSON();
+  const offset = async () => Date.parse((await s.queue.getTaskGroup(taskGroupId)).expires) - Date.parse(expiresAt(0));
+  const create = (days: number) => s.queue.createTask(taskcluster.slugid(), { ...taskDefinition(taskQueueId), taskGroupId, expires: expiresAt(days) });
+  await create(0);
+  const first = await offset();
+  await create(-1);
+  const earlier = await offset();
+  await create(1);
+  const later = await offset();
+  return { first, earlier, later };
+}));

@@ -140,6 +140,8 @@ test('task groups: one schedulerId per group; listTaskGroup pages through member
   const group = await tq.queue.getTaskGroup(taskGroupId);
   assertSchema('task-group-response', group);
   assert.equal(group.schedulerId, 'sched-a');
+  // As the real queue's ensure_task_group: the group outlives its first task by an hour.
+  assert.equal(Date.parse(group.expires), Date.parse((await tq.queue.task(ids[0]!)).expires) + 3_600_000);
 
   const seen: string[] = [];
   let continuationToken: string | undefined;

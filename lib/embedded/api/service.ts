@@ -43,6 +43,8 @@ export interface ServiceOptions {
   auth: AuthBackend;
   log: WorkerLog;
   rootUrl: () => string;
+  /** Settles when the store's changes so far are committed (store.ts durable()); default: at once. */
+  durable?: () => Promise<void>;
   maxBodyBytes?: number;
 }
 
@@ -104,12 +106,19 @@ export class EmbeddedService {
 
   /** Handles a request whose path (after /api/<service>/v1) is `path`. */
   async handle(req: IncomingMessage, res: ServerResponse, path: string, url: URL): Promise<void> {
+    let reply: Reply;
     try {
-      const reply = await this.dispatch(req, path, url);
-      send(res, reply);
+      reply = await this.dispatch(req, path, url);
     } catch (err) {
-      send(res, this.errorReply(err, req));
+      reply = this.errorReply(err, req);
     }
+    // Nothing is answered before the changes it reports are committed (store.ts: group commit).
+    try {
+      await this.options.durable?.();
+    } catch (err) {
+      reply = this.errorReply(err, req);
+    }
+    send(res, reply);
   }
 
   private errorReply(err: unknown, req: IncomingMessage): Reply {

@@ -3,7 +3,7 @@
 // artifacts both keep their data here, under distinct keys. A sealed blob is immutable.
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import type { Database } from '../store.ts';
+import { durable, transaction, type Database } from '../store.ts';
 import type { EmbeddedContext } from '../context.ts';
 import { BlobFiles } from './blob-files.ts';
 
@@ -75,8 +75,7 @@ export class BlobStore {
     const written = await this.files.write(source, options.expectedLength);
     let replaced: string | undefined;
     try {
-      this.db.exec('BEGIN IMMEDIATE');
-      try {
+      transaction(this.db, () => {
         const old = this.get(key);
         if (old?.sealed) throw new BlobSealed(key);
         replaced = old?.file;
@@ -87,11 +86,8 @@ export class BlobStore {
             content_encoding = excluded.content_encoding, expires = excluded.expires`)
           .run(key, written.file, written.size, written.sha256, '', options.contentType,
             options.contentEncoding ?? null, options.expires);
-        this.db.exec('COMMIT');
-      } catch (err) {
-        this.db.exec('ROLLBACK');
-        throw err;
-      }
+      });
+      await durable(this.db);
     } catch (err) {
       await this.files.remove(written.file);
       throw err;
@@ -124,15 +120,27 @@ export class BlobStore {
   }
 
   async delete(key: string): Promise<void> {
-    const record = this.get(key);
-    if (!record) return;
-    this.db.prepare('DELETE FROM blobs WHERE key = ? AND file = ?').run(key, record.file);
-    await this.files.remove(record.file);
+    await this.deleteMany([key]);
+  }
+
+  /** Deletes these blobs: their rows in one commit, then their files. */
+  async deleteMany(keys: string[]): Promise<void> {
+    const files: string[] = [];
+    const remove = this.db.prepare('DELETE FROM blobs WHERE key = ? RETURNING file');
+    transaction(this.db, () => {
+      for (const key of keys) {
+        const row = remove.get(key) as { file: string } | undefined;
+        if (row) files.push(row.file);
+      }
+    });
+    await durable(this.db); // the rows go first: a file is never missing under a committed row
+    for (const file of files) await this.files.remove(file);
   }
 
   /** Deletes blobs whose expiry has passed, rows and files. */
   async sweep(now = Date.now()): Promise<number> {
     const expired = this.db.prepare('DELETE FROM blobs WHERE expires < ? RETURNING file').all(now) as { file: string }[];
+    await durable(this.db);
     for (const { file } of expired) await this.files.remove(file);
     return expired.length;
   }

@@ -103,9 +103,10 @@ export class ArtifactStore {
     return { artifacts: result.rows.map((r) => describeArtifact(toArtifact(r))), continuationToken: result.continuationToken };
   }
 
-  /** Deletes artifacts past their expiry and returns them. */
-  deleteExpired(now: number): Artifact[] {
-    const rows = this.db.prepare('DELETE FROM queue_artifacts WHERE expires < ? RETURNING *').all(now) as unknown as Row[];
+  /** Deletes up to `limit` artifacts past their expiry and returns them. */
+  deleteExpired(now: number, limit: number): Artifact[] {
+    const rows = this.db.prepare(`DELETE FROM queue_artifacts WHERE rowid IN
+      (SELECT rowid FROM queue_artifacts WHERE expires < ? LIMIT ?) RETURNING *`).all(now, limit) as unknown as Row[];
     return rows.map(toArtifact);
   }
 }

@@ -5,6 +5,7 @@
 import type { EmbeddedContext } from '../context.ts';
 import type { Handler } from '../api/service.ts';
 import { notFound } from '../api/errors.ts';
+import { transaction } from '../store.ts';
 import { objectStoreFor } from '../object/object-store.ts';
 import { pageRequest } from '../index/paging.ts';
 import type { RunLookup } from './run-lookup.ts';
@@ -85,11 +86,17 @@ export function artifactHandlers(ctx: EmbeddedContext, runs: RunLookup): Record<
  * s3 data. Object data expires with its object in the object service's own sweep.
  * For the queue's sweep to call.
  */
+const BATCH = 500;
+
 export async function sweepExpiredArtifacts(ctx: EmbeddedContext, now = Date.now()): Promise<number> {
   const blobs = objectStoreFor(ctx).blobs;
-  const expired = new ArtifactStore(ctx.db).deleteExpired(now);
-  for (const a of expired) {
-    if (a.storageType === 's3') await blobs.delete(blobKeyOfArtifact(a.taskId, a.runId, a.name));
+  const artifacts = new ArtifactStore(ctx.db);
+  let count = 0;
+  const nextBatch = () => transaction(ctx.db, () => artifacts.deleteExpired(now, BATCH));
+  for (let expired = nextBatch(); expired.length > 0; expired = nextBatch()) {
+    // The artifacts' rows and their blobs' rows in one commit, then the blob files.
+    await blobs.deleteMany(expired.filter((a) => a.storageType === 's3').map((a) => blobKeyOfArtifact(a.taskId, a.runId, a.name)));
+    count += expired.length;
   }
-  return expired.length;
+  return count;
 }

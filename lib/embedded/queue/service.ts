@@ -29,7 +29,7 @@ export function queueService(ctx: EmbeddedContext): ServiceParts {
   };
   return {
     handlers,
-    sweep: async () => { sweepQueue(core, workers); await sweepExpiredArtifacts(ctx); },
+    sweep: async () => { await sweepQueue(core, workers); await sweepExpiredArtifacts(ctx); },
     close: () => core.waiters.close(),
   };
 }

@@ -1,5 +1,7 @@
 // Task groups: every task of a group has the same schedulerId; a sealed group accepts no
-// new tasks; a group lives as long as its longest-lived task.
+// new tasks; a group lives an hour longer than its longest-lived task (the real queue's
+// ensure_task_group: inserted at the task's expires + 1 hour, moved to a later task's expires
+// + 1 hour), so the expiry sweep removes the group only after its tasks.
 import { SqlStore, type Database } from '../store.ts';
 
 const SCHEMA = `
@@ -11,6 +13,8 @@ CREATE TABLE IF NOT EXISTS queue_task_groups (
 );
 CREATE INDEX IF NOT EXISTS queue_task_groups_by_expires ON queue_task_groups(expires);
 `;
+
+const GROUP_OUTLIVES_TASKS_MS = 60 * 60 * 1000;
 
 export interface TaskGroup { taskGroupId: string; schedulerId: string; expires: string; sealed?: string }
 
@@ -30,16 +34,16 @@ export class TaskGroupStore extends SqlStore {
   }
 
   /** Declares a task's membership: 'scheduler-conflict' or 'sealed' when it may not join. */
-  ensure(taskGroupId: string, schedulerId: string, expires: number): 'ok' | 'scheduler-conflict' | 'sealed' {
+  ensure(taskGroupId: string, schedulerId: string, taskExpires: number): 'ok' | 'scheduler-conflict' | 'sealed' {
     const existing = this.get(taskGroupId);
     if (!existing) {
       this.sql('INSERT INTO queue_task_groups (task_group_id, scheduler_id, expires, sealed) VALUES (?, ?, ?, NULL)')
-        .run(taskGroupId, schedulerId, expires);
+        .run(taskGroupId, schedulerId, taskExpires + GROUP_OUTLIVES_TASKS_MS);
       return 'ok';
     }
     if (existing.schedulerId !== schedulerId) return 'scheduler-conflict';
-    if (Date.parse(existing.expires) < expires) {
-      this.sql('UPDATE queue_task_groups SET expires = ? WHERE task_group_id = ?').run(expires, taskGroupId);
+    if (taskExpires > Date.parse(existing.expires)) {
+      this.sql('UPDATE queue_task_groups SET expires = ? WHERE task_group_id = ?').run(taskExpires + GROUP_OUTLIVES_TASKS_MS, taskGroupId);
     }
     return existing.sealed ? 'sealed' : 'ok';
   }
