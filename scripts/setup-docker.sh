@@ -14,6 +14,14 @@ log_file="${DOCKERD_LOG:-/var/log/dockerd.log}"
 
 say() { echo "setup-docker: $*" >&2; }
 engine_answers() { docker -H "unix://$socket" info >/dev/null 2>&1; }
+# dockerd processes serving the default socket: a private engine (-H elsewhere, as the fault
+# suite starts) is not the machine's engine, and waiting for it would wait forever.
+default_dockerd() {
+  local pid
+  for pid in $(pidof dockerd 2>/dev/null); do
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qE -- '(^| )(-H|--host)( |=)' || echo "$pid"
+  done
+}
 
 if command -v docker >/dev/null 2>&1 && engine_answers; then
   exit 0
@@ -35,8 +43,8 @@ fi
 if pidof systemd >/dev/null 2>&1 && command -v systemctl >/dev/null 2>&1; then
   say "starting the docker service (systemd)"
   systemctl start docker.service || true
-elif pidof dockerd >/dev/null 2>&1; then
-  say "dockerd is running (pid $(pidof dockerd)) but not answering yet; waiting"
+elif [ -n "$(default_dockerd)" ]; then
+  say "dockerd is running (pid $(default_dockerd | tr '\n' ' ')) but not answering yet; waiting"
 else
   say "starting dockerd in the background (log: $log_file)"
   mkdir -p "$(dirname "$log_file")"
