@@ -39,6 +39,9 @@ const ROOM_BYTES = 1024 * 1024;
 /** Buffers kept for reuse: as many as may wait for the disk, plus the one filling. */
 const KEPT_BUFFERS = ROOM_BYTES / FLUSH_BYTES + 1;
 
+/** Masked output waiting for the disk: views of `buffer` (and masks), reused once written. */
+interface QueuedOutput { pieces: Buffer[]; bytes: number; buffer: Buffer | undefined }
+
 export class TaskLog extends Writable implements OutputSink {
   /** Path of the backing file: the complete, masked log. */
   readonly path: string;
@@ -179,12 +182,14 @@ export class TaskLog extends Writable implements OutputSink {
     this.write(text);
   }
 
-  // Output is copied into FLUSH_BYTES buffers (reused), and a buffer is written once it is
-  // full, or FLUSH_DELAY_MS after its first byte, so live readers still see output within
-  // milliseconds; the full buffers waiting meanwhile go in one vectored write. The copy (a
-  // memcpy) lets the producer's buffer go (or be reused: take()) at once. Up to ROOM_BYTES may
-  // wait for the disk; beyond that writers are asked to wait (a pipe's write callback, take()'s
-  // false), which an attach passes on to the container.
+  // Output is copied as it comes into FLUSH_BYTES buffers (reused), and a buffer is masked and
+  // written once it is full, or FLUSH_DELAY_MS after its first byte, so live readers still see
+  // output within milliseconds; the buffers waiting meanwhile go in one vectored write. The copy
+  // (a memcpy) lets the producer's buffer go (or be reused: take()) at once. Masking a whole
+  // buffer rather than each piece as it comes (an attach hands over a few KiB at a time) costs
+  // one search per secret per 256 KiB, and the masked pieces are views of the buffer, written
+  // as they are. Up to ROOM_BYTES may wait for the disk; beyond that writers are asked to wait
+  // (a pipe's write callback, take()'s false), which an attach passes on to the container.
 
   /**
    * Takes container output synchronously: what it keeps is copied before it returns, so the
@@ -198,7 +203,7 @@ export class TaskLog extends Writable implements OutputSink {
       this.write(Buffer.from(data));
       return false;
     }
-    this.#copy(this.#masker!.push(data));
+    this.#copy(data);
     return this.#hasRoom();
   }
 
@@ -209,18 +214,20 @@ export class TaskLog extends Writable implements OutputSink {
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.#copy(this.#masker!.push(chunk));
+    this.#copy(chunk);
     this.#continue(callback);
   }
 
   override _writev(chunks: { chunk: Buffer }[], callback: (error?: Error | null) => void): void {
-    for (const { chunk } of chunks) this.#copy(this.#masker!.push(chunk));
+    for (const { chunk } of chunks) this.#copy(chunk);
     this.#continue(callback);
   }
 
   override _final(callback: (error?: Error | null) => void): void {
-    this.#copy(this.#masker!.flush());
     this.#flushCurrent();
+    // What the masker held back in case a secret went on past it.
+    const held = this.#masker?.flush() ?? [];
+    if (held.length > 0) this.#queue({ pieces: held, bytes: held.reduce((n, b) => n + b.length, 0), buffer: undefined });
     this.#idle().then(() => callback(), callback);
   }
 
@@ -231,12 +238,13 @@ export class TaskLog extends Writable implements OutputSink {
     callback(error);
   }
 
-  /** Gone once the log is complete. */
+  /** Free buffers for the next output; gone once the log is complete. */
   #buffers: Buffer[] | undefined = [];
+  /** The buffer filling with unmasked output, and how much of it is used. */
   #current: Buffer | undefined;
   #used = 0;
-  /** Filled buffers (views of their used part) waiting for the disk, oldest first. */
-  #full: Buffer[] = [];
+  /** Masked output waiting for the disk, oldest first. */
+  #full: QueuedOutput[] = [];
   /** Bytes in #full and in the write under way. */
   #pending = 0;
   #flushTimer: NodeJS.Timeout | undefined;
@@ -259,16 +267,14 @@ export class TaskLog extends Writable implements OutputSink {
     else this.#blocked = callback;
   }
 
-  #copy(pieces: Buffer[]): void {
+  #copy(data: Buffer): void {
     if (!this.#buffers) return;
-    for (const piece of pieces) {
-      for (let offset = 0; offset < piece.length;) {
-        this.#current ??= this.#buffers.pop() ?? Buffer.allocUnsafe(FLUSH_BYTES);
-        const copied = piece.copy(this.#current, this.#used, offset);
-        this.#used += copied;
-        offset += copied;
-        if (this.#used === FLUSH_BYTES) this.#flushCurrent();
-      }
+    for (let offset = 0; offset < data.length;) {
+      this.#current ??= this.#buffers.pop() ?? Buffer.allocUnsafe(FLUSH_BYTES);
+      const copied = data.copy(this.#current, this.#used, offset);
+      this.#used += copied;
+      offset += copied;
+      if (this.#used === FLUSH_BYTES) this.#flushCurrent();
     }
     if (this.#used > 0) {
       this.#flushTimer ??= setTimeout(() => {
@@ -278,15 +284,24 @@ export class TaskLog extends Writable implements OutputSink {
     }
   }
 
-  /** Queues what the current buffer holds for the disk, and starts the write loop. */
+  /** Masks what the current buffer holds and queues it for the disk. */
   #flushCurrent(): void {
     clearTimeout(this.#flushTimer);
     this.#flushTimer = undefined;
     if (this.#used === 0 || !this.#current) return;
-    this.#full.push(this.#current.subarray(0, this.#used));
-    this.#pending += this.#used;
+    const data = this.#current.subarray(0, this.#used);
+    const pieces = this.#masker ? this.#masker.push(data) : [data];
+    let bytes = 0;
+    for (const piece of pieces) bytes += piece.length;
+    this.#queue({ pieces, bytes, buffer: this.#current });
     this.#current = undefined;
     this.#used = 0;
+  }
+
+  /** Queues masked output for the disk, and starts the write loop. */
+  #queue(output: QueuedOutput): void {
+    this.#full.push(output);
+    this.#pending += output.bytes;
     if (!this.#writing) {
       this.#writing = this.#writeLoop();
       // A failed write (a full disk) destroys the log; the rejection must not count as unhandled.
@@ -299,28 +314,27 @@ export class TaskLog extends Writable implements OutputSink {
     while (this.#writing) await this.#writing;
   }
 
-  /** Writes the queued buffers, all of them in one vectored write each turn, until none are left. */
+  /** Writes the queued output, all of it in one vectored write each turn, until none is left. */
   async #writeLoop(): Promise<void> {
     await undefined; // #writing is set before the loop can end
     try {
       while (this.#full.length > 0 && this.#file) {
         const batch = this.#full;
         this.#full = [];
-        const total = batch.reduce((n, b) => n + b.length, 0);
-        let { bytesWritten } = await this.#file.writev(batch, this.#bytesOnDisk);
+        const pieces = batch.flatMap((output) => output.pieces);
+        const total = batch.reduce((n, output) => n + output.bytes, 0);
+        let { bytesWritten } = await this.#file.writev(pieces, this.#bytesOnDisk);
         // A short write (rare on a plain file) goes on from where it stopped.
         for (let done = bytesWritten; done < total;) {
-          const rest = Buffer.concat(batch).subarray(done);
+          const rest = Buffer.concat(pieces).subarray(done);
           ({ bytesWritten } = await this.#file.write(rest, 0, rest.length, this.#bytesOnDisk + done));
           done += bytesWritten;
         }
         this.#bytesOnDisk += total;
         this.#pending -= total;
         // The written buffers are free again: reused for the next output (no garbage to collect).
-        for (const b of batch) {
-          if (this.#buffers && this.#buffers.length < KEPT_BUFFERS && b.byteOffset === 0 && b.buffer.byteLength === FLUSH_BYTES) {
-            this.#buffers.push(Buffer.from(b.buffer, 0, FLUSH_BYTES));
-          }
+        for (const { buffer } of batch) {
+          if (buffer && this.#buffers && this.#buffers.length < KEPT_BUFFERS) this.#buffers.push(buffer);
         }
         this.emit('grow');
         if (this.#hasRoom()) {
