@@ -13,7 +13,7 @@
 // at submit) while it streams.
 import type { BenchContext } from './lib/context.ts';
 import { liveLogUrl, readLiveLog } from './lib/live-log.ts';
-import { MemorySampler, readCpuMs } from './lib/proc.ts';
+import { MemorySampler, readCpuMs, readThreadCpuMs, threadCpuSince } from './lib/proc.ts';
 import { rawAttach, rawLogsFollow } from './lib/raw-engine.ts';
 import type { BenchmarkResult } from './lib/report.ts';
 import { MIB, mbPerSecond, median, round } from './lib/stats.ts';
@@ -30,7 +30,7 @@ export function outputCommand(bytes: number, lines: boolean): string[] {
   return ['sh', '-c', `head -c ${mib * MIB} /dev/zero | tr '\\0' a`];
 }
 
-interface WorkerSample { stages?: Record<string, number>; liveMbps: number; resolvedMbps: number; liveMs: number; resolvedMs: number; bytesRead: number; peakRssMb: number; cpuMs: number }
+interface WorkerSample { stages?: Record<string, number>; threadCpuMs: Record<string, number>; liveMbps: number; resolvedMbps: number; liveMs: number; resolvedMs: number; bytesRead: number; peakRssMb: number; cpuMs: number; cpuToLiveEndMs: number }
 
 export async function logPath(ctx: BenchContext): Promise<BenchmarkResult> {
   const { options, engine } = ctx;
@@ -54,9 +54,11 @@ export async function logPath(ctx: BenchContext): Promise<BenchmarkResult> {
 
       const sampler = new MemorySampler(worker.pid).start();
       const cpu0 = readCpuMs(worker.pid);
+      const threads0 = readThreadCpuMs(worker.pid);
       const submitted = await submitTask(worker, { image: options.image, command, maxRunTime: 3600 }, 'log path');
       const url = await liveLogUrl(worker, submitted.taskId);
       const read = await readLiveLog(url, '=== Task Finished ===');
+      const cpuLive = readCpuMs(worker.pid) - cpu0; // streaming; what follows is mostly the backing log upload
       const resolved = await waitResolved(worker, submitted.taskId, 3_600_000);
       const memory = sampler.stop();
       const c = await ctx.events.when(submitted.taskId, 'start', 1000);
@@ -65,10 +67,11 @@ export async function logPath(ctx: BenchContext): Promise<BenchmarkResult> {
       samples.push({
         stages: await stageTimings(worker, submitted.taskId),
         liveMbps: mbPerSecond(bytes, liveMs), resolvedMbps: mbPerSecond(bytes, resolvedMs), liveMs, resolvedMs,
-        bytesRead: read.bytes, peakRssMb: memory.peakMb, cpuMs: readCpuMs(worker.pid) - cpu0,
+        bytesRead: read.bytes, peakRssMb: memory.peakMb, cpuMs: readCpuMs(worker.pid) - cpu0, cpuToLiveEndMs: cpuLive,
+        threadCpuMs: threadCpuSince(threads0, readThreadCpuMs(worker.pid)),
       });
       const sample = samples.at(-1)!;
-      ctx.progress(`log: worker live ${round(mbPerSecond(bytes, liveMs))} MB/s (${round((sample.liveMbps / attach.at(-1)!) * 100, 0)} % of attach), to resolution ${round(mbPerSecond(bytes, resolvedMs))} MB/s, CPU ${round(sample.cpuMs / (bytes / GIB) / 1000, 2)} s/GiB, peak RSS ${round(memory.peakMb)} MB`);
+      ctx.progress(`log: worker live ${round(mbPerSecond(bytes, liveMs))} MB/s (${round((sample.liveMbps / attach.at(-1)!) * 100, 0)} % of attach), to resolution ${round(mbPerSecond(bytes, resolvedMs))} MB/s, CPU ${round(sample.cpuMs / (bytes / GIB) / 1000, 2)} s/GiB (${round(sample.cpuToLiveEndMs / (bytes / GIB) / 1000, 2)} until the live log ended; ${Object.entries(sample.threadCpuMs).filter(([, ms]) => ms > 0).map(([name, ms]) => `${name} ${round(ms, 0)} ms`).join(', ')}), peak RSS ${round(memory.peakMb)} MB`);
     }
   } finally {
     await worker.stop();
