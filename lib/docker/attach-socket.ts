@@ -127,15 +127,17 @@ export class AttachedOutput extends EventEmitter {
  * unix socket; `tty` says whether the container has a TTY (raw bytes) or not (framed stdout
  * and stderr, merged here). Rejects with an EngineError when the engine refuses.
  */
-export function attachOutput(socketPath: string, containerId: string, options: { tty: boolean; sink: OutputSink }): Promise<AttachedOutput> {
+export function attachOutput(socketPath: string, containerId: string, options: { tty: boolean; sink: OutputSink; signal?: AbortSignal }): Promise<AttachedOutput> {
   const action = `attach to container ${containerId}`;
   const output = new AttachedOutput(options.sink, !options.tty);
   return new Promise<AttachedOutput>((resolve, reject) => {
     let head: Buffer | undefined = Buffer.alloc(0);
     let settled = false;
+    const abandon = () => fail(new Error('the attach was abandoned before the engine answered (the run was interrupted)'));
     const fail = (err: unknown) => {
       if (settled) return;
       settled = true;
+      options.signal?.removeEventListener('abort', abandon);
       socket.destroy();
       reject(err instanceof EngineError ? err : toEngineError(err, action, socketPath));
     };
@@ -166,6 +168,7 @@ export function attachOutput(socketPath: string, containerId: string, options: {
           const rest = Buffer.from(head.subarray(endOfHead + 4));
           head = undefined;
           settled = true;
+          options.signal?.removeEventListener('abort', abandon);
           output.start(socket);
           resolve(output);
           return output.received(rest);
@@ -174,6 +177,9 @@ export function attachOutput(socketPath: string, containerId: string, options: {
     });
     socket.once('error', fail);
     socket.once('close', () => fail(new Error('the engine closed the connection before answering attach')));
+    // An engine that never answers must not hold an interrupted run (cancel, shutdown) for good.
+    if (options.signal?.aborted) abandon();
+    else options.signal?.addEventListener('abort', abandon, { once: true });
     socket.once('connect', () => {
       socket.write(
         `POST /containers/${encodeURIComponent(containerId)}/attach?stream=1&stdout=1&stderr=1&logs=0 HTTP/1.1\r\n` +

@@ -208,7 +208,7 @@ export class Engine {
    * read buffer, frames split in place without a TTY): what a task run reads its output with.
    * The sink's backpressure reaches the container.
    */
-  attachOutput(id: string, options: { tty: boolean; sink: OutputSink }): Promise<AttachedOutput> {
+  attachOutput(id: string, options: { tty: boolean; sink: OutputSink; signal?: AbortSignal }): Promise<AttachedOutput> {
     return attachOutput(this.socketPath, id, options);
   }
 

@@ -97,7 +97,7 @@ export async function runContainer(engine: Engine, containerId: string, taskLog:
   };
   taskLog.once('error', drain);
   try {
-    output = await engine.attachOutput(containerId, { tty, sink: taskLog });
+    output = await engine.attachOutput(containerId, { tty, sink: taskLog, signal: options.signal });
     if (taskLog.failure || taskLog.destroyed) drain();
   } catch (err) {
     attachError = err as Error;
@@ -107,6 +107,11 @@ export async function runContainer(engine: Engine, containerId: string, taskLog:
     if (output instanceof AttachedOutput) output.destroy();
     else if (output) { output.unpipe(taskLog); output.destroy(); }
   };
+  // Interrupted while attaching: the container is never started.
+  if (options.signal.aborted) {
+    release();
+    return { exitCode: -1, oomKilled: false, timedOut: false, interrupted: true };
+  }
   try {
     await engine.startContainer(containerId);
   } catch (err) {

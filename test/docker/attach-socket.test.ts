@@ -145,6 +145,19 @@ test('over a socket: an error answer is an EngineError with the daemon\'s messag
   }
 });
 
+test('over a socket: an engine that never answers is abandoned when the signal aborts', async () => {
+  const engine = await fakeEngine(() => new Promise(() => undefined));
+  try {
+    const ac = new AbortController();
+    const attaching = attachOutput(engine.socketPath, 'abc123', { tty: true, sink: collector(), signal: ac.signal });
+    await engine.request;
+    ac.abort();
+    await assert.rejects(attaching, /abandoned/);
+  } finally {
+    engine.close();
+  }
+});
+
 test('attaching to a container that does not exist is an EngineError (not-found) in plain words', async () => {
   const engine = testEngine();
   await assert.rejects(engine.attachOutput('no-such-container-for-attach', { tty: true, sink: collector() }), (err: unknown) => {
