@@ -11,21 +11,31 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TaskLog } from '../../lib/log/task-log.ts';
 import { longTimeout, runContainer, OOM_MESSAGE } from '../../lib/task/container-run.ts';
-import { TASKENV_PASS, removeOwnedBy, testEngine, testWorkerId } from '../support/docker.ts';
+import { TASKENV_PASS, DOCKER_SOCKET, removeOwnedBy, testEngine, testWorkerId } from '../support/docker.ts';
+import { Engine } from '../../lib/docker/engine.ts';
+import { EngineError } from '../../lib/docker/engine-error.ts';
+import type { AttachedOutput } from '../../lib/docker/attach-socket.ts';
 
 const engine = testEngine();
 const workerId = testWorkerId('container-run');
 const dir = mkdtempSync(path.join(os.tmpdir(), 'container-run-'));
 after(async () => { await removeOwnedBy(engine, workerId); rmSync(dir, { recursive: true, force: true }); });
 
-async function run(cmd: string[], options: { maxRunTimeSeconds?: number; signal?: AbortSignal; memory?: number; tty?: boolean } = {}) {
+/** The real engine, except that attaching fails: the run falls back to the followed log. */
+class AttachRefusingEngine extends Engine {
+  override attachOutput(): Promise<AttachedOutput> {
+    return Promise.reject(new EngineError('server', 'Docker could not attach (refused for this test)'));
+  }
+}
+
+async function run(cmd: string[], options: { maxRunTimeSeconds?: number; signal?: AbortSignal; memory?: number; tty?: boolean; engine?: Engine } = {}) {
   const tty = options.tty ?? true;
   const id = await engine.createContainer({
     Image: TASKENV_PASS, Cmd: cmd, Tty: tty,
     HostConfig: options.memory ? { Memory: options.memory, MemorySwap: options.memory } : {},
   }, { workerId });
   const taskLog = await TaskLog.create({ dir });
-  const result = await runContainer(engine, id, taskLog, { maxRunTimeSeconds: options.maxRunTimeSeconds ?? 60, signal: options.signal ?? new AbortController().signal, tty });
+  const result = await runContainer(options.engine ?? engine, id, taskLog, { maxRunTimeSeconds: options.maxRunTimeSeconds ?? 60, signal: options.signal ?? new AbortController().signal, tty });
   await taskLog.close();
   const text = readFileSync(taskLog.path, 'utf8');
   const state = (await engine.inspectContainer(id)).State;
@@ -96,6 +106,16 @@ test('without a TTY: stdout and stderr from the first instruction to the last, f
   const stdout = text.replace('ERR-FIRST', '').replace('ERR-LAST', '');
   assert.ok(stdout.startsWith('OUT-FIRST') && stdout.endsWith('OUT-LAST'), `stdout ${JSON.stringify(stdout.slice(0, 20))}…${JSON.stringify(stdout.slice(-20))}`);
   assert.match(stdout.slice(9, -8), /^a+$/, 'no frame header bytes among the output');
+});
+
+test('when the attach fails, the followed log (read after the start) still has the first bytes, and all of them once', async () => {
+  for (const tty of [true, false]) {
+    const { result, text } = await run(['sh', '-c', firstToLast], { tty, engine: new AttachRefusingEngine({ socketPath: DOCKER_SOCKET }) });
+    assert.equal(result.exitCode, 0);
+    assert.ok(text.startsWith('FIRST'), `tty ${tty}: the log starts ${JSON.stringify(text.slice(0, 40))}`);
+    assert.equal(text.split('FIRST').length, 2, `tty ${tty}: never repeated`);
+    assert.match(text, /a{1000}LAST$/, `tty ${tty}: the last bytes`);
+  }
 });
 
 test('a container that prints and exits at once, twenty times: never a byte missing', async () => {
