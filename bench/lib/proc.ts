@@ -2,7 +2,7 @@
 // bytes read. The peak can be reset (write 5 to /proc/<pid>/clear_refs, Linux >= 4.0, as the
 // process's owner or root) so one benchmark's peak is not an earlier one's. A sampler also
 // keeps the highest VmRSS it saw, for kernels where the reset is refused.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 
 export interface MemoryStatus { rssMb: number; hwmMb: number }
 
@@ -89,4 +89,35 @@ export function readCpuMs(pid: number): number {
   } catch {
     return Number.NaN;
   }
+}
+
+/**
+ * CPU time (user + system, ms) of the process's threads so far, summed by thread name: the
+ * main thread ('node'), libuv's pool ('libuv-worker': file reads and writes, hashing), V8's
+ * helpers ('V8 DefaultWorke': concurrent garbage collection and compilation).
+ */
+export function readThreadCpuMs(pid: number): Record<string, number> {
+  const byName: Record<string, number> = {};
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return byName;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      byName[name] = (byName[name] ?? 0) + ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+    } catch { /* the thread ended */ }
+  }
+  return byName;
+}
+
+/** Per-name CPU used between two readThreadCpuMs() readings. */
+export function threadCpuSince(before: Record<string, number>, after: Record<string, number>): Record<string, number> {
+  const used: Record<string, number> = {};
+  for (const [name, ms] of Object.entries(after)) used[name] = ms - (before[name] ?? 0);
+  return used;
 }

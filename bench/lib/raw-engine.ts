@@ -40,7 +40,19 @@ export async function rawLifecycle(engine: Dockerode, image: string, cmd: string
   return { totalMs: t4 - t0, createMs: t1 - t0, startMs: t2 - t1, waitMs: t3 - t2, removeMs: t4 - t3, exitCode: status.StatusCode };
 }
 
-export interface StreamTimes { bytes: number; /** start() called -> end of output */ ms: number; totalMs: number }
+export interface StreamTimes {
+  bytes: number;
+  /** start() called -> end of output */
+  ms: number;
+  totalMs: number;
+  /** CPU time of this (the reading) process while the output streamed. */
+  readerCpuMs: number;
+}
+
+function cpuMsSince(start: NodeJS.CpuUsage): number {
+  const used = process.cpuUsage(start);
+  return (used.user + used.system) / 1000;
+}
 
 async function drain(stream: Readable): Promise<number> {
   let bytes = 0;
@@ -54,12 +66,14 @@ export async function rawLogsFollow(engine: Dockerode, image: string, cmd: strin
   const container = await engine.createContainer(rawCreateOptions(image, cmd));
   try {
     const t1 = performance.now();
+    const cpu = process.cpuUsage();
     await container.start();
     const stream = await container.logs({ follow: true, stdout: true, stderr: true }) as unknown as Readable;
     const bytes = await drain(stream);
     const t2 = performance.now();
+    const readerCpuMs = cpuMsSince(cpu);
     await container.wait();
-    return { bytes, ms: t2 - t1, totalMs: performance.now() - t0 };
+    return { bytes, ms: t2 - t1, totalMs: performance.now() - t0, readerCpuMs };
   } finally {
     await container.remove({ force: true, v: true }).catch(() => undefined);
   }
@@ -72,12 +86,14 @@ export async function rawAttach(engine: Dockerode, image: string, cmd: string[])
   try {
     const stream = await container.attach({ stream: true, stdout: true, stderr: true }) as unknown as Readable;
     const t1 = performance.now();
+    const cpu = process.cpuUsage();
     const reading = drain(stream);
     await container.start();
     const bytes = await reading;
     const t2 = performance.now();
+    const readerCpuMs = cpuMsSince(cpu);
     await container.wait();
-    return { bytes, ms: t2 - t1, totalMs: performance.now() - t0 };
+    return { bytes, ms: t2 - t1, totalMs: performance.now() - t0, readerCpuMs };
   } finally {
     await container.remove({ force: true, v: true }).catch(() => undefined);
   }

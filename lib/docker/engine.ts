@@ -14,6 +14,7 @@ import Dockerode from 'dockerode';
 import { EngineError, toEngineError } from './engine-error.ts';
 import { LABEL_ANONYMOUS_VOLUME, isOwned, ownerLabelFilters, ownerLabels, type Owner } from './labels.ts';
 import { readJsonLines } from './json-lines.ts';
+import { attachOutput, type AttachedOutput, type OutputSink } from './attach-socket.ts';
 
 export type ContainerCreateOptions = Dockerode.ContainerCreateOptions;
 export type ContainerInspectInfo = Dockerode.ContainerInspectInfo;
@@ -200,6 +201,15 @@ export class Engine {
     const stream = (await this.call(`attach to container ${id}`, () =>
       container.attach({ stream: true, stdout: true, stderr: true, logs: false }))) as unknown as Readable;
     return options.tty ? stream : this.demux(stream);
+  }
+
+  /**
+   * Like attach(), but the output goes straight from the engine's socket into `sink` (one reused
+   * read buffer, frames split in place without a TTY): what a task run reads its output with.
+   * The sink's backpressure reaches the container.
+   */
+  attachOutput(id: string, options: { tty: boolean; sink: OutputSink; signal?: AbortSignal }): Promise<AttachedOutput> {
+    return attachOutput(this.socketPath, id, options);
   }
 
   /**

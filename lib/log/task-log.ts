@@ -13,6 +13,7 @@ import { mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import os from 'node:os';
 import { SecretMasker } from './secret-masker.ts';
+import type { OutputSink } from '../docker/attach-socket.ts';
 import {
   formatLogLine, formatErrorLine, formatWarningLine, formatLogHeader, formatLogFooter,
   type LogHeaderFields,
@@ -33,8 +34,15 @@ export interface TaskLogOptions {
 
 const FLUSH_BYTES = 256 * 1024;
 const FLUSH_DELAY_MS = 10;
+/** Bytes that may wait for the disk before writers are asked to wait. */
+const ROOM_BYTES = 1024 * 1024;
+/** Buffers kept for reuse: as many as may wait for the disk, plus the one filling. */
+const KEPT_BUFFERS = ROOM_BYTES / FLUSH_BYTES + 1;
 
-export class TaskLog extends Writable {
+/** Masked output waiting for the disk: views of `buffer` (and masks), reused once written. */
+interface QueuedOutput { pieces: Buffer[]; bytes: number; buffer: Buffer | undefined }
+
+export class TaskLog extends Writable implements OutputSink {
   /** Path of the backing file: the complete, masked log. */
   readonly path: string;
   #file: FileHandle | undefined;
@@ -65,11 +73,12 @@ export class TaskLog extends Writable {
     // Complete (or failed): keep only the file.
     const letGo = () => {
       this.#buffers = undefined;
+      this.#current = undefined;
       this.#masker = undefined;
       const file = this.#file;
       if (!file) return;
       // After the write under way, if any (a destroyed log may still have one).
-      void this.#writing.catch(() => undefined).then(() => {
+      void this.#idle().catch(() => undefined).then(() => {
         if (this.#file === file) this.#file = undefined;
         return file.close();
       }).catch(() => undefined);
@@ -173,84 +182,180 @@ export class TaskLog extends Writable {
     this.write(text);
   }
 
-  // Container output comes in pieces of at most 16 KiB (the engine's log messages), and a file
-  // write per piece costs ~50 us of CPU: pieces are copied into one of two reused FLUSH_BYTES
-  // buffers, which is written once it is full, or FLUSH_DELAY_MS after its first byte, so live
-  // readers still see output within milliseconds. While one buffer is written the other fills.
-  // The copy (a memcpy) lets the socket's buffers go at once instead of waiting for their
-  // write; the log holds at most these two buffers, and each write is a single one.
+  // Output is copied as it comes into FLUSH_BYTES buffers (reused), and a buffer is masked and
+  // written once it is full, or FLUSH_DELAY_MS after its first byte, so live readers still see
+  // output within milliseconds; the buffers waiting meanwhile go in one vectored write. The copy
+  // (a memcpy) lets the producer's buffer go (or be reused: take()) at once. Masking a whole
+  // buffer rather than each piece as it comes (an attach hands over a few KiB at a time) costs
+  // one search per secret per 256 KiB, and the masked pieces are views of the buffer, written
+  // as they are. Up to ROOM_BYTES may wait for the disk; beyond that writers are asked to wait
+  // (a pipe's write callback, take()'s false), which an attach passes on to the container.
+
+  /**
+   * Takes container output synchronously: what it keeps is copied before it returns, so the
+   * caller may reuse `data`'s buffer. False asks for a wait on room() before more. Dropped
+   * once the log has ended or failed.
+   */
+  take(data: Buffer): boolean {
+    if (this.writableEnded || this.destroyed) return true;
+    if (this.#blocked || this.writableLength > 0) {
+      // Earlier writes are queued: keep the order behind them (a copy, rare).
+      this.write(Buffer.from(data));
+      return false;
+    }
+    this.#copy(data);
+    return this.#hasRoom();
+  }
+
+  /** Resolves once take() may be called again (at once when there is room, or the log is over). */
+  room(): Promise<void> {
+    if (this.#roomy()) return Promise.resolve();
+    return new Promise((resolve) => this.#roomWaiters.push(resolve));
+  }
+
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.#gather(this.#masker!.push(chunk)).then(() => callback(), callback);
+    this.#copy(chunk);
+    this.#continue(callback);
   }
 
   override _writev(chunks: { chunk: Buffer }[], callback: (error?: Error | null) => void): void {
-    this.#gather(chunks.flatMap(({ chunk }) => this.#masker!.push(chunk))).then(() => callback(), callback);
+    for (const { chunk } of chunks) this.#copy(chunk);
+    this.#continue(callback);
   }
 
   override _final(callback: (error?: Error | null) => void): void {
-    this.#gather(this.#masker!.flush()).then(() => this.#flush()).then(() => this.#writing).then(() => callback(), callback);
+    this.#flushCurrent();
+    // What the masker held back in case a secret went on past it.
+    const held = this.#masker?.flush() ?? [];
+    if (held.length > 0) this.#queue({ pieces: held, bytes: held.reduce((n, b) => n + b.length, 0), buffer: undefined });
+    this.#idle().then(() => callback(), callback);
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     clearTimeout(this.#flushTimer);
     this.#flushTimer = undefined;
+    this.#wakeRoomWaiters();
     callback(error);
   }
 
-  /** Gone once the log is complete. */
-  #buffers: readonly [Buffer, Buffer] | undefined = [Buffer.allocUnsafe(FLUSH_BYTES), Buffer.allocUnsafe(FLUSH_BYTES)];
-  #current = 0;
+  /** Free buffers for the next output; gone once the log is complete. */
+  #buffers: Buffer[] | undefined = [];
+  /** The buffer filling with unmasked output, and how much of it is used. */
+  #current: Buffer | undefined;
   #used = 0;
+  /** Masked output waiting for the disk, oldest first. */
+  #full: QueuedOutput[] = [];
+  /** Bytes in #full and in the write under way. */
+  #pending = 0;
   #flushTimer: NodeJS.Timeout | undefined;
-  /** The write under way (of the buffer that is not filling), if any. */
-  #writing: Promise<void> = Promise.resolve();
+  /** The write loop, while it runs. */
+  #writing: Promise<void> | undefined;
+  /** A _write waiting for room. */
+  #blocked: (() => void) | undefined;
+  #roomWaiters: (() => void)[] = [];
 
-  async #gather(pieces: Buffer[]): Promise<void> {
-    for (const piece of pieces) {
-      for (let offset = 0; offset < piece.length;) {
-        if (this.#used === FLUSH_BYTES) await this.#flush();
-        const copied = piece.copy(this.#buffers![this.#current], this.#used, offset);
-        this.#used += copied;
-        offset += copied;
-      }
+  #hasRoom(): boolean {
+    return this.#pending < ROOM_BYTES;
+  }
+
+  #roomy(): boolean {
+    return (this.#hasRoom() && !this.#blocked && this.writableLength === 0) || this.writableEnded || this.destroyed;
+  }
+
+  #continue(callback: () => void): void {
+    if (this.#hasRoom()) callback();
+    else this.#blocked = callback;
+  }
+
+  #copy(data: Buffer): void {
+    if (!this.#buffers) return;
+    for (let offset = 0; offset < data.length;) {
+      this.#current ??= this.#buffers.pop() ?? Buffer.allocUnsafe(FLUSH_BYTES);
+      const copied = data.copy(this.#current, this.#used, offset);
+      this.#used += copied;
+      offset += copied;
+      if (this.#used === FLUSH_BYTES) this.#flushCurrent();
     }
-    if (this.#used === FLUSH_BYTES) await this.#flush();
-    else if (this.#used > 0) {
+    if (this.#used > 0) {
       this.#flushTimer ??= setTimeout(() => {
         this.#flushTimer = undefined;
-        this.#flush().catch((err: Error) => this.destroy(err));
+        this.#flushCurrent();
       }, FLUSH_DELAY_MS);
     }
   }
 
-  /**
-   * Once the other buffer's write has ended, starts writing what the current buffer holds and
-   * switches to the other buffer. Resolves when the write has started, not ended.
-   */
-  async #flush(): Promise<void> {
+  /** Masks what the current buffer holds and queues it for the disk. */
+  #flushCurrent(): void {
     clearTimeout(this.#flushTimer);
     this.#flushTimer = undefined;
-    // Another flush may start a write while this one waits: wait for that one too.
-    for (let writing = this.#writing; ; writing = this.#writing) {
-      await writing;
-      if (writing === this.#writing) break;
-    }
-    if (this.#used === 0) return;
-    const data = this.#buffers![this.#current].subarray(0, this.#used);
-    this.#current ^= 1;
+    if (this.#used === 0 || !this.#current) return;
+    const data = this.#current.subarray(0, this.#used);
+    const pieces = this.#masker ? this.#masker.push(data) : [data];
+    let bytes = 0;
+    for (const piece of pieces) bytes += piece.length;
+    this.#queue({ pieces, bytes, buffer: this.#current });
+    this.#current = undefined;
     this.#used = 0;
-    this.#writing = this.#append(data);
-    // A failed write (a full disk) reaches the stream through the next flush or _final; until
-    // then the rejection must not count as unhandled (it would take the worker down).
-    this.#writing.catch(() => undefined);
   }
 
-  async #append(data: Buffer): Promise<void> {
-    for (let offset = 0; offset < data.length;) {
-      const { bytesWritten } = await this.#file!.write(data, offset, data.length - offset, this.#bytesOnDisk);
-      this.#bytesOnDisk += bytesWritten;
-      offset += bytesWritten;
+  /** Queues masked output for the disk, and starts the write loop. */
+  #queue(output: QueuedOutput): void {
+    this.#full.push(output);
+    this.#pending += output.bytes;
+    if (!this.#writing) {
+      this.#writing = this.#writeLoop();
+      // A failed write (a full disk) destroys the log; the rejection must not count as unhandled.
+      this.#writing.catch(() => undefined);
     }
-    this.emit('grow');
+  }
+
+  /** Resolves once every queued buffer is on disk. */
+  async #idle(): Promise<void> {
+    while (this.#writing) await this.#writing;
+  }
+
+  /** Writes the queued output, all of it in one vectored write each turn, until none is left. */
+  async #writeLoop(): Promise<void> {
+    await undefined; // #writing is set before the loop can end
+    try {
+      while (this.#full.length > 0 && this.#file) {
+        const batch = this.#full;
+        this.#full = [];
+        const pieces = batch.flatMap((output) => output.pieces);
+        const total = batch.reduce((n, output) => n + output.bytes, 0);
+        let { bytesWritten } = await this.#file.writev(pieces, this.#bytesOnDisk);
+        // A short write (rare on a plain file) goes on from where it stopped.
+        for (let done = bytesWritten; done < total;) {
+          const rest = Buffer.concat(pieces).subarray(done);
+          ({ bytesWritten } = await this.#file.write(rest, 0, rest.length, this.#bytesOnDisk + done));
+          done += bytesWritten;
+        }
+        this.#bytesOnDisk += total;
+        this.#pending -= total;
+        // The written buffers are free again: reused for the next output (no garbage to collect).
+        for (const { buffer } of batch) {
+          if (buffer && this.#buffers && this.#buffers.length < KEPT_BUFFERS) this.#buffers.push(buffer);
+        }
+        this.emit('grow');
+        if (this.#hasRoom()) {
+          const blocked = this.#blocked;
+          this.#blocked = undefined;
+          blocked?.();
+          this.#wakeRoomWaiters();
+        }
+      }
+    } catch (err) {
+      this.destroy(err as Error);
+      throw err;
+    } finally {
+      this.#writing = undefined;
+    }
+  }
+
+  #wakeRoomWaiters(): void {
+    if (!this.#roomy()) return;
+    const waiters = this.#roomWaiters;
+    this.#roomWaiters = [];
+    for (const wake of waiters) wake();
   }
 }

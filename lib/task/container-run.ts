@@ -1,7 +1,9 @@
 // Stage 4: start the planned container, stream its output into the task log, and wait for it
 // to stop — or kill it when maxRunTime passes or the run is interrupted.
 import type { Readable } from 'node:stream';
+import type { EventEmitter } from 'node:events';
 import type { Engine } from '../docker/engine.ts';
+import { AttachedOutput } from '../docker/attach-socket.ts';
 import type { TaskLog } from '../log/task-log.ts';
 
 export interface ContainerRunResult {
@@ -27,7 +29,12 @@ export interface ContainerRunOptions {
   onExited?(interrupted: boolean): void;
   /** Called once the container started (before its output is followed). */
   onStarted?(): void;
+  /** Whether the container was created with a TTY (raw output) or not (framed stdout and stderr); default true. */
+  tty?: boolean;
 }
+
+/** The container's output: attached (straight into the task log), or the followed log piped into it. */
+type ContainerOutput = AttachedOutput | Readable;
 
 const OUTPUT_STALL_MS = 10_000;
 
@@ -52,8 +59,11 @@ export function longTimeout(ms: number, fire: () => void, maxChunkMs = MAX_TIMER
   return { clear: () => { if (timer) clearTimeout(timer); timer = undefined; } };
 }
 
+/** Output that says when bytes arrive ('data'), and when it ends ('end', 'close', 'error'). */
+export type OutputEvents = Pick<EventEmitter, 'on' | 'once' | 'off'>;
+
 /** Resolves true when `output` ends, false when it goes `stallMs` without a byte first. */
-export function outputEnded(output: Readable, stallMs: number): Promise<boolean> {
+export function outputEnded(output: OutputEvents, stallMs: number): Promise<boolean> {
   return new Promise((resolve) => {
     let timer: NodeJS.Timeout;
     const finish = (ended: boolean) => {
@@ -72,34 +82,48 @@ export const OOM_MESSAGE = 'The task ran out of memory: the kernel\'s OOM killer
 
 export async function runContainer(engine: Engine, containerId: string, taskLog: TaskLog, options: ContainerRunOptions): Promise<ContainerRunResult> {
   if (options.signal.aborted) return { exitCode: -1, oomKilled: false, timedOut: false, interrupted: true };
+  const tty = options.tty ?? true;
   // Attached before the start, as `docker run` does: the first byte and the last are both
   // there (Docker 20.10 may end a followed log before the last lines written just before the
-  // exit, often on a busy host). Should the attach fail, the followed log is the fallback.
-  let output: Readable | undefined;
+  // exit, often on a busy host). The bytes go from the engine's socket straight into the task
+  // log (no stream in between). Should the attach fail, the followed log is the fallback.
+  let output: ContainerOutput | undefined;
   let attachError: Error | undefined;
   // The attach passes backpressure on to the container: should the task log fail (a full
   // disk), its output is read on and dropped, or the task would block on its next write.
-  const drain = () => { if (output) { output.unpipe(taskLog); output.resume(); } };
+  const drain = () => {
+    if (output instanceof AttachedOutput) output.drop();
+    else if (output) { output.unpipe(taskLog); output.resume(); }
+  };
   taskLog.once('error', drain);
   try {
-    output = await engine.attach(containerId, { tty: true });
-    output.pipe(taskLog, { end: false });
+    output = await engine.attachOutput(containerId, { tty, sink: taskLog, signal: options.signal });
     if (taskLog.failure || taskLog.destroyed) drain();
   } catch (err) {
     attachError = err as Error;
   }
+  const release = () => {
+    taskLog.off('error', drain);
+    if (output instanceof AttachedOutput) output.destroy();
+    else if (output) { output.unpipe(taskLog); output.destroy(); }
+  };
+  // Interrupted while attaching: the container is never started.
+  if (options.signal.aborted) {
+    release();
+    return { exitCode: -1, oomKilled: false, timedOut: false, interrupted: true };
+  }
   try {
     await engine.startContainer(containerId);
   } catch (err) {
-    taskLog.off('error', drain);
-    if (output) { output.unpipe(taskLog); output.destroy(); }
+    release();
     return { exitCode: -1, oomKilled: false, timedOut: false, interrupted: options.signal.aborted, startError: (err as Error).message };
   }
   options.onStarted?.();
   if (!output) {
     try {
-      output = await engine.logs(containerId, { tty: true, follow: true });
-      output.pipe(taskLog, { end: false });
+      const followed = await engine.logs(containerId, { tty, follow: true });
+      followed.pipe(taskLog, { end: false });
+      output = followed;
     } catch (err) {
       taskLog.warn(`The container's output could not be read: ${(err as Error).message} (attaching failed first: ${attachError?.message})`);
     }
@@ -139,7 +163,6 @@ export async function runContainer(engine: Engine, containerId: string, taskLog:
   } finally {
     timer.clear();
     options.signal.removeEventListener('abort', onAbort);
-    taskLog.off('error', drain);
-    if (output) { output.unpipe(taskLog); output.destroy(); }
+    release();
   }
 }

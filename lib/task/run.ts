@@ -444,6 +444,7 @@ export class TaskRun {
     let started: Promise<void> = Promise.resolve();
     const result = await runContainer(deps.engine, containerId, taskLog, {
       maxRunTimeSeconds: plan.maxRunTimeSeconds, signal: AbortSignal.any([this.interrupted.signal, featureFailed.signal]),
+      tty: create.Tty !== false,
       onStarted: () => {
         this.phase = { name: 'running' };
         started = features.afterStart(containerId).catch((err: unknown) => { featureFailed.abort(); throw err; });

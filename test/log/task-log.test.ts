@@ -146,3 +146,34 @@ test('pieces of every size, some larger than a write, reach the file byte for by
     await log.release();
   }
 });
+
+test('container output taken from a reused buffer: secrets masked across every 256 KiB buffer boundary, byte for byte otherwise', async () => {
+  const secret = 'Kp2-boundary-secret';
+  const log = await TaskLog.create({ secrets: [secret] });
+  try {
+    // The secret sits across each of the first three buffers' ends, at several offsets.
+    const parts: string[] = [];
+    let expected = '';
+    let length = 0;
+    for (const [i, shift] of [3, 10, 18].entries()) {
+      const filler = 'f'.repeat((i + 1) * 256 * 1024 - length - shift);
+      parts.push(filler, secret);
+      expected += `${filler}[*****]`;
+      length += filler.length + secret.length;
+    }
+    parts.push(` and ${secret} again\n`);
+    expected += ' and [*****] again\n';
+    const all = Buffer.from(parts.join(''));
+    // Handed over in pieces of 6,000 bytes from one reused buffer, as the attach does.
+    const reused = Buffer.alloc(6000);
+    for (let at = 0; at < all.length; at += reused.length) {
+      const n = all.copy(reused, 0, at, at + reused.length);
+      if (!log.take(reused.subarray(0, n))) await log.room();
+      reused.fill('#');
+    }
+    await log.close();
+    assert.equal(await readFile(log.path, 'utf8'), expected);
+  } finally {
+    await log.release();
+  }
+});

@@ -11,20 +11,31 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TaskLog } from '../../lib/log/task-log.ts';
 import { longTimeout, runContainer, OOM_MESSAGE } from '../../lib/task/container-run.ts';
-import { TASKENV_PASS, removeOwnedBy, testEngine, testWorkerId } from '../support/docker.ts';
+import { TASKENV_PASS, DOCKER_SOCKET, removeOwnedBy, testEngine, testWorkerId } from '../support/docker.ts';
+import { Engine } from '../../lib/docker/engine.ts';
+import { EngineError } from '../../lib/docker/engine-error.ts';
+import type { AttachedOutput } from '../../lib/docker/attach-socket.ts';
 
 const engine = testEngine();
 const workerId = testWorkerId('container-run');
 const dir = mkdtempSync(path.join(os.tmpdir(), 'container-run-'));
 after(async () => { await removeOwnedBy(engine, workerId); rmSync(dir, { recursive: true, force: true }); });
 
-async function run(cmd: string[], options: { maxRunTimeSeconds?: number; signal?: AbortSignal; memory?: number } = {}) {
+/** The real engine, except that attaching fails: the run falls back to the followed log. */
+class AttachRefusingEngine extends Engine {
+  override attachOutput(): Promise<AttachedOutput> {
+    return Promise.reject(new EngineError('server', 'Docker could not attach (refused for this test)'));
+  }
+}
+
+async function run(cmd: string[], options: { maxRunTimeSeconds?: number; signal?: AbortSignal; memory?: number; tty?: boolean; engine?: Engine } = {}) {
+  const tty = options.tty ?? true;
   const id = await engine.createContainer({
-    Image: TASKENV_PASS, Cmd: cmd, Tty: true,
+    Image: TASKENV_PASS, Cmd: cmd, Tty: tty,
     HostConfig: options.memory ? { Memory: options.memory, MemorySwap: options.memory } : {},
   }, { workerId });
   const taskLog = await TaskLog.create({ dir });
-  const result = await runContainer(engine, id, taskLog, { maxRunTimeSeconds: options.maxRunTimeSeconds ?? 60, signal: options.signal ?? new AbortController().signal });
+  const result = await runContainer(options.engine ?? engine, id, taskLog, { maxRunTimeSeconds: options.maxRunTimeSeconds ?? 60, signal: options.signal ?? new AbortController().signal, tty });
   await taskLog.close();
   const text = readFileSync(taskLog.path, 'utf8');
   const state = (await engine.inspectContainer(id)).State;
@@ -69,6 +80,49 @@ test('interrupted while running: killed, and reported as interrupted rather than
   const { result } = await run(['sh', '-c', 'sleep 60'], { signal: ac.signal });
   assert.equal(result.interrupted, true);
   assert.equal(result.timedOut, false);
+});
+
+// The output is read through an attach made before the start (create, attach, start: what
+// `docker run` does), so a task printing from its very first instruction loses nothing, and a
+// fast writer's last bytes, written just before the exit, are there too.
+const BIG = 24 * 1024 * 1024;
+const firstToLast = `printf FIRST; head -c ${BIG} /dev/zero | tr '\\0' a; printf LAST`;
+
+test('with a TTY: the first bytes, a fast 24 MiB and the last bytes are all in the log, once', async () => {
+  const { result, text } = await run(['sh', '-c', firstToLast], { tty: true });
+  assert.equal(result.exitCode, 0);
+  assert.ok(text.startsWith('FIRST'), `the log starts ${JSON.stringify(text.slice(0, 40))}`);
+  assert.ok(text.endsWith('LAST'), `the log ends ${JSON.stringify(text.slice(-40))}`);
+  assert.equal(text.length, BIG + 'FIRSTLAST'.length);
+});
+
+test('without a TTY: stdout and stderr from the first instruction to the last, frames unpacked', async () => {
+  // The engine copies stdout and stderr separately: their order against each other is not
+  // kept, each stream's own order is.
+  const { result, text } = await run(['sh', '-c', `printf ERR-FIRST >&2; printf OUT-FIRST; head -c ${BIG} /dev/zero | tr '\\0' a; printf OUT-LAST; printf ERR-LAST >&2`], { tty: false });
+  assert.equal(result.exitCode, 0);
+  assert.equal(text.length, BIG + 'ERR-FIRSTOUT-FIRSTOUT-LASTERR-LAST'.length);
+  for (const marker of ['ERR-FIRST', 'ERR-LAST']) assert.equal(text.split(marker).length, 2, `${marker} once`);
+  const stdout = text.replace('ERR-FIRST', '').replace('ERR-LAST', '');
+  assert.ok(stdout.startsWith('OUT-FIRST') && stdout.endsWith('OUT-LAST'), `stdout ${JSON.stringify(stdout.slice(0, 20))}…${JSON.stringify(stdout.slice(-20))}`);
+  assert.match(stdout.slice(9, -8), /^a+$/, 'no frame header bytes among the output');
+});
+
+test('when the attach fails, the followed log (read after the start) still has the first bytes, and all of them once', async () => {
+  for (const tty of [true, false]) {
+    const { result, text } = await run(['sh', '-c', firstToLast], { tty, engine: new AttachRefusingEngine({ socketPath: DOCKER_SOCKET }) });
+    assert.equal(result.exitCode, 0);
+    assert.ok(text.startsWith('FIRST'), `tty ${tty}: the log starts ${JSON.stringify(text.slice(0, 40))}`);
+    assert.equal(text.split('FIRST').length, 2, `tty ${tty}: never repeated`);
+    assert.match(text, /a{1000}LAST$/, `tty ${tty}: the last bytes`);
+  }
+});
+
+test('a container that prints and exits at once, twenty times: never a byte missing', async () => {
+  for (const tty of [true, false]) {
+    const texts = await Promise.all(Array.from({ length: 10 }, (_, i) => run(['sh', '-c', `echo first ${i}; echo last ${i}`], { tty })));
+    for (const [i, { text }] of texts.entries()) assert.equal(text.replace(/\r/g, ''), `first ${i}\nlast ${i}\n`, `tty ${tty}, container ${i}`);
+  }
 });
 
 test('longTimeout: a delay beyond setTimeout\'s limit is not clamped to 1 ms', async () => {

@@ -102,3 +102,20 @@ test('output from the first instruction to the last is all there, twelve short t
     await wide.stop();
   }
 });
+
+test('a task printing from its first instruction, fast, to its last: every byte once, right after the start line (TTY)', async () => {
+  // The worker attaches before it starts the container (create, attach, start: docker run's
+  // order), so nothing the task writes before the attach could have been made is lost, and
+  // nothing is read twice. 8 MiB with no line breaks outruns any reader.
+  const size = 8 * 1024 * 1024;
+  const taskId = await h.submit({ image: TASKENV_PASS, command: ['/bin/sh', '-c', `printf FIRST; head -c ${size} /dev/zero | tr '\\0' a; printf LAST`], maxRunTime: 120 });
+  assert.equal((await h.waitForResolution(taskId)).state, 'completed');
+  const log = await h.taskLog(taskId);
+  const start = log.indexOf('FIRST');
+  assert.ok(start > 0, 'the first bytes are there');
+  assert.match(log.slice(0, start), /=== Task Starting ===\r?\n$/, 'right after the start line');
+  const output = log.slice(start, log.indexOf('LAST', start) + 4);
+  assert.equal(output.length, size + 'FIRSTLAST'.length, 'every byte, once');
+  assert.match(output, /^FIRSTa+LAST$/);
+  assert.equal(log.split('FIRST').length, 2, 'never repeated');
+});
