@@ -2,6 +2,7 @@
 // to stop — or kill it when maxRunTime passes or the run is interrupted.
 import type { Readable } from 'node:stream';
 import type { Engine } from '../docker/engine.ts';
+import { EngineError } from '../docker/engine-error.ts';
 import type { TaskLog } from '../log/task-log.ts';
 
 export interface ContainerRunResult {
@@ -17,6 +18,11 @@ export interface ContainerRunResult {
   interrupted: boolean;
   /** Set when the container could not be started at all (e.g. the command does not exist). */
   startError?: string;
+  /**
+   * Set (to the task log line) when the engine stopped the container, or went away, before it
+   * exited on its own: the exit status is not the task's.
+   */
+  engineStopped?: string;
 }
 
 export interface ContainerRunOptions {
@@ -68,6 +74,18 @@ export function outputEnded(output: Readable, stallMs: number): Promise<boolean>
   });
 }
 
+/** The task log line when the engine, not the task or the worker, ended the container. */
+export function engineStoppedLine(detail?: string): string {
+  return `The Docker engine stopped the task's container before the task ended${detail ? ` (${detail})` : ''}: the engine was stopped or restarted `
+    + '(or someone ran `docker stop` on the container). This is not the task\'s doing: the run is resolved exception/worker-shutdown and the queue runs the task again.';
+}
+
+/** The task log line when the engine did not answer while the run needed it. */
+export function engineUnreachableLine(detail: string): string {
+  return `The Docker engine did not answer while the worker prepared or ran the task (${detail}). This is not the task's doing: `
+    + 'the run is resolved exception/worker-shutdown and the queue runs the task again; the worker claims no task until the engine answers.';
+}
+
 export const OOM_MESSAGE = 'The task ran out of memory: the kernel\'s OOM killer stopped a process in the container. Use less memory, or ask for a worker type with more.';
 
 export async function runContainer(engine: Engine, containerId: string, taskLog: TaskLog, options: ContainerRunOptions): Promise<ContainerRunResult> {
@@ -88,6 +106,7 @@ export async function runContainer(engine: Engine, containerId: string, taskLog:
   } catch (err) {
     attachError = err as Error;
   }
+  const startedAt = new Date();
   try {
     await engine.startContainer(containerId);
   } catch (err) {
@@ -118,13 +137,26 @@ export async function runContainer(engine: Engine, containerId: string, taskLog:
   if (options.signal.aborted) kill();
   else options.signal.addEventListener('abort', onAbort, { once: true });
   try {
-    const status = await engine.waitContainer(containerId);
+    let status: { exitCode: number; oomKilled: boolean };
+    try {
+      status = await engine.waitContainer(containerId);
+    } catch (err) {
+      // The engine went away under the wait (killed, or restarting): the container went with it.
+      if (!(err instanceof EngineError && err.kind === 'unreachable')) throw err;
+      exited = true;
+      const interrupted = options.signal.aborted && !timedOut;
+      options.onExited?.(interrupted);
+      return { exitCode: -1, oomKilled: false, timedOut, interrupted, engineStopped: interrupted ? undefined : engineStoppedLine(err.message) };
+    }
     // From here on the exit status is decided: neither maxRunTime nor an interruption may
     // change it while the remaining output drains.
     exited = true;
     timer.clear();
     options.signal.removeEventListener('abort', onAbort);
     const interrupted = options.signal.aborted && !timedOut;
+    // Killed by a signal the worker did not send: the engine may have stopped it (shutting down).
+    const engineStopped = !interrupted && !timedOut && !status.oomKilled && status.exitCode >= 128
+      && await engine.stoppedThroughEngine(containerId, startedAt).catch(() => false) ? engineStoppedLine() : undefined;
     options.onExited?.(interrupted);
     if (output && !output.readableEnded && !output.destroyed) {
       // The engine may still be delivering output the container wrote before it stopped (a
@@ -135,7 +167,7 @@ export async function runContainer(engine: Engine, containerId: string, taskLog:
       }
     }
     if (status.oomKilled) taskLog.error(OOM_MESSAGE);
-    return { exitCode: status.exitCode, oomKilled: status.oomKilled, timedOut, interrupted };
+    return { exitCode: status.exitCode, oomKilled: status.oomKilled, timedOut, interrupted, ...(engineStopped ? { engineStopped } : {}) };
   } finally {
     timer.clear();
     options.signal.removeEventListener('abort', onAbort);

@@ -11,20 +11,25 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TaskLog } from '../../lib/log/task-log.ts';
 import { longTimeout, runContainer, OOM_MESSAGE } from '../../lib/task/container-run.ts';
-import { TASKENV_PASS, removeOwnedBy, testEngine, testWorkerId } from '../support/docker.ts';
+import { TASKENV_PASS, dockerCli, removeOwnedBy, testEngine, testWorkerId } from '../support/docker.ts';
 
 const engine = testEngine();
 const workerId = testWorkerId('container-run');
 const dir = mkdtempSync(path.join(os.tmpdir(), 'container-run-'));
 after(async () => { await removeOwnedBy(engine, workerId); rmSync(dir, { recursive: true, force: true }); });
 
-async function run(cmd: string[], options: { maxRunTimeSeconds?: number; signal?: AbortSignal; memory?: number } = {}) {
+async function run(cmd: string[], options: { maxRunTimeSeconds?: number; signal?: AbortSignal; memory?: number; whileRunning?: (id: string) => Promise<void> } = {}) {
   const id = await engine.createContainer({
     Image: TASKENV_PASS, Cmd: cmd, Tty: true,
     HostConfig: options.memory ? { Memory: options.memory, MemorySwap: options.memory } : {},
   }, { workerId });
   const taskLog = await TaskLog.create({ dir });
-  const result = await runContainer(engine, id, taskLog, { maxRunTimeSeconds: options.maxRunTimeSeconds ?? 60, signal: options.signal ?? new AbortController().signal });
+  const running = runContainer(engine, id, taskLog, { maxRunTimeSeconds: options.maxRunTimeSeconds ?? 60, signal: options.signal ?? new AbortController().signal });
+  if (options.whileRunning) {
+    while ((await engine.inspectContainer(id)).State.Running !== true) await sleep(50);
+    await options.whileRunning(id);
+  }
+  const result = await running;
   await taskLog.close();
   const text = readFileSync(taskLog.path, 'utf8');
   const state = (await engine.inspectContainer(id)).State;
@@ -45,6 +50,23 @@ test('an ordinary exit has no OOM line', async () => {
   assert.equal(result.oomKilled, false);
   assert.equal(result.exitCode, 0);
   assert.doesNotMatch(text, /out of memory/);
+});
+
+test('a container stopped through the engine (as an engine shutting down does): not the task\'s exit, and the result says so', async () => {
+  // `docker stop` is what an engine stopping without live-restore does to each container (a
+  // `stop` event after SIGTERM, SIGKILL after the grace time); the worker itself only kills.
+  const { result } = await run(['sh', '-c', 'echo started; sleep 30'], { whileRunning: async (id) => { dockerCli(['stop', '-t', '1', id]); } });
+  assert.equal(result.exitCode, 137);
+  assert.equal(result.interrupted, false);
+  assert.match(result.engineStopped ?? '', /^The Docker engine stopped the task's container before the task ended: the engine was stopped or restarted/);
+});
+
+test('a task killed by a signal of its own (exit 137): its own failure, not the engine\'s', async () => {
+  // (PID 1 of a container ignores a SIGKILL from inside: a child is killed and its status passed on.)
+  const { result, text } = await run(['sh', '-c', 'echo started; sh -c \'kill -9 $$\'; exit $?']);
+  assert.equal(result.exitCode, 137);
+  assert.equal(result.engineStopped, undefined);
+  assert.doesNotMatch(text, /Docker engine/);
 });
 
 test('maxRunTime beyond a Node timer (30 days) does not kill the container at once', async () => {

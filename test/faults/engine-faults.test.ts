@@ -1,0 +1,104 @@
+// Docker engine faults, on a private engine (test/support/private-engine.ts) so that stopping
+// and restarting it touches no other test or session: the engine restarted while a task runs,
+// and the engine's socket unavailable when the worker starts. For each: the claimed run is
+// resolved exactly once, by the worker, with a task log line saying what happened; nothing is
+// left behind (containers, journal entries, temporary files); and the worker, still up, claims
+// and runs the next task on the engine once it answers again. Part of the fault table
+// (`make test-faults`).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { WorkerHarness } from '../support/worker.ts';
+import { TASKENV_PASS } from '../support/docker.ts';
+import { PrivateEngine } from '../support/private-engine.ts';
+
+const skip = PrivateEngine.unavailable();
+let engine: PrivateEngine;
+const rows: string[] = [];
+
+before(async () => { if (!skip) engine = await PrivateEngine.create([TASKENV_PASS]); });
+after(async () => {
+  await engine?.remove();
+  console.log(['', '| engine fault | outcome | runs | resolved by the worker | left behind |', '|---|---|---|---|---|', ...rows, ''].join('\n'));
+});
+
+/** What the run left, once the worker has shut down (a finished log is served for a while before). */
+async function leftovers(h: WorkerHarness): Promise<string[]> {
+  await h.worker?.shutdown('scenario over');
+  h.worker = undefined;
+  return [
+    ...(await engine.engine().listOwnedContainers(h.config.workerId)).map((c) => `container ${c.id.slice(0, 12)}`),
+    ...readdirSync(path.join(h.stateDir, 'runs')).map((f) => `journal ${f}`),
+    ...readdirSync(path.join(h.stateDir, 'tmp')).map((f) => `tmp ${f}`),
+  ];
+}
+
+const describeRuns = (runs: { state: string; reasonResolved?: string }[]) => runs.map((r) => `${r.state}${r.reasonResolved && r.reasonResolved !== r.state ? `/${r.reasonResolved}` : ''}`).join(', ');
+
+async function until(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 60_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!await check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+test('the engine restarted while a task runs: the run is resolved worker-shutdown once, with a line saying so; the rerun runs on the restarted engine', { skip }, async () => {
+  await engine.start();
+  const h = await WorkerHarness.start({ config: { 'docker.socketPath': engine.socketPath } });
+  try {
+    const taskId = await h.submit({ image: TASKENV_PASS, command: ['/bin/sh', '-c', 'echo started; sleep 15; echo finished'], maxRunTime: 120 });
+    await until('the container to run', async () => (await engine.engine().listOwnedContainers(h.config.workerId)).some((c) => c.state === 'running'));
+    await engine.stop();
+    await engine.start();
+    const run0 = await h.waitForRun(taskId, 0, 120_000);
+    // The queue reruns a worker-shutdown run: the same worker claims it and runs it on the restarted engine.
+    const status = await h.waitForResolution(taskId, 120_000);
+    const resolvedByWorker = h.events('task resolved', taskId).map((e) => String(e.taskState));
+    const log0 = await h.taskLog(taskId, 0);
+    const left = await leftovers(h);
+    rows.push(`| engine stopped (SIGTERM) and started again while the task runs | ${describeRuns(status.runs)} | ${status.runs.length} | ${resolvedByWorker.join(', ') || 'no'} | ${left.join(', ') || 'nothing'} |`);
+    assert.equal(`${run0.state}/${run0.reasonResolved}`, 'exception/worker-shutdown', log0);
+    assert.match(log0, /The Docker engine stopped the task's container before the task ended: the engine was stopped or restarted/);
+    assert.doesNotMatch(log0, /^finished\r?$/m);
+    // A rerun claimed in the moment the engine was going down (its API answers for a second
+    // after the containers stopped) meets no engine: it too is resolved worker-shutdown, saying so.
+    const outcomes = status.runs.map((r) => `${r.state}${r.reasonResolved !== r.state ? `/${r.reasonResolved}` : ''}`);
+    assert.equal(outcomes.at(-1), 'completed', await h.taskLog(taskId, status.runs.length - 1));
+    assert.ok(outcomes.slice(0, -1).every((o) => o === 'exception/worker-shutdown'), outcomes.join(', '));
+    for (let runId = 1; runId < status.runs.length - 1; runId++) assert.match(await h.taskLog(taskId, runId), /The Docker engine did not answer/);
+    assert.match(await h.taskLog(taskId, status.runs.length - 1), /^finished\r?$/m);
+    assert.deepEqual(resolvedByWorker, outcomes, 'each run resolved once, by the worker');
+    assert.deepEqual(left, []);
+  } finally {
+    await h.stop();
+  }
+});
+
+test('the engine\'s socket unavailable at start: the worker starts, says why it does not claim, and claims once the engine answers', { skip }, async () => {
+  await engine.stop();
+  const h = await WorkerHarness.start({ config: { 'docker.socketPath': engine.socketPath } });
+  try {
+    const taskId = await h.submit({ image: TASKENV_PASS, command: ['/bin/sh', '-c', 'echo finished'], maxRunTime: 60 });
+    await until('the worker to say why it does not claim', () => h.events('not claiming').length > 0, 30_000);
+    const reason = String(h.events('not claiming')[0]!.reason);
+    assert.match(reason, /Docker engine/);
+    assert.match(reason, new RegExp(engine.socketPath.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+    await sleep(2000);
+    assert.equal((await h.queue.status(taskId)).status.state, 'pending', 'nothing is claimed while the engine is away');
+    await engine.start();
+    const status = await h.waitForResolution(taskId, 120_000);
+    const resolvedByWorker = h.events('task resolved', taskId).map((e) => String(e.taskState));
+    const left = await leftovers(h);
+    rows.push(`| engine socket missing at start, engine started ~2 s later | ${describeRuns(status.runs)} | ${status.runs.length} | ${resolvedByWorker.join(', ') || 'no'} | ${left.join(', ') || 'nothing'} |`);
+    assert.deepEqual(status.runs.map((r) => r.state), ['completed']);
+    assert.match(await h.taskLog(taskId), /^finished\r?$/m);
+    assert.ok(h.events('claiming again').length > 0);
+    assert.deepEqual(resolvedByWorker, ['completed']);
+    assert.deepEqual(left, []);
+  } finally {
+    await h.stop();
+  }
+});
