@@ -13,6 +13,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -96,6 +97,76 @@ for (const s of scenarios) {
         assert.match(await h.taskLog(taskId), /^finished\r?$/m);
       } else {
         assert.match(await h.taskLog(taskId), /Task has been aborted prematurely\. Reason: Could not reclaim task/);
+      }
+      assert.deepEqual(leftovers, []);
+    } finally {
+      await h.stop();
+      await proxy.close();
+    }
+  });
+}
+
+// The upload PUT goes to storage, not to the queue: the embedded deployment is told to sign its
+// blob URLs for the proxy's address (blobUrlBase), so the PUT passes the proxy while every queue
+// call goes straight to the deployment. 4 MiB of random bytes, whose sha256 the task prints: the
+// artifact must arrive whole, each retry re-reading it from the container.
+const blobPut = /^\/_object\/blob\/[^?]*out\.bin\?/;
+type PutFault = Fault | { kind: 'cut'; afterBytes: number; count: number };
+const putScenarios: { fault: PutFault; expect: string; uploadRetries?: number }[] = [
+  ...transient.map((fault) => ({ fault, expect: 'completed' })),
+  { fault: { kind: 'cut', afterBytes: 1 << 20, count: 2 }, expect: 'completed' },
+  // Every attempt refused: the retries run out and the run is the worker's problem.
+  { fault: { kind: 'status', status: 503, count: Infinity }, uploadRetries: 2, expect: 'exception/internal-error' },
+];
+const describePutFault = (f: PutFault) => f.kind === 'cut' ? `connection closed after ${f.afterBytes >> 20} MiB of the body x${f.count}`
+  : f.count === Infinity ? describeFault({ ...f }).replace(/xInfinity$/, 'every time') : describeFault(f);
+
+for (const s of putScenarios) {
+  test(`upload PUT, ${describePutFault(s.fault)}: the run is resolved once (${s.expect}), the artifact whole or absent, nothing left behind`, async () => {
+    // The proxy's address goes into the deployment's URLs, so it listens first and learns its target after.
+    const proxy = await TestProxy.start('http://127.0.0.1:9');
+    const h = await WorkerHarness.start({ noWorker: true, blobUrlBase: proxy.url, config: s.uploadRetries !== undefined ? { 'artifacts.uploadRetries': s.uploadRetries } : {} });
+    proxy.retarget(h.rootUrl);
+    try {
+      const f = s.fault;
+      if (f.kind === 'reset') proxy.reset('PUT', blobPut, f.count);
+      else if (f.kind === 'status') proxy.answer('PUT', blobPut, f.status, f.count);
+      else if (f.kind === 'delay') proxy.delay('PUT', blobPut, f.ms, f.count);
+      else proxy.cut('PUT', blobPut, f.afterBytes, f.count);
+      await h.startWorker();
+      const taskId = await h.submit({
+        image: TASKENV_PASS, command: ['/bin/sh', '-c', 'head -c 4194304 /dev/urandom > /tmp/out.bin; sha256sum /tmp/out.bin; echo finished'], maxRunTime: 120,
+        artifacts: { 'public/out.bin': { type: 'file', path: '/tmp/out.bin' } },
+      });
+      const status = await h.waitForResolution(taskId, 180_000);
+      await h.worker!.shutdown('scenario over');
+      h.worker = undefined;
+      const resolvedByWorker = h.events('task resolved', taskId).map((e) => String(e.taskState));
+      const leftovers = [
+        ...(await engine.listOwnedContainers(h.config.workerId)).map((c) => `container ${c.id.slice(0, 12)}`),
+        ...readdirSync(path.join(h.stateDir, 'runs')).map((f) => `journal ${f}`),
+        ...readdirSync(path.join(h.stateDir, 'tmp')).map((f) => `tmp ${f}`),
+      ];
+      const outcome = status.runs.map((r) => `${r.state}${r.reasonResolved && r.reasonResolved !== r.state ? `/${r.reasonResolved}` : ''}`).join(', ');
+      const puts = proxy.count('PUT', blobPut);
+      rows.push(`| upload PUT (${puts} sent) | ${describePutFault(s.fault)} | ${outcome} | ${status.runs.length} | ${resolvedByWorker.join(', ') || 'no'} | ${leftovers.join(', ') || 'nothing'} |`);
+      const log = await h.taskLog(taskId);
+      // A slow answer is waited for; every other fault makes the worker send the PUT again.
+      if (s.fault.kind === 'delay') assert.equal(puts, 1);
+      else assert.equal(puts, s.fault.count === Infinity ? 1 + s.uploadRetries! : s.fault.count + 1, `PUTs sent: ${puts}`);
+      assert.equal(outcome, s.expect, log);
+      assert.deepEqual(resolvedByWorker, [s.expect], 'resolved once, by the worker');
+      const url = h.queue.buildSignedUrl(h.queue.getArtifact, taskId, 0, 'public/out.bin') as string;
+      const res = await fetch(url);
+      const body = Buffer.from(await res.arrayBuffer());
+      if (s.expect === 'completed') {
+        const printed = /^([0-9a-f]{64}) {2}\/tmp\/out\.bin\r?$/m.exec(log)?.[1];
+        assert.ok(printed, log);
+        assert.equal(body.length, 4 << 20);
+        assert.equal(createHash('sha256').update(body).digest('hex'), printed, 'the artifact arrived whole');
+      } else {
+        assert.notEqual(res.status, 200, 'no artifact from a failed upload');
+        assert.match(log, /Uploading artifact "public\/out\.bin" failed: .*503/);
       }
       assert.deepEqual(leftovers, []);
     } finally {

@@ -40,6 +40,8 @@ export interface HarnessOptions {
   noWorker?: boolean;
   /** Reuse a state dir (restart tests). */
   stateDir?: string;
+  /** Where the embedded deployment's signed blob URLs (artifact PUTs and GETs) point. */
+  blobUrlBase?: string;
 }
 
 export class WorkerHarness {
@@ -65,7 +67,7 @@ export class WorkerHarness {
     const suffix = randomBytes(4).toString('hex');
     const capture = new CaptureTransport();
     const log = winston.createLogger({ level: 'debug', transports: [capture] });
-    const deployment = await startDeployment({ stateDir, log, claimTimeoutSeconds: options.claimTimeoutSeconds });
+    const deployment = await startDeployment({ stateDir, log, claimTimeoutSeconds: options.claimTimeoutSeconds, blobUrlBase: options.blobUrlBase });
     const overrides = { ...options.config };
     const margin = overrides['task.reclaimMarginSeconds'];
     if (options.claimTimeoutSeconds !== undefined && typeof margin === 'number') {
