@@ -2,7 +2,7 @@
 // to stop — or kill it when maxRunTime passes or the run is interrupted.
 import type { Readable } from 'node:stream';
 import type { Engine } from '../docker/engine.ts';
-import { EngineError } from '../docker/engine-error.ts';
+import { EngineError, unreachableEngine } from '../docker/engine-error.ts';
 import type { TaskLog } from '../log/task-log.ts';
 
 export interface ContainerRunResult {
@@ -112,6 +112,8 @@ export async function runContainer(engine: Engine, containerId: string, taskLog:
   } catch (err) {
     taskLog.off('error', drain);
     if (output) { output.unpipe(taskLog); output.destroy(); }
+    const away = unreachableEngine(err);
+    if (away && !options.signal.aborted) return { exitCode: -1, oomKilled: false, timedOut: false, interrupted: false, engineStopped: engineUnreachableLine(away.message) };
     return { exitCode: -1, oomKilled: false, timedOut: false, interrupted: options.signal.aborted, startError: (err as Error).message };
   }
   options.onStarted?.();

@@ -37,7 +37,7 @@ import { validatePayload } from './validate.ts';
 import { planTask, liveLogName, backingLogName, taskExpiry, type WorkerSettings } from './plan.ts';
 import { prepareImage, ImageUnavailable, type ArtifactHash, type ImageStore } from './prepare-image.ts';
 import { runContainer, engineUnreachableLine } from './container-run.ts';
-import { EngineError } from '../docker/engine-error.ts';
+import { unreachableEngine } from '../docker/engine-error.ts';
 import { argumentLimitProblem } from './argument-limits.ts';
 import { collectArtifacts } from './collect.ts';
 import { missingDevices } from './device-check.ts';
@@ -216,8 +216,8 @@ export class TaskRun {
       } catch (err) {
         deps.log.error('task run failed', { ...ids, error: (err as Error).stack });
         // An engine that does not answer is the host's problem, not the task's: the queue reruns it.
-        const engineAway = err instanceof EngineError && err.kind === 'unreachable';
-        taskLog?.error(engineAway ? engineUnreachableLine(err.message) : `Worker error: ${(err as Error).message}`);
+        const engineAway = unreachableEngine(err);
+        taskLog?.error(engineAway ? engineUnreachableLine(engineAway.message) : `Worker error: ${(err as Error).message}`);
         if (this.phase.name !== 'finishing') taskLog?.footer(false, -1, startedAt);
         outcome = engineAway ? WORKER_SHUTDOWN : INTERNAL_ERROR;
       } finally {
@@ -431,6 +431,7 @@ export class TaskRun {
       this.resources.containerId = await deps.engine.createContainer({ ...create, HostConfig: { ...create.HostConfig, Binds: binds }, Image: imageId },
         { workerId: deps.worker.workerId, taskId: this.taskId, runId: this.runId });
     } catch (err) {
+      if (unreachableEngine(err)) throw err; // the host's problem: run() resolves it worker-shutdown
       taskLog.error(`Failure to properly start execution environment.\n${(err as Error).message}`);
       return ctx.finish({ kind: 'failed' });
     }

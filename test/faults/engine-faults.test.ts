@@ -13,6 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { WorkerHarness } from '../support/worker.ts';
 import { TASKENV_PASS } from '../support/docker.ts';
 import { PrivateEngine } from '../support/private-engine.ts';
+import { TestProxy, startWorkerBehind } from '../worker/test-proxy.ts';
 
 const skip = PrivateEngine.unavailable();
 let engine: PrivateEngine;
@@ -100,5 +101,37 @@ test('the engine\'s socket unavailable at start: the worker starts, says why it 
     assert.deepEqual(left, []);
   } finally {
     await h.stop();
+  }
+});
+
+test('a task claimed while the engine is away (the long poll was under way when it stopped): resolved worker-shutdown once, saying so; rerun once the engine is back', { skip }, async () => {
+  await engine.start();
+  const h = await WorkerHarness.start({ noWorker: true, config: { 'docker.socketPath': engine.socketPath } });
+  const proxy = await TestProxy.start(h.rootUrl);
+  try {
+    // The worker's claimWork is held at the proxy (the engine answered the gate before it) while the engine stops.
+    const held = proxy.hold('POST', /\/api\/queue\/v1\/claim-work\//);
+    await startWorkerBehind(h, proxy);
+    await held.arrived;
+    const taskId = await h.submit({ image: TASKENV_PASS, command: ['/bin/sh', '-c', 'echo finished'], maxRunTime: 60 });
+    await engine.stop();
+    held.release();
+    const run0 = await h.waitForRun(taskId, 0, 60_000);
+    const log0 = await h.taskLog(taskId, 0);
+    assert.equal(`${run0.state}/${run0.reasonResolved}`, 'exception/worker-shutdown', log0);
+    assert.match(log0, /The Docker engine did not answer while the worker prepared or ran the task \(Docker engine not reachable at /);
+    await until('the worker to say why it does not claim', () => h.events('not claiming').some((e) => /Docker engine/.test(String(e.reason))), 30_000);
+    await engine.start();
+    const status = await h.waitForResolution(taskId, 120_000);
+    const resolvedByWorker = h.events('task resolved', taskId).map((e) => String(e.taskState));
+    const left = await leftovers(h);
+    rows.push(`| engine stopped while a claimWork was under way; started again | ${describeRuns(status.runs)} | ${status.runs.length} | ${resolvedByWorker.join(', ') || 'no'} | ${left.join(', ') || 'nothing'} |`);
+    assert.deepEqual(describeRuns(status.runs), 'exception/worker-shutdown, completed');
+    assert.match(await h.taskLog(taskId, 1), /^finished\r?$/m);
+    assert.deepEqual(resolvedByWorker, ['exception/worker-shutdown', 'completed']);
+    assert.deepEqual(left, []);
+  } finally {
+    await h.stop();
+    await proxy.close();
   }
 });

@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Engine } from '../../lib/docker/engine.ts';
 import { TaskLog } from '../../lib/log/task-log.ts';
 import { longTimeout, runContainer, OOM_MESSAGE } from '../../lib/task/container-run.ts';
 import { TASKENV_PASS, dockerCli, removeOwnedBy, testEngine, testWorkerId } from '../support/docker.ts';
@@ -67,6 +68,16 @@ test('a task killed by a signal of its own (exit 137): its own failure, not the 
   assert.equal(result.exitCode, 137);
   assert.equal(result.engineStopped, undefined);
   assert.doesNotMatch(text, /Docker engine/);
+});
+
+test('an engine that does not answer when the container is to start: the host\'s problem, not a start error of the task', async () => {
+  const nowhere = new Engine({ socketPath: path.join(dir, 'no-docker-here.sock') });
+  const taskLog = await TaskLog.create({ dir });
+  const result = await runContainer(nowhere, 'f'.repeat(64), taskLog, { maxRunTimeSeconds: 60, signal: new AbortController().signal });
+  await taskLog.close();
+  assert.equal(result.startError, undefined);
+  assert.equal(result.interrupted, false);
+  assert.match(result.engineStopped ?? '', /^The Docker engine did not answer while the worker prepared or ran the task \(Docker engine not reachable at .*no-docker-here\.sock/);
 });
 
 test('maxRunTime beyond a Node timer (30 days) does not kill the container at once', async () => {
