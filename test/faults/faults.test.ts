@@ -1,15 +1,12 @@
 // Faults the worker meets in production, injected on cue: a fault-injecting proxy between the
 // worker and the deployment (connections closed without an answer, 5xx, slow answers) on each
 // call of a task's life (claimWork, reclaimTask, createArtifact, finishArtifact,
-// reportCompleted), and a full disk under the task log (a small tmpfs as the state directory).
-// For each: the claimed run is resolved exactly once, with the result the fault allows, and
-// nothing is left behind (containers, journal entries, temporary files). The suite prints a
-// table of fault x outcome (`make test-faults`; `make test` runs it too).
-//
-// Not here, and why: restarting the Docker engine under running tasks and taking its socket away
-// at start would break every other test and session sharing this machine's engine; the upload PUT
-// goes to storage directly, not through the proxy (its retries are tested in
-// test/artifacts/collect-retry.test.ts).
+// reportCompleted) and on the upload PUT (the embedded deployment signs its blob URLs for the
+// proxy's address), and a full disk under the task log and during an artifact upload (a small
+// tmpfs as the worker's temporary folder). For each: the claimed run is resolved exactly once,
+// with the result the fault allows, and nothing is left behind (containers, journal entries,
+// temporary files). The suite prints a table of fault x outcome (`make test-faults`; `make test`
+// runs it too). The Docker engine's faults are in engine-faults.test.ts (a private engine).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -176,25 +173,21 @@ for (const s of putScenarios) {
   });
 }
 
-test('a full disk under the task log: the run is resolved once as the worker\'s problem, with what log there is', { skip: process.getuid?.() !== 0 && 'needs root to mount a small tmpfs' }, async () => {
-  // Only the worker's temporary folder (task logs, artifact spools) is small: the embedded
-  // deployment (under <stateDir>/embedded) keeps working.
+const needsRoot = process.getuid?.() !== 0 && 'needs root to mount a small tmpfs';
+
+/**
+ * A worker whose temporary folder (task logs, artifact spools) is a tmpfs of `mib` MiB: only it
+ * is small, the embedded deployment (under <stateDir>/embedded) and the run journal keep working.
+ */
+async function withSmallTmp(mib: number, config: Record<string, unknown>, body: (h: WorkerHarness) => Promise<void>): Promise<void> {
   const stateDir = mkdtempSync(path.join(os.tmpdir(), 'worker-full-disk-'));
   const tmp = path.join(stateDir, 'tmp');
   mkdirSync(tmp);
-  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', tmp]);
+  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${mib}m`, 'tmpfs', tmp]);
   try {
-    const h = await WorkerHarness.start({ stateDir, config: { 'artifacts.uploadRetries': 0 } });
+    const h = await WorkerHarness.start({ stateDir, config });
     try {
-      // 16 MiB of output into a 4 MiB state directory.
-      const taskId = await h.submit({ image: TASKENV_PASS, command: ['/bin/sh', '-c', 'i=0; while [ $i -lt 16 ]; do head -c 1048576 /dev/zero | tr "\\0" x; i=$((i+1)); done; echo; echo finished'], maxRunTime: 120 });
-      const status = await h.waitForResolution(taskId, 120_000);
-      const resolved = h.events('task resolved', taskId).map((e) => String(e.taskState));
-      rows.push(`| task log | disk full (4 MiB tmpfs under the task logs, 16 MiB of output) | ${status.runs.map((r) => `${r.state}/${r.reasonResolved}`).join(', ')} | ${status.runs.length} | ${resolved.join(', ')} | ${(await engine.listOwnedContainers(h.config.workerId)).length ? 'a container' : 'nothing'} |`);
-      assert.deepEqual(status.runs.map((r) => `${r.state}/${r.reasonResolved}`), ['exception/internal-error']);
-      assert.deepEqual(resolved, ['exception/internal-error']);
-      assert.ok(h.events('the task log is incomplete', taskId).length === 1);
-      assert.deepEqual(await engine.listOwnedContainers(h.config.workerId), []);
+      await body(h);
     } finally {
       await h.stop();
     }
@@ -202,4 +195,69 @@ test('a full disk under the task log: the run is resolved once as the worker\'s 
     execFileSync('umount', [tmp]);
     rmSync(stateDir, { recursive: true, force: true });
   }
+}
+
+/** What a run left once its worker has shut down: containers, journal entries, temporary files. */
+async function leftoversAfterShutdown(h: WorkerHarness): Promise<string[]> {
+  await h.worker?.shutdown('scenario over');
+  h.worker = undefined;
+  return [
+    ...(await engine.listOwnedContainers(h.config.workerId)).map((c) => `container ${c.id.slice(0, 12)}`),
+    ...readdirSync(path.join(h.stateDir, 'runs')).map((f) => `journal ${f}`),
+    ...readdirSync(path.join(h.stateDir, 'tmp')).map((f) => `tmp ${f}`),
+  ];
+}
+
+test('a full disk under the task log: the run is resolved once as the worker\'s problem, with what log there is', { skip: needsRoot }, async () => {
+  await withSmallTmp(4, { 'artifacts.uploadRetries': 0 }, async (h) => {
+    // 16 MiB of output into a 4 MiB temporary folder.
+    const taskId = await h.submit({ image: TASKENV_PASS, command: ['/bin/sh', '-c', 'i=0; while [ $i -lt 16 ]; do head -c 1048576 /dev/zero | tr "\\0" x; i=$((i+1)); done; echo; echo finished'], maxRunTime: 120 });
+    const status = await h.waitForResolution(taskId, 120_000);
+    const resolved = h.events('task resolved', taskId).map((e) => String(e.taskState));
+    const incomplete = h.events('the task log is incomplete', taskId).length;
+    const left = await leftoversAfterShutdown(h);
+    rows.push(`| task log | disk full (4 MiB tmpfs under the task logs, 16 MiB of output) | ${status.runs.map((r) => `${r.state}/${r.reasonResolved}`).join(', ')} | ${status.runs.length} | ${resolved.join(', ')} | ${left.join(', ') || 'nothing'} |`);
+    assert.deepEqual(status.runs.map((r) => `${r.state}/${r.reasonResolved}`), ['exception/internal-error']);
+    assert.deepEqual(resolved, ['exception/internal-error']);
+    assert.equal(incomplete, 1);
+    assert.deepEqual(left, []);
+  });
 });
+
+// An 8 MiB artifact through a 4 MiB temporary folder. s3 storage spools each artifact to disk
+// first (to gzip it and re-send it on a retry): the disk fills during the upload. Object storage
+// streams it from the container to the PUT: nothing is written, the disk does not matter.
+const fullDiskUploads: { storageType: 'object' | 's3'; fault: string; expect: string }[] = [
+  { storageType: 's3', fault: 'disk full (an 8 MiB artifact spooled into a 4 MiB tmpfs)', expect: 'exception/internal-error' },
+  { storageType: 'object', fault: 'an 8 MiB artifact, a 4 MiB tmpfs (streamed, never on disk)', expect: 'completed' },
+];
+for (const s of fullDiskUploads) {
+  test(`a full disk during an artifact upload (${s.storageType} storage): the run is resolved once (${s.expect})${s.expect === 'completed' ? ', the artifact whole' : ', with a line saying so'}`, { skip: needsRoot }, async () => {
+    await withSmallTmp(4, { 'artifacts.storageType': s.storageType }, async (h) => {
+      const taskId = await h.submit({
+        image: TASKENV_PASS, command: ['/bin/sh', '-c', 'head -c 8388608 /dev/urandom > /tmp/out.bin; sha256sum /tmp/out.bin; echo finished'], maxRunTime: 120,
+        artifacts: { 'public/out.bin': { type: 'file', path: '/tmp/out.bin' } },
+      });
+      const status = await h.waitForResolution(taskId, 120_000);
+      const resolved = h.events('task resolved', taskId).map((e) => String(e.taskState));
+      const left = await leftoversAfterShutdown(h);
+      const outcome = status.runs.map((r) => `${r.state}${r.reasonResolved && r.reasonResolved !== r.state ? `/${r.reasonResolved}` : ''}`).join(', ');
+      rows.push(`| artifact upload (${s.storageType} storage) | ${s.fault} | ${outcome} | ${status.runs.length} | ${resolved.join(', ')} | ${left.join(', ') || 'nothing'} |`);
+      const log = await h.taskLog(taskId);
+      assert.equal(outcome, s.expect, log);
+      assert.deepEqual(resolved, [s.expect], 'resolved once, by the worker');
+      assert.match(log, /^finished\r?$/m, 'the whole task log was uploaded');
+      const url = h.queue.buildSignedUrl(h.queue.getArtifact, taskId, 0, 'public/out.bin') as string;
+      const res = await fetch(url);
+      const body = Buffer.from(await res.arrayBuffer());
+      if (s.expect === 'completed') {
+        const printed = /^([0-9a-f]{64}) {2}\/tmp\/out\.bin\r?$/m.exec(log)?.[1];
+        assert.equal(createHash('sha256').update(body).digest('hex'), printed, 'the artifact arrived whole');
+      } else {
+        assert.notEqual(res.status, 200, 'no artifact from a failed upload');
+        assert.match(log, /Uploading artifact "public\/out\.bin" failed: the worker's disk is full: no room left in .* \(ENOSPC: no space left on device/);
+      }
+      assert.deepEqual(left, []);
+    });
+  });
+}
