@@ -1,9 +1,10 @@
 // A private Docker engine for tests that stop, restart or withhold the engine (test/faults/):
 // a second `dockerd` with everything of its own under one temporary directory — data root,
-// exec root (and so its own containerd), pid file, unix socket — and its own bridge on an
-// unused private /24, made with iproute2 and named `dwf-<hex>`. It touches no iptables rules
-// (--iptables=false: the main engine's chains stay as they are) and never the main engine at
-// /var/run/docker.sock, whose test images are copied in (docker save | docker load).
+// exec root (and so its own containerd, or its own namespaces in a system one), pid file, unix
+// socket — and its own bridge on an unused private /24, made with iproute2 and named
+// `dwf-<hex>`. It touches no iptables rules (--iptables=false: the main engine's chains stay as
+// they are) and never the main engine at /var/run/docker.sock, whose test images are copied in
+// (docker save | docker load).
 // remove() stops the daemon, deletes the bridge and the directory.
 //
 // Needs root (dockerd, ip link); callers skip with `PrivateEngine.unavailable()` as the reason.
@@ -75,6 +76,9 @@ export class PrivateEngine {
       '--pidfile', path.join(this.dir, 'dockerd.pid'), '-H', `unix://${this.socketPath}`,
       '--bridge', this.bridge, '--iptables=false', '--ip6tables=false', '--ip-forward=false', '--ip-masq=false',
       '--userland-proxy=false', '--storage-driver', 'overlay2', '--cgroup-parent', `/${this.bridge}`,
+      // Where a system containerd runs (Debian's docker.io under systemd), dockerd uses it
+      // rather than its own: namespaces of its own keep the main engine's containers apart.
+      '--containerd-namespace', this.bridge, '--containerd-plugins-namespace', `${this.bridge}-plugins`,
     ], { detached: true, stdio: ['ignore', log, log] });
     closeSync(log);
     this.daemon = child;
