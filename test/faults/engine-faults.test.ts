@@ -22,15 +22,17 @@ const rows: string[] = [];
 before(async () => { if (!skip) engine = await PrivateEngine.create([TASKENV_PASS]); });
 after(async () => {
   await engine?.remove();
-  console.log(['', '| engine fault | outcome | runs | resolved by the worker | left behind |', '|---|---|---|---|---|', ...rows, ''].join('\n'));
+  console.log(['', '| call | fault | outcome | runs | resolved by the worker | left behind |', '|---|---|---|---|---|---|', ...rows, ''].join('\n'));
 });
 
-/** What the run left, once the worker has shut down (a finished log is served for a while before). */
+/** What the run left (containers, networks, volumes, journal entries, temporary files), once the worker has shut down (a finished log is served for a while before). */
 async function leftovers(h: WorkerHarness): Promise<string[]> {
   await h.worker?.shutdown('scenario over');
   h.worker = undefined;
   return [
     ...(await engine.engine().listOwnedContainers(h.config.workerId)).map((c) => `container ${c.id.slice(0, 12)}`),
+    ...(await engine.engine().listOwnedNetworks(h.config.workerId)).map((n) => `network ${n.name}`),
+    ...(await engine.engine().listOwnedVolumes(h.config.workerId)).map((v) => `volume ${v.name}`),
     ...readdirSync(path.join(h.stateDir, 'runs')).map((f) => `journal ${f}`),
     ...readdirSync(path.join(h.stateDir, 'tmp')).map((f) => `tmp ${f}`),
   ];
@@ -60,7 +62,7 @@ test('the engine restarted while a task runs: the run is resolved worker-shutdow
     const resolvedByWorker = h.events('task resolved', taskId).map((e) => String(e.taskState));
     const log0 = await h.taskLog(taskId, 0);
     const left = await leftovers(h);
-    rows.push(`| engine stopped (SIGTERM) and started again while the task runs | ${describeRuns(status.runs)} | ${status.runs.length} | ${resolvedByWorker.join(', ') || 'no'} | ${left.join(', ') || 'nothing'} |`);
+    rows.push(`| Docker engine | stopped (SIGTERM) and started again while the task runs | ${describeRuns(status.runs)} | ${status.runs.length} | ${resolvedByWorker.join(', ') || 'no'} | ${left.join(', ') || 'nothing'} |`);
     assert.equal(`${run0.state}/${run0.reasonResolved}`, 'exception/worker-shutdown', log0);
     assert.match(log0, /The Docker engine stopped the task's container before the task ended: the engine was stopped or restarted/);
     assert.doesNotMatch(log0, /^finished\r?$/m);
@@ -93,7 +95,7 @@ test('the engine\'s socket unavailable at start: the worker starts, says why it 
     const status = await h.waitForResolution(taskId, 120_000);
     const resolvedByWorker = h.events('task resolved', taskId).map((e) => String(e.taskState));
     const left = await leftovers(h);
-    rows.push(`| engine socket missing at start, engine started ~2 s later | ${describeRuns(status.runs)} | ${status.runs.length} | ${resolvedByWorker.join(', ') || 'no'} | ${left.join(', ') || 'nothing'} |`);
+    rows.push(`| Docker engine | socket missing at start, engine started ~2 s later | ${describeRuns(status.runs)} | ${status.runs.length} | ${resolvedByWorker.join(', ') || 'no'} | ${left.join(', ') || 'nothing'} |`);
     assert.deepEqual(status.runs.map((r) => r.state), ['completed']);
     assert.match(await h.taskLog(taskId), /^finished\r?$/m);
     assert.ok(h.events('claiming again').length > 0);
@@ -125,7 +127,7 @@ test('a task claimed while the engine is away (the long poll was under way when 
     const status = await h.waitForResolution(taskId, 120_000);
     const resolvedByWorker = h.events('task resolved', taskId).map((e) => String(e.taskState));
     const left = await leftovers(h);
-    rows.push(`| engine stopped while a claimWork was under way; started again | ${describeRuns(status.runs)} | ${status.runs.length} | ${resolvedByWorker.join(', ') || 'no'} | ${left.join(', ') || 'nothing'} |`);
+    rows.push(`| Docker engine | stopped while a claimWork was under way; started again | ${describeRuns(status.runs)} | ${status.runs.length} | ${resolvedByWorker.join(', ') || 'no'} | ${left.join(', ') || 'nothing'} |`);
     assert.deepEqual(describeRuns(status.runs), 'exception/worker-shutdown, completed');
     assert.match(await h.taskLog(taskId, 1), /^finished\r?$/m);
     assert.deepEqual(resolvedByWorker, ['exception/worker-shutdown', 'completed']);

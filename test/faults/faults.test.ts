@@ -76,14 +76,8 @@ for (const s of scenarios) {
         artifacts: { 'public/out.txt': { type: 'file', path: '/tmp/out.txt' } },
       });
       const status = await h.waitForResolution(taskId, 120_000);
-      await h.worker!.shutdown('scenario over');
-      h.worker = undefined;
       const resolvedByWorker = h.events('task resolved', taskId).map((e) => String(e.taskState));
-      const leftovers = [
-        ...(await engine.listOwnedContainers(h.config.workerId)).map((c) => `container ${c.id.slice(0, 12)}`),
-        ...readdirSync(path.join(h.stateDir, 'runs')).map((f) => `journal ${f}`),
-        ...readdirSync(path.join(h.stateDir, 'tmp')).map((f) => `tmp ${f}`),
-      ];
+      const leftovers = await leftoversAfterShutdown(h);
       const outcome = status.runs.map((r) => `${r.state}${r.reasonResolved && r.reasonResolved !== r.state ? `/${r.reasonResolved}` : ''}`).join(', ');
       rows.push(`| ${s.call} | ${describeFault(s.fault)} | ${outcome} | ${status.runs.length} | ${resolvedByWorker.join(', ') || 'no'} | ${leftovers.join(', ') || 'nothing'} |`);
       assert.ok(proxy.count(s.method, s.path) > 0, 'the faulty call was made');
@@ -136,14 +130,8 @@ for (const s of putScenarios) {
         artifacts: { 'public/out.bin': { type: 'file', path: '/tmp/out.bin' } },
       });
       const status = await h.waitForResolution(taskId, 180_000);
-      await h.worker!.shutdown('scenario over');
-      h.worker = undefined;
       const resolvedByWorker = h.events('task resolved', taskId).map((e) => String(e.taskState));
-      const leftovers = [
-        ...(await engine.listOwnedContainers(h.config.workerId)).map((c) => `container ${c.id.slice(0, 12)}`),
-        ...readdirSync(path.join(h.stateDir, 'runs')).map((f) => `journal ${f}`),
-        ...readdirSync(path.join(h.stateDir, 'tmp')).map((f) => `tmp ${f}`),
-      ];
+      const leftovers = await leftoversAfterShutdown(h);
       const outcome = status.runs.map((r) => `${r.state}${r.reasonResolved && r.reasonResolved !== r.state ? `/${r.reasonResolved}` : ''}`).join(', ');
       const puts = proxy.count('PUT', blobPut);
       rows.push(`| upload PUT (${puts} sent) | ${describePutFault(s.fault)} | ${outcome} | ${status.runs.length} | ${resolvedByWorker.join(', ') || 'no'} | ${leftovers.join(', ') || 'nothing'} |`);
@@ -197,12 +185,14 @@ async function withSmallTmp(mib: number, config: Record<string, unknown>, body: 
   }
 }
 
-/** What a run left once its worker has shut down: containers, journal entries, temporary files. */
+/** What a run left once its worker has shut down: containers, networks, volumes, journal entries, temporary files. */
 async function leftoversAfterShutdown(h: WorkerHarness): Promise<string[]> {
   await h.worker?.shutdown('scenario over');
   h.worker = undefined;
   return [
     ...(await engine.listOwnedContainers(h.config.workerId)).map((c) => `container ${c.id.slice(0, 12)}`),
+    ...(await engine.listOwnedNetworks(h.config.workerId)).map((n) => `network ${n.name}`),
+    ...(await engine.listOwnedVolumes(h.config.workerId)).map((v) => `volume ${v.name}`),
     ...readdirSync(path.join(h.stateDir, 'runs')).map((f) => `journal ${f}`),
     ...readdirSync(path.join(h.stateDir, 'tmp')).map((f) => `tmp ${f}`),
   ];
