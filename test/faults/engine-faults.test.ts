@@ -1,6 +1,7 @@
 // Docker engine faults, on a private engine (test/support/private-engine.ts) so that stopping
 // and restarting it touches no other test or session: the engine restarted while a task runs,
-// and the engine's socket unavailable when the worker starts. For each: the claimed run is
+// the engine's socket unavailable when the worker starts, the engine gone while a claim is under
+// way, and the engine hung (frozen) for a while under a running task. For each: the claimed run is
 // resolved exactly once, by the worker, with a task log line saying what happened; nothing is
 // left behind (containers, journal entries, temporary files); and the worker, still up, claims
 // and runs the next task on the engine once it answers again. Part of the fault table
@@ -135,5 +136,33 @@ test('a task claimed while the engine is away (the long poll was under way when 
   } finally {
     await h.stop();
     await proxy.close();
+  }
+});
+
+test('the engine hung (frozen: its socket takes connections, nothing answers) for 20 s while a task runs: the run waits and completes once it answers, resolved once', { skip }, async () => {
+  await engine.start();
+  const h = await WorkerHarness.start({ config: { 'docker.socketPath': engine.socketPath } });
+  try {
+    const taskId = await h.submit({ image: TASKENV_PASS, command: ['/bin/sh', '-c', 'echo started; sleep 3; echo finished'], maxRunTime: 120 });
+    await until('the container to run', async () => (await engine.engine().listOwnedContainers(h.config.workerId)).some((c) => c.state === 'running'));
+    engine.freeze();
+    try {
+      await sleep(20_000);
+      // The container exited meanwhile (containerd runs on), but nobody could say so.
+      assert.equal((await h.queue.status(taskId)).status.state, 'running', 'nothing is resolved while the engine hangs');
+    } finally {
+      engine.thaw();
+    }
+    const status = await h.waitForResolution(taskId, 60_000);
+    const resolvedByWorker = h.events('task resolved', taskId).map((e) => String(e.taskState));
+    const log = await h.taskLog(taskId);
+    const left = await leftovers(h);
+    rows.push(`| Docker engine | hung (SIGSTOP) for 20 s while the task runs | ${describeRuns(status.runs)} | ${status.runs.length} | ${resolvedByWorker.join(', ') || 'no'} | ${left.join(', ') || 'nothing'} |`);
+    assert.deepEqual(describeRuns(status.runs), 'completed', log);
+    assert.match(log, /^finished\r?$/m);
+    assert.deepEqual(resolvedByWorker, ['completed']);
+    assert.deepEqual(left, []);
+  } finally {
+    await h.stop();
   }
 });

@@ -97,6 +97,7 @@ export class PrivateEngine {
   async stop(): Promise<void> {
     const child = this.daemon;
     if (!child) return;
+    child.kill('SIGCONT'); // a frozen daemon would never act on the SIGTERM
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     child.kill('SIGTERM');
     const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
@@ -104,6 +105,12 @@ export class PrivateEngine {
     clearTimeout(timer);
     this.daemon = undefined;
   }
+
+  /** Freezes the daemon (SIGSTOP): its socket still takes connections, nothing answers. */
+  freeze(): void { this.daemon?.kill('SIGSTOP'); }
+
+  /** Lets a frozen daemon run on (SIGCONT). */
+  thaw(): void { this.daemon?.kill('SIGCONT'); }
 
   /** The last lines the daemon logged. */
   logTail(lines = 20): string {
