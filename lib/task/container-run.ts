@@ -33,6 +33,21 @@ export interface ContainerRunOptions {
   onExited?(interrupted: boolean): void;
   /** Called once the container started (before its output is followed). */
   onStarted?(): void;
+  /** How long the engine has to confirm the exit of a container the worker killed (KILL_CONFIRM_MS). */
+  killConfirmMs?: number;
+}
+
+/**
+ * How long the engine has to confirm that a container the worker killed has stopped. A hung
+ * engine (its socket takes connections, nothing answers) would otherwise hold the run, and a
+ * worker shutting down, for ever; past this the worker stops waiting for it.
+ */
+export const KILL_CONFIRM_MS = 30_000;
+
+/** The task log line when the engine did not confirm a kill in time. */
+export function killUnconfirmedLine(ms: number): string {
+  return `The Docker engine did not confirm within ${ms / 1000} seconds that the container stopped after the worker killed it `
+    + '(the engine is hung): the worker stops waiting for it, and removes the container once the engine answers again.';
 }
 
 const OUTPUT_STALL_MS = 10_000;
@@ -128,7 +143,15 @@ export async function runContainer(engine: Engine, containerId: string, taskLog:
 
   let timedOut = false;
   let exited = false;
-  const kill = () => { void engine.killContainer(containerId).catch(() => undefined); };
+  // Once the worker kills the container, the engine has killConfirmMs to say it stopped.
+  let giveUp: (() => void) | undefined;
+  const gaveUp = new Promise<'gave-up'>((resolve) => { giveUp = () => resolve('gave-up'); });
+  let giveUpTimer: NodeJS.Timeout | undefined;
+  const killConfirmMs = options.killConfirmMs ?? KILL_CONFIRM_MS;
+  const kill = () => {
+    void engine.killContainer(containerId).catch(() => undefined);
+    giveUpTimer ??= setTimeout(() => giveUp?.(), killConfirmMs);
+  };
   const timer = longTimeout(options.maxRunTimeSeconds * 1000, () => {
     if (exited) return;
     timedOut = true;
@@ -141,7 +164,17 @@ export async function runContainer(engine: Engine, containerId: string, taskLog:
   try {
     let status: { exitCode: number; oomKilled: boolean };
     try {
-      status = await engine.waitContainer(containerId);
+      const waiting = engine.waitContainer(containerId);
+      const waited = await Promise.race([waiting, gaveUp]);
+      if (waited === 'gave-up') {
+        waiting.catch(() => undefined);
+        exited = true;
+        const interrupted = options.signal.aborted && !timedOut;
+        options.onExited?.(interrupted);
+        taskLog.error(killUnconfirmedLine(killConfirmMs));
+        return { exitCode: -1, oomKilled: false, timedOut, interrupted };
+      }
+      status = waited;
     } catch (err) {
       // The engine went away under the wait (killed, or restarting): the container went with it.
       if (!(err instanceof EngineError && err.kind === 'unreachable')) throw err;
@@ -172,6 +205,7 @@ export async function runContainer(engine: Engine, containerId: string, taskLog:
     return { exitCode: status.exitCode, oomKilled: status.oomKilled, timedOut, interrupted, ...(engineStopped ? { engineStopped } : {}) };
   } finally {
     timer.clear();
+    clearTimeout(giveUpTimer);
     options.signal.removeEventListener('abort', onAbort);
     taskLog.off('error', drain);
     if (output) { output.unpipe(taskLog); output.destroy(); }
