@@ -16,6 +16,7 @@ import { startDeployment, type TestDeployment } from './deployment.ts';
 import { loadConfig, type WorkerConfig } from '../../lib/config/load.ts';
 import { startWorker, type RunningWorker } from '../../lib/worker.ts';
 import type { QueueClient, TaskStatus } from '../../lib/queue/taskcluster.ts';
+import { DOCKER_SOCKET } from './docker.ts';
 
 export interface LogEvent { message: string; level: string; [k: string]: unknown }
 
@@ -76,6 +77,8 @@ export class WorkerHarness {
     const config = loadConfig({
       env: {},
       overrides: {
+        // The engine the tests' own checks use (testEngine(): DOCKER_SOCKET, else the default).
+        'docker.socketPath': DOCKER_SOCKET,
         stateDir, provisionerId: 'test-prov', workerType: `wt-${suffix}`, workerGroup: 'test-group', workerId: `w-${suffix}`,
         'image.pullRetries': 0, 'image.pullBaseDelayMs': 100, 'task.cancelPollSeconds': 1,
         ...overrides,
