@@ -83,13 +83,18 @@ function hostPrivateIp(): string | undefined {
   return undefined;
 }
 
-/** Removes containers, committed images (dockerSave) and networks this workerId labelled in an earlier life. */
-
-async function sweepLeftovers(engine: Engine, workerId: string, log: WorkerLog): Promise<void> {
+/** Removes this workerId's containers but those of the tasks still running (`busyTaskIds`). */
+async function sweepLeftoverContainers(engine: Engine, workerId: string, log: WorkerLog, busyTaskIds: readonly string[]): Promise<void> {
   for (const c of await engine.listOwnedContainers(workerId)) {
+    if (busyTaskIds.includes(c.labels['taskcluster.task-id'] ?? '')) continue;
     log.info('removing leftover container', { containerId: c.id, taskId: c.labels['taskcluster.task-id'] });
     await engine.removeContainer(c.id).catch((err: Error) => log.warn('could not remove leftover container', { containerId: c.id, error: err.message }));
   }
+}
+
+/** Removes containers, committed images (dockerSave) and networks this workerId labelled in an earlier life. */
+async function sweepLeftovers(engine: Engine, workerId: string, log: WorkerLog): Promise<void> {
+  await sweepLeftoverContainers(engine, workerId, log, []);
   for (const image of await engine.listOwnedImages(workerId)) {
     if (image.labels[LABEL_COMMITTED_IMAGE] !== 'true') continue;
     log.info('removing leftover committed image', { image: image.id, taskId: image.labels['taskcluster.task-id'] });
@@ -122,8 +127,16 @@ export async function startWorker(config: WorkerConfig, deployment: Deployment, 
   // A configured key that is missing or malformed stops the worker here (WorkerKeyError names the file).
   const keys = await loadWorkerKeys(workerKeyPaths(config), { createDefaults: true });
   const engine = new Engine({ socketPath: config.docker.socketPath });
-  await engine.ping();
-  await sweepLeftovers(engine, config.workerId, log);
+  // An engine that does not answer yet (starting, restarting) does not stop the worker: the
+  // claim gate says why nothing is claimed until it does, and sweeps once it answers.
+  let engineSwept = false;
+  try {
+    await engine.ping();
+    await sweepLeftovers(engine, config.workerId, log);
+    engineSwept = true;
+  } catch (err) {
+    log.warn('the Docker engine does not answer at start; the worker claims no task until it does', { socketPath: config.docker.socketPath, error: (err as Error).message });
+  }
   const tmpDir = path.join(config.stateDir, 'tmp');
   mkdirSync(tmpDir, { recursive: true });
   // Runs an earlier process held when it died: resolved now (their containers went with the
@@ -185,7 +198,23 @@ export async function startWorker(config: WorkerConfig, deployment: Deployment, 
   const loop = new ClaimLoop({
     queue: claimQueue, taskQueueId: `${config.provisionerId}/${config.workerType}`,
     workerGroup: config.workerGroup, workerId: config.workerId, capacity: config.capacity, log,
-    gate: async (free) => { await purger.maybePoll(); return budget.gate(free); },
+    gate: async (free) => {
+      try {
+        await engine.ping();
+      } catch (err) {
+        engineSwept = false;
+        return `the Docker engine does not answer (${(err as Error).message}); claiming again once it does`;
+      }
+      if (!engineSwept) {
+        // First answer since start, or since it went away: what a restart left is removed (an
+        // engine without live-restore stops every container when it stops).
+        if (running.size === 0) await sweepLeftovers(engine, config.workerId, log);
+        else await sweepLeftoverContainers(engine, config.workerId, log, [...running].map((r) => r.taskId));
+        engineSwept = true;
+      }
+      await purger.maybePoll();
+      return budget.gate(free);
+    },
     runTask: async (claim: ClaimResponse) => {
       // The claimed task, or the task that supersedes it (payload.supersederUrl), runs here.
       const group = await SupersedingGroup.form(claim, superseding);

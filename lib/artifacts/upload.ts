@@ -109,8 +109,12 @@ export class ArtifactPublisher {
     const dir = await mkdtemp(path.join(this.#options.tmpDir ?? os.tmpdir(), 'artifact-'));
     try {
       const file = path.join(dir, 'data');
-      if (typeof data === 'string' || Buffer.isBuffer(data)) await writeFile(file, data);
-      else await pipeline(data, createWriteStream(file));
+      try {
+        if (typeof data === 'string' || Buffer.isBuffer(data)) await writeFile(file, data);
+        else await pipeline(data, createWriteStream(file));
+      } catch (err) {
+        throw diskFull(err, this.#options.tmpDir ?? os.tmpdir());
+      }
       return await this.uploadFile(file, request);
     } finally {
       await rm(dir, { recursive: true, force: true });
@@ -204,7 +208,7 @@ export class ArtifactPublisher {
     const dir = encoding === 'gzip' ? await mkdtemp(path.join(this.#options.tmpDir ?? os.tmpdir(), 'artifact-gz-')) : undefined;
     try {
       const gzipFile = dir ? path.join(dir, 'body.gz') : undefined;
-      const digest = await digestFile(filePath, gzipFile);
+      const digest = await digestFile(filePath, gzipFile).catch((err: unknown) => { throw diskFull(err, this.#options.tmpDir ?? os.tmpdir()); });
       const body = gzipFile ?? filePath;
       const length = digest.gzipSize ?? digest.size;
       const queue = await this.#queue();
@@ -234,6 +238,12 @@ export class ArtifactPublisher {
       ...(retry.maxDelayMs !== undefined ? { maxDelay: retry.maxDelayMs } : {}),
     };
   }
+}
+
+/** A plain sentence for a copy that found the disk full (ENOSPC); any other error as it is. */
+function diskFull(err: unknown, dir: string): unknown {
+  if ((err as NodeJS.ErrnoException | undefined)?.code !== 'ENOSPC') return err;
+  return new Error(`the worker's disk is full: no room left in ${dir} for the copy the upload is sent from (${(err as Error).message})`, { cause: err });
 }
 
 /** Below this many bytes an object is uploaded inline (the object service takes up to 8 KiB). */

@@ -68,3 +68,14 @@ export function toEngineError(err: unknown, action: string, socketPath: string):
   if (status === 400) return new EngineError('bad-request', message, options);
   return new EngineError('server', message, options);
 }
+
+/**
+ * The EngineError saying the engine does not answer, if `err` is one or was caused by one (an
+ * image failure, a load that broke off): the host's problem, never the task's.
+ */
+export function unreachableEngine(err: unknown): EngineError | undefined {
+  for (let e: unknown = err, depth = 0; e && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e instanceof EngineError && e.kind === 'unreachable') return e;
+  }
+  return undefined;
+}

@@ -154,6 +154,36 @@ export class Engine {
     return { exitCode: result.StatusCode, oomKilled: info.State.OOMKilled === true };
   }
 
+  /**
+   * Whether the container was stopped through the engine (a `stop` event: the engine shutting
+   * down or restarting without live-restore, or someone's `docker stop`) since `since`, looking
+   * up to `lookAheadMs` past now (the engine logs `stop` just after `die`). The worker itself
+   * never stops a container, it kills it. An engine that stops answering meanwhile counts as
+   * yes: it went away.
+   */
+  async stoppedThroughEngine(id: string, since: Date, lookAheadMs = 2000): Promise<boolean> {
+    let stream: Readable;
+    try {
+      stream = await this.call('list its events', () => this.docker.getEvents({
+        since: Math.floor(since.getTime() / 1000) - 1, until: Math.ceil((Date.now() + lookAheadMs) / 1000),
+        filters: { type: ['container'], container: [id], event: ['stop'] },
+      })) as unknown as Readable;
+    } catch (err) {
+      if (err instanceof EngineError && err.kind === 'unreachable') return true;
+      throw err;
+    }
+    try {
+      for await (const event of readJsonLines<{ Action?: string }>(stream)) {
+        if (event.Action === 'stop') return true;
+      }
+      return false;
+    } catch {
+      return true; // the event stream broke off: the engine went away
+    } finally {
+      stream.destroy();
+    }
+  }
+
   /** Sends a signal (default SIGKILL); a container that is gone or not running is fine. */
   async killContainer(id: string, signal = 'SIGKILL'): Promise<void> {
     await this.idempotent(`kill container ${id}`, () => this.docker.getContainer(id).kill({ signal }), ['conflict']);

@@ -19,6 +19,12 @@ export interface EmbeddedSettings {
    * purge-cache `app.cacheTime`: 10 s), so a new purge request can take that long to be seen.
    */
   purgeRequestsCacheSeconds: number;
+  /**
+   * Where signed blob URLs (object uploads and downloads) point, when not at the root URL: a
+   * deployment whose blob traffic reaches it through another address (a reverse proxy; the
+   * fault suite's proxy). The signature covers the grant, not the address.
+   */
+  blobUrlBase?: string;
 }
 
 export interface EmbeddedContext {

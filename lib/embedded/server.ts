@@ -63,6 +63,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedD
     claimWorkWaitSeconds: options.claimWorkWaitSeconds ?? 20,
     sweepIntervalSeconds: options.sweepIntervalSeconds ?? 1,
     purgeRequestsCacheSeconds: options.purgeRequestsCacheSeconds ?? 10,
+    ...(options.blobUrlBase ? { blobUrlBase: options.blobUrlBase } : {}),
   };
   for (const key of ['claimTimeoutSeconds', 'claimWorkWaitSeconds', 'sweepIntervalSeconds', 'purgeRequestsCacheSeconds'] as const) {
     const value = settings[key];

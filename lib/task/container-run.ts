@@ -4,6 +4,7 @@ import type { Readable } from 'node:stream';
 import type { EventEmitter } from 'node:events';
 import type { Engine } from '../docker/engine.ts';
 import { AttachedOutput } from '../docker/attach-socket.ts';
+import { EngineError, unreachableEngine } from '../docker/engine-error.ts';
 import type { TaskLog } from '../log/task-log.ts';
 
 export interface ContainerRunResult {
@@ -19,6 +20,11 @@ export interface ContainerRunResult {
   interrupted: boolean;
   /** Set when the container could not be started at all (e.g. the command does not exist). */
   startError?: string;
+  /**
+   * Set (to the task log line) when the engine stopped the container, or went away, before it
+   * exited on its own: the exit status is not the task's.
+   */
+  engineStopped?: string;
 }
 
 export interface ContainerRunOptions {
@@ -31,6 +37,21 @@ export interface ContainerRunOptions {
   onStarted?(): void;
   /** Whether the container was created with a TTY (raw output) or not (framed stdout and stderr); default true. */
   tty?: boolean;
+  /** How long the engine has to confirm the exit of a container the worker killed (KILL_CONFIRM_MS). */
+  killConfirmMs?: number;
+}
+
+/**
+ * How long the engine has to confirm that a container the worker killed has stopped. A hung
+ * engine (its socket takes connections, nothing answers) would otherwise hold the run, and a
+ * worker shutting down, for ever; past this the worker stops waiting for it.
+ */
+export const KILL_CONFIRM_MS = 30_000;
+
+/** The task log line when the engine did not confirm a kill in time. */
+export function killUnconfirmedLine(ms: number): string {
+  return `The Docker engine did not confirm within ${ms / 1000} seconds that the container stopped after the worker killed it `
+    + '(the engine is hung): the worker stops waiting for it, and removes the container once the engine answers again.';
 }
 
 /** The container's output: attached (straight into the task log), or the followed log piped into it. */
@@ -78,6 +99,41 @@ export function outputEnded(output: OutputEvents, stallMs: number): Promise<bool
   });
 }
 
+/** The task log line when the engine, not the task or the worker, ended the container. */
+export function engineStoppedLine(detail?: string): string {
+  return `The Docker engine stopped the task's container before the task ended${detail ? ` (${detail})` : ''}: the engine was stopped or restarted `
+    + '(or someone ran `docker stop` on the container). This is not the task\'s doing: the run is resolved exception/worker-shutdown and the queue runs the task again.';
+}
+
+/** The task log line when the engine did not answer while the run needed it. */
+export function engineUnreachableLine(detail: string): string {
+  return `The Docker engine did not answer while the worker prepared or ran the task (${detail}). This is not the task's doing: `
+    + 'the run is resolved exception/worker-shutdown and the queue runs the task again; the worker claims no task until the engine answers.';
+}
+
+/**
+ * Docker 20.10 may end a followed log when the container exits before it has sent the last of
+ * it (`docker logs -f` itself stops short now and then; a later `docker logs` has everything).
+ * Once the container has stopped, the whole log is read again and whatever comes after the
+ * `received` bytes already written is appended: the same entries in the same order, so the
+ * same bytes. Best effort: the fallback's fallback.
+ */
+async function appendUnfollowedOutput(engine: Engine, containerId: string, tty: boolean, received: number, taskLog: TaskLog): Promise<void> {
+  try {
+    const whole = await engine.logs(containerId, { tty, follow: false });
+    let skip = received;
+    for await (const chunk of whole as AsyncIterable<Buffer>) {
+      if (skip >= chunk.length) { skip -= chunk.length; continue; }
+      const rest = skip > 0 ? chunk.subarray(skip) : chunk;
+      skip = 0;
+      if (!taskLog.write(rest)) await new Promise<void>((resolve) => { taskLog.once('drain', resolve); taskLog.once('error', () => resolve()); });
+      if (taskLog.destroyed) return;
+    }
+  } catch (err) {
+    taskLog.warn(`The end of the container's output could not be read again: ${(err as Error).message}; the log may be incomplete.`);
+  }
+}
+
 export const OOM_MESSAGE = 'The task ran out of memory: the kernel\'s OOM killer stopped a process in the container. Use less memory, or ask for a worker type with more.';
 
 export async function runContainer(engine: Engine, containerId: string, taskLog: TaskLog, options: ContainerRunOptions): Promise<ContainerRunResult> {
@@ -112,16 +168,22 @@ export async function runContainer(engine: Engine, containerId: string, taskLog:
     release();
     return { exitCode: -1, oomKilled: false, timedOut: false, interrupted: true };
   }
+  const startedAt = new Date();
   try {
     await engine.startContainer(containerId);
   } catch (err) {
     release();
+    const away = unreachableEngine(err);
+    if (away && !options.signal.aborted) return { exitCode: -1, oomKilled: false, timedOut: false, interrupted: false, engineStopped: engineUnreachableLine(away.message) };
     return { exitCode: -1, oomKilled: false, timedOut: false, interrupted: options.signal.aborted, startError: (err as Error).message };
   }
   options.onStarted?.();
+  // Bytes of the followed log written to the task log (the fallback when attaching failed).
+  let followedBytes = 0;
   if (!output) {
     try {
       const followed = await engine.logs(containerId, { tty, follow: true });
+      followed.on('data', (chunk: Buffer) => { followedBytes += chunk.length; });
       followed.pipe(taskLog, { end: false });
       output = followed;
     } catch (err) {
@@ -131,7 +193,15 @@ export async function runContainer(engine: Engine, containerId: string, taskLog:
 
   let timedOut = false;
   let exited = false;
-  const kill = () => { void engine.killContainer(containerId).catch(() => undefined); };
+  // Once the worker kills the container, the engine has killConfirmMs to say it stopped.
+  let giveUp: (() => void) | undefined;
+  const gaveUp = new Promise<'gave-up'>((resolve) => { giveUp = () => resolve('gave-up'); });
+  let giveUpTimer: NodeJS.Timeout | undefined;
+  const killConfirmMs = options.killConfirmMs ?? KILL_CONFIRM_MS;
+  const kill = () => {
+    void engine.killContainer(containerId).catch(() => undefined);
+    giveUpTimer ??= setTimeout(() => giveUp?.(), killConfirmMs);
+  };
   const timer = longTimeout(options.maxRunTimeSeconds * 1000, () => {
     if (exited) return;
     timedOut = true;
@@ -142,13 +212,36 @@ export async function runContainer(engine: Engine, containerId: string, taskLog:
   if (options.signal.aborted) kill();
   else options.signal.addEventListener('abort', onAbort, { once: true });
   try {
-    const status = await engine.waitContainer(containerId);
+    let status: { exitCode: number; oomKilled: boolean };
+    try {
+      const waiting = engine.waitContainer(containerId);
+      const waited = await Promise.race([waiting, gaveUp]);
+      if (waited === 'gave-up') {
+        waiting.catch(() => undefined);
+        exited = true;
+        const interrupted = options.signal.aborted && !timedOut;
+        options.onExited?.(interrupted);
+        taskLog.error(killUnconfirmedLine(killConfirmMs));
+        return { exitCode: -1, oomKilled: false, timedOut, interrupted };
+      }
+      status = waited;
+    } catch (err) {
+      // The engine went away under the wait (killed, or restarting): the container went with it.
+      if (!(err instanceof EngineError && err.kind === 'unreachable')) throw err;
+      exited = true;
+      const interrupted = options.signal.aborted && !timedOut;
+      options.onExited?.(interrupted);
+      return { exitCode: -1, oomKilled: false, timedOut, interrupted, engineStopped: interrupted ? undefined : engineStoppedLine(err.message) };
+    }
     // From here on the exit status is decided: neither maxRunTime nor an interruption may
     // change it while the remaining output drains.
     exited = true;
     timer.clear();
     options.signal.removeEventListener('abort', onAbort);
     const interrupted = options.signal.aborted && !timedOut;
+    // Killed by a signal the worker did not send: the engine may have stopped it (shutting down).
+    const engineStopped = !interrupted && !timedOut && !status.oomKilled && status.exitCode >= 128
+      && await engine.stoppedThroughEngine(containerId, startedAt).catch(() => false) ? engineStoppedLine() : undefined;
     options.onExited?.(interrupted);
     if (output && !output.readableEnded && !output.destroyed) {
       // The engine may still be delivering output the container wrote before it stopped (a
@@ -158,10 +251,12 @@ export async function runContainer(engine: Engine, containerId: string, taskLog:
         taskLog.warn(`The container's output stopped arriving ${OUTPUT_STALL_MS / 1000} seconds after it exited; the log may be incomplete.`);
       }
     }
+    if (output && !(output instanceof AttachedOutput)) await appendUnfollowedOutput(engine, containerId, tty, followedBytes, taskLog);
     if (status.oomKilled) taskLog.error(OOM_MESSAGE);
-    return { exitCode: status.exitCode, oomKilled: status.oomKilled, timedOut, interrupted };
+    return { exitCode: status.exitCode, oomKilled: status.oomKilled, timedOut, interrupted, ...(engineStopped ? { engineStopped } : {}) };
   } finally {
     timer.clear();
+    clearTimeout(giveUpTimer);
     options.signal.removeEventListener('abort', onAbort);
     release();
   }

@@ -14,6 +14,8 @@ export type Outcome =
 
 export const INTERNAL_ERROR: Outcome = { kind: 'exception', reason: 'internal-error' };
 export const MALFORMED_PAYLOAD: Outcome = { kind: 'exception', reason: 'malformed-payload' };
+/** Not the task's doing, and the queue reruns it (the worker stops, the engine went away). */
+export const WORKER_SHUTDOWN: Outcome = { kind: 'exception', reason: 'worker-shutdown' };
 
 /** Why a run was interrupted from outside its own stages. */
 export type Interrupt =

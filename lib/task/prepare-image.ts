@@ -5,6 +5,7 @@
 import type { Credentials } from '../queue/taskcluster.ts';
 import type { TaskLog } from '../log/task-log.ts';
 import { ImageFailure } from '../images/errors.ts';
+import { unreachableEngine } from '../docker/engine-error.ts';
 import type { ArtifactHash, ImageStore } from '../images/image-store.ts';
 import type { ScopeSet } from '../scopes/task-scopes.ts';
 import type { ImageRef } from './types.ts';
@@ -47,6 +48,9 @@ export async function prepareImage(
     });
     return { imageId: ensured.imageId, description: ensured.description, artifactHash: ensured.artifactHash, release: ensured.release };
   } catch (err) {
+    // An engine that does not answer is not the image's fault: the run resolves it as the host's.
+    const away = unreachableEngine(err);
+    if (away) throw away;
     if (err instanceof ImageFailure) throw new ImageUnavailable(err.message, { cause: err });
     throw err;
   }

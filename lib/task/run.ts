@@ -36,13 +36,14 @@ import { TaskScopes, type ScopeExpander } from '../scopes/task-scopes.ts';
 import { validatePayload } from './validate.ts';
 import { planTask, liveLogName, backingLogName, taskExpiry, type WorkerSettings } from './plan.ts';
 import { prepareImage, ImageUnavailable, type ArtifactHash, type ImageStore } from './prepare-image.ts';
-import { runContainer } from './container-run.ts';
+import { runContainer, engineUnreachableLine } from './container-run.ts';
+import { unreachableEngine } from '../docker/engine-error.ts';
 import { argumentLimitProblem } from './argument-limits.ts';
 import { collectArtifacts } from './collect.ts';
 import { missingDevices } from './device-check.ts';
 import type { RunCompanion } from '../queue/superseder.ts';
 import {
-  INTERNAL_ERROR, MALFORMED_PAYLOAD, applyInterrupt, coversSuperseded, describeOutcome, exitOutcome, interruptLine, reportOutcome,
+  INTERNAL_ERROR, MALFORMED_PAYLOAD, WORKER_SHUTDOWN, applyInterrupt, coversSuperseded, describeOutcome, exitOutcome, interruptLine, reportOutcome,
   type Interrupt, type Outcome,
 } from './outcome.ts';
 import { containerEnv } from './reserved-env.ts';
@@ -216,9 +217,11 @@ export class TaskRun {
         }
       } catch (err) {
         deps.log.error('task run failed', { ...ids, error: (err as Error).stack });
-        taskLog?.error(`Worker error: ${(err as Error).message}`);
+        // An engine that does not answer is the host's problem, not the task's: the queue reruns it.
+        const engineAway = unreachableEngine(err);
+        taskLog?.error(engineAway ? engineUnreachableLine(engineAway.message) : `Worker error: ${(err as Error).message}`);
         if (this.phase.name !== 'finishing') taskLog?.footer(false, -1, startedAt);
-        outcome = INTERNAL_ERROR;
+        outcome = engineAway ? WORKER_SHUTDOWN : INTERNAL_ERROR;
       } finally {
         this.phase = finishing(this.phase);
         cleanedUp = this.resources.release().then(() => this.mark('cleanedUp'));
@@ -430,6 +433,7 @@ export class TaskRun {
       this.resources.containerId = await deps.engine.createContainer({ ...create, HostConfig: { ...create.HostConfig, Binds: binds }, Image: imageId },
         { workerId: deps.worker.workerId, taskId: this.taskId, runId: this.runId });
     } catch (err) {
+      if (unreachableEngine(err)) throw err; // the host's problem: run() resolves it worker-shutdown
       taskLog.error(`Failure to properly start execution environment.\n${(err as Error).message}`);
       return ctx.finish({ kind: 'failed' });
     }
@@ -461,11 +465,14 @@ export class TaskRun {
     }
     this.mark('containerExited');
     taskLog.info(TASK_FINISHED);
-    this.resources.purgeCaches = plan.onExitStatus.purgeCaches.includes(result.exitCode);
-    if (!result.startError) await features.afterExit({ containerId, exitCode: result.exitCode, interrupted: result.interrupted, timedOut: result.timedOut });
+    if (result.engineStopped) taskLog.error(result.engineStopped);
+    this.resources.purgeCaches = !result.engineStopped && plan.onExitStatus.purgeCaches.includes(result.exitCode);
+    if (!result.startError) await features.afterExit({ containerId, exitCode: result.exitCode, interrupted: result.interrupted || Boolean(result.engineStopped), timedOut: result.timedOut });
     // Killed by an interruption, or cancelled / claim lost while the output drained: nothing
     // more is uploaded than the log.
     if (result.interrupted || this.stopUploads.signal.aborted) return interrupted(result.exitCode);
+    // The engine ended the container, not the task: no artifacts, and the queue reruns it.
+    if (result.engineStopped) return ctx.finish(WORKER_SHUTDOWN, result.exitCode);
 
     // 5 collect
     const collected = await collectArtifacts(deps.engine, containerId, plan.artifacts, publisher, taskLog, {

@@ -6,7 +6,9 @@
 // lease; last, after the log hooks, the features' cleanup in reverse registry order (a per-task
 // network can be removed only once the container is gone).
 import type { CacheLease } from '../cache/volume-cache.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Engine } from '../docker/engine.ts';
+import { EngineError } from '../docker/engine-error.ts';
 import type { TaskFeatures } from '../features/task-features.ts';
 import type { WorkerLog } from '../log/worker-log.ts';
 import { settleWithin } from './deadline.ts';
@@ -65,11 +67,23 @@ export class TaskResources {
     const { engine, log } = this.#options;
     let containerGone = true;
     if (this.containerId) {
-      try {
-        await engine.removeContainer(this.containerId);
-      } catch (err) {
-        containerGone = false;
-        log.error('could not remove task container', { ...this.#ids, containerId: this.containerId, error: (err as Error).message });
+      // An engine that does not answer (restarting) is asked again until the deadline nears.
+      const giveUpAt = (this.#started ?? Date.now()) + this.#deadlineMs - 2000;
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await engine.removeContainer(this.containerId);
+          if (attempt > 1) log.info('task container removed once the engine answered again', { ...this.#ids, containerId: this.containerId, attempts: attempt });
+          break;
+        } catch (err) {
+          if (err instanceof EngineError && err.kind === 'unreachable' && Date.now() + 1000 < giveUpAt) {
+            if (attempt === 1) log.warn('the Docker engine does not answer; removing the task container once it does', { ...this.#ids, containerId: this.containerId, error: err.message });
+            await sleep(1000);
+            continue;
+          }
+          containerGone = false;
+          log.error('could not remove task container', { ...this.#ids, containerId: this.containerId, error: (err as Error).message });
+          break;
+        }
       }
     }
     // A container that could not be removed may still write to its cache instances: they are

@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import type { Readable } from 'node:stream';
 import tar from 'tar-stream';
 import { Engine, type ContainerCreateOptions } from '../../lib/docker/engine.ts';
-import { EngineError } from '../../lib/docker/engine-error.ts';
+import { EngineError, unreachableEngine } from '../../lib/docker/engine-error.ts';
+import { ImageFailure } from '../../lib/images/errors.ts';
 import { LABEL_OWNER, LABEL_RUN_ID, LABEL_TASK_ID, LABEL_WORKER_ID } from '../../lib/docker/labels.ts';
 import { dockerCli, dockerSaveStream, readAll, removeOwnedBy, TASKENV_FAIL, TASKENV_PASS, testEngine, testWorkerId } from '../support/docker.ts';
 
@@ -206,6 +207,16 @@ test('clear errors: unknown image, unreachable daemon', async () => {
     assert.equal(err.message, 'Docker engine not reachable at /tmp/no-docker-here.sock: is dockerd running? (make docker)');
     return true;
   });
+});
+
+test('an unreachable engine is found under the errors that wrap it (an image failure), and only that kind', async () => {
+  const away = await new Engine({ socketPath: '/tmp/no-docker-here.sock' }).inspectImage('x:latest').then(() => undefined, (err: unknown) => err);
+  assert.ok(away instanceof EngineError && away.kind === 'unreachable');
+  assert.equal(unreachableEngine(away), away);
+  assert.equal(unreachableEngine(new ImageFailure('engine', 'Docker could not load the image', new Error('load', { cause: away }))), away);
+  assert.equal(unreachableEngine(new ImageFailure('engine', 'refused', new EngineError('server', 'refused'))), undefined);
+  assert.equal(unreachableEngine(new Error('other')), undefined);
+  assert.equal(unreachableEngine(undefined), undefined);
 });
 
 test("an image's VOLUME gets an anonymous volume labelled as the worker's, removed with the container", async () => {

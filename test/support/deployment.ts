@@ -55,6 +55,8 @@ export interface DeploymentOptions {
   log: Logger;
   /** The claim timeout the test wants (embedded only; an external deployment has its own). */
   claimTimeoutSeconds?: number;
+  /** Where the embedded deployment's signed blob URLs point (e.g. a fault-injecting proxy). */
+  blobUrlBase?: string;
 }
 
 export async function startDeployment(options: DeploymentOptions): Promise<TestDeployment> {
@@ -63,7 +65,7 @@ export async function startDeployment(options: DeploymentOptions): Promise<TestD
   const claimTimeoutSeconds = options.claimTimeoutSeconds ?? 1200;
   const embedded = await startEmbedded({
     stateDir: path.join(options.stateDir, 'embedded'), port: 0, log: options.log, claimTimeoutSeconds,
-    claimWorkWaitSeconds: 20, sweepIntervalSeconds: 1,
+    claimWorkWaitSeconds: 20, sweepIntervalSeconds: 1, blobUrlBase: options.blobUrlBase,
   });
   return { kind: 'embedded', rootUrl: embedded.rootUrl, credentials: embedded.credentials, claimTimeoutSeconds, embedded, close: () => embedded.close() };
 }

@@ -16,6 +16,7 @@ import { startDeployment, type TestDeployment } from './deployment.ts';
 import { loadConfig, type WorkerConfig } from '../../lib/config/load.ts';
 import { startWorker, type RunningWorker } from '../../lib/worker.ts';
 import type { QueueClient, TaskStatus } from '../../lib/queue/taskcluster.ts';
+import { DOCKER_SOCKET } from './docker.ts';
 
 export interface LogEvent { message: string; level: string; [k: string]: unknown }
 
@@ -40,6 +41,8 @@ export interface HarnessOptions {
   noWorker?: boolean;
   /** Reuse a state dir (restart tests). */
   stateDir?: string;
+  /** Where the embedded deployment's signed blob URLs (artifact PUTs and GETs) point. */
+  blobUrlBase?: string;
 }
 
 export class WorkerHarness {
@@ -65,7 +68,7 @@ export class WorkerHarness {
     const suffix = randomBytes(4).toString('hex');
     const capture = new CaptureTransport();
     const log = winston.createLogger({ level: 'debug', transports: [capture] });
-    const deployment = await startDeployment({ stateDir, log, claimTimeoutSeconds: options.claimTimeoutSeconds });
+    const deployment = await startDeployment({ stateDir, log, claimTimeoutSeconds: options.claimTimeoutSeconds, blobUrlBase: options.blobUrlBase });
     const overrides = { ...options.config };
     const margin = overrides['task.reclaimMarginSeconds'];
     if (options.claimTimeoutSeconds !== undefined && typeof margin === 'number') {
@@ -74,6 +77,8 @@ export class WorkerHarness {
     const config = loadConfig({
       env: {},
       overrides: {
+        // The engine the tests' own checks use (testEngine(): DOCKER_SOCKET, else the default).
+        'docker.socketPath': DOCKER_SOCKET,
         stateDir, provisionerId: 'test-prov', workerType: `wt-${suffix}`, workerGroup: 'test-group', workerId: `w-${suffix}`,
         'image.pullRetries': 0, 'image.pullBaseDelayMs': 100, 'task.cancelPollSeconds': 1,
         ...overrides,

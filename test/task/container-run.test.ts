@@ -9,10 +9,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Engine } from '../../lib/docker/engine.ts';
 import { TaskLog } from '../../lib/log/task-log.ts';
 import { longTimeout, runContainer, OOM_MESSAGE } from '../../lib/task/container-run.ts';
-import { TASKENV_PASS, DOCKER_SOCKET, removeOwnedBy, testEngine, testWorkerId } from '../support/docker.ts';
-import { Engine } from '../../lib/docker/engine.ts';
+import { TASKENV_PASS, DOCKER_SOCKET, dockerCli, removeOwnedBy, testEngine, testWorkerId } from '../support/docker.ts';
 import { EngineError } from '../../lib/docker/engine-error.ts';
 import type { AttachedOutput } from '../../lib/docker/attach-socket.ts';
 
@@ -28,14 +28,19 @@ class AttachRefusingEngine extends Engine {
   }
 }
 
-async function run(cmd: string[], options: { maxRunTimeSeconds?: number; signal?: AbortSignal; memory?: number; tty?: boolean; engine?: Engine } = {}) {
+async function run(cmd: string[], options: { maxRunTimeSeconds?: number; signal?: AbortSignal; memory?: number; tty?: boolean; engine?: Engine; whileRunning?: (id: string) => Promise<void> } = {}) {
   const tty = options.tty ?? true;
   const id = await engine.createContainer({
     Image: TASKENV_PASS, Cmd: cmd, Tty: tty,
     HostConfig: options.memory ? { Memory: options.memory, MemorySwap: options.memory } : {},
   }, { workerId });
   const taskLog = await TaskLog.create({ dir });
-  const result = await runContainer(options.engine ?? engine, id, taskLog, { maxRunTimeSeconds: options.maxRunTimeSeconds ?? 60, signal: options.signal ?? new AbortController().signal, tty });
+  const running = runContainer(options.engine ?? engine, id, taskLog, { maxRunTimeSeconds: options.maxRunTimeSeconds ?? 60, signal: options.signal ?? new AbortController().signal, tty });
+  if (options.whileRunning) {
+    while ((await engine.inspectContainer(id)).State.Running !== true) await sleep(50);
+    await options.whileRunning(id);
+  }
+  const result = await running;
   await taskLog.close();
   const text = readFileSync(taskLog.path, 'utf8');
   const state = (await engine.inspectContainer(id)).State;
@@ -56,6 +61,33 @@ test('an ordinary exit has no OOM line', async () => {
   assert.equal(result.oomKilled, false);
   assert.equal(result.exitCode, 0);
   assert.doesNotMatch(text, /out of memory/);
+});
+
+test('a container stopped through the engine (as an engine shutting down does): not the task\'s exit, and the result says so', async () => {
+  // `docker stop` is what an engine stopping without live-restore does to each container (a
+  // `stop` event after SIGTERM, SIGKILL after the grace time); the worker itself only kills.
+  const { result } = await run(['sh', '-c', 'echo started; sleep 30'], { whileRunning: async (id) => { dockerCli(['stop', '-t', '1', id]); } });
+  assert.equal(result.exitCode, 137);
+  assert.equal(result.interrupted, false);
+  assert.match(result.engineStopped ?? '', /^The Docker engine stopped the task's container before the task ended: the engine was stopped or restarted/);
+});
+
+test('a task killed by a signal of its own (exit 137): its own failure, not the engine\'s', async () => {
+  // (PID 1 of a container ignores a SIGKILL from inside: a child is killed and its status passed on.)
+  const { result, text } = await run(['sh', '-c', 'echo started; sh -c \'kill -9 $$\'; exit $?']);
+  assert.equal(result.exitCode, 137);
+  assert.equal(result.engineStopped, undefined);
+  assert.doesNotMatch(text, /Docker engine/);
+});
+
+test('an engine that does not answer when the container is to start: the host\'s problem, not a start error of the task', async () => {
+  const nowhere = new Engine({ socketPath: path.join(dir, 'no-docker-here.sock') });
+  const taskLog = await TaskLog.create({ dir });
+  const result = await runContainer(nowhere, 'f'.repeat(64), taskLog, { maxRunTimeSeconds: 60, signal: new AbortController().signal });
+  await taskLog.close();
+  assert.equal(result.startError, undefined);
+  assert.equal(result.interrupted, false);
+  assert.match(result.engineStopped ?? '', /^The Docker engine did not answer while the worker prepared or ran the task \(Docker engine not reachable at .*no-docker-here\.sock/);
 });
 
 test('maxRunTime beyond a Node timer (30 days) does not kill the container at once', async () => {

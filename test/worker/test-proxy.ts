@@ -2,7 +2,8 @@
 // deployment cannot be made to produce on cue: a request held until the test lets it go (an
 // upload in flight while the worker is told to stop), a request answered with a status (a
 // queue outage), a request whose Hawk signature is spoiled on the way (the embedded queue then
-// refuses it with its own 401), a connection closed without an answer, a slow answer. Everything
+// refuses it with its own 401), a connection closed without an answer (or half way through the
+// request's body), a slow answer. Everything
 // else passes through untouched. Docker is never
 // involved: the worker and the engine talk directly.
 import http from 'node:http';
@@ -23,7 +24,8 @@ type Rule =
   | { kind: 'answer'; method: string; path: RegExp; status: number; count: number }
   | { kind: 'spoil-auth'; method: string; path: RegExp; count: number }
   | { kind: 'reset'; method: string; path: RegExp; count: number }
-  | { kind: 'delay'; method: string; path: RegExp; ms: number; count: number };
+  | { kind: 'delay'; method: string; path: RegExp; ms: number; count: number }
+  | { kind: 'cut'; method: string; path: RegExp; afterBytes: number; count: number };
 
 export class TestProxy {
   url = '';
@@ -63,6 +65,14 @@ export class TestProxy {
     this.rules.push({ kind: 'reset', method, path, count });
   }
 
+  /**
+   * Forwards matching requests but closes both connections once `afterBytes` of the request
+   * body went through (an upload reset half way; at most `count` times).
+   */
+  cut(method: string, path: RegExp, afterBytes: number, count = Infinity): void {
+    this.rules.push({ kind: 'cut', method, path, afterBytes, count });
+  }
+
   /** Forwards matching requests only after `ms` (at most `count` times). */
   delay(method: string, path: RegExp, ms: number, count = Infinity): void {
     this.rules.push({ kind: 'delay', method, path, ms, count });
@@ -79,8 +89,14 @@ export class TestProxy {
     await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); });
   }
 
+  /** Points the proxy at another deployment (when the proxy's URL had to be known first). */
+  retarget(target: string): void { this.target = new URL(target); }
+
+  private target: URL | undefined;
+
   private async listen(target: URL): Promise<void> {
-    this.server = http.createServer((req, res) => { void this.handle(target, req, res); });
+    this.target = target;
+    this.server = http.createServer((req, res) => { void this.handle(this.target!, req, res); });
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
     this.url = `http://127.0.0.1:${(this.server!.address() as AddressInfo).port}`;
   }
@@ -89,6 +105,7 @@ export class TestProxy {
     const path = req.url ?? '/';
     this.seen.push(`${req.method} ${path}`);
     const headers = { ...req.headers };
+    let cutAfter: number | undefined;
     for (const rule of this.rules) {
       if (rule.method !== req.method || !rule.path.test(path)) continue;
       if (rule.kind === 'hold') {
@@ -107,6 +124,9 @@ export class TestProxy {
       } else if (rule.kind === 'delay' && rule.count > 0) {
         rule.count--;
         await new Promise((r) => setTimeout(r, rule.ms));
+      } else if (rule.kind === 'cut' && rule.count > 0) {
+        rule.count--;
+        cutAfter = rule.afterBytes;
       } else if (rule.kind === 'spoil-auth' && rule.count > 0 && typeof headers.authorization === 'string') {
         rule.count--;
         headers.authorization = headers.authorization.replace(/mac="[^"]*"/, 'mac="c3BvaWxlZCBieSB0aGUgdGVzdCBwcm94eQ=="');
@@ -117,6 +137,16 @@ export class TestProxy {
       up.pipe(res);
     });
     upstream.on('error', () => res.destroy());
+    if (cutAfter !== undefined) {
+      let seen = 0;
+      const limit = cutAfter;
+      req.on('data', (chunk: Buffer) => {
+        seen += chunk.length;
+        if (seen < limit) return;
+        req.socket.destroy();
+        upstream.destroy();
+      });
+    }
     req.pipe(upstream);
   }
 }

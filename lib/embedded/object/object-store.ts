@@ -119,7 +119,7 @@ export class ObjectStore {
   putUrl(name: string, contentType: string, contentLength: number): { url: string; expires: string; headers: Record<string, string> } {
     const object = this.get(name)!;
     const expires = Date.now() + PUT_URL_SECONDS * 1000;
-    const url = signBlobUrl(this.ctx.rootUrl(), this.ctx.urlSecret, {
+    const url = signBlobUrl(this.ctx.settings.blobUrlBase ?? this.ctx.rootUrl(), this.ctx.urlSecret, {
       method: 'PUT', key: blobKeyOfObject(name), expires: expires + 10_000,
       contentType, contentLength, identityOnly: true, keep: object.uploadExpires ?? object.expires,
     });
@@ -178,7 +178,7 @@ export class ObjectStore {
   /** A signed URL serving the object's bytes, valid for `seconds`. */
   downloadUrl(name: string, seconds: number): { url: string; expires: Date } {
     const expires = new Date(Date.now() + seconds * 1000);
-    const url = signBlobUrl(this.ctx.rootUrl(), this.ctx.urlSecret, { method: 'GET', key: blobKeyOfObject(name), expires: expires.getTime() });
+    const url = signBlobUrl(this.ctx.settings.blobUrlBase ?? this.ctx.rootUrl(), this.ctx.urlSecret, { method: 'GET', key: blobKeyOfObject(name), expires: expires.getTime() });
     return { url, expires };
   }
 

@@ -122,7 +122,7 @@ export function createArtifact({ ctx, runs, artifacts, objects }: ArtifactDeps) 
     switch (storageType) {
       case 's3': {
         const urlExpires = Date.now() + PUT_URL_MS;
-        const putUrl = signBlobUrl(req.rootUrl, ctx.urlSecret, {
+        const putUrl = signBlobUrl(ctx.settings.blobUrlBase ?? req.rootUrl, ctx.urlSecret, {
           method: 'PUT', key: blobKeyOfArtifact(taskId, runId, name), expires: urlExpires + 10_000, contentType, keep: expires,
         });
         return { storageType, contentType, expires: new Date(urlExpires).toISOString(), putUrl };

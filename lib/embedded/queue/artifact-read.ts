@@ -51,7 +51,7 @@ export function artifactDownloadReply(ctx: EmbeddedContext, objects: ObjectStore
     new Reply(303, { storageType, url }, { location: url, 'x-taskcluster-artifact-storage-type': storageType });
   switch (storageType) {
     case 's3':
-      return redirect(signBlobUrl(rootUrl, ctx.urlSecret, {
+      return redirect(signBlobUrl(ctx.settings.blobUrlBase ?? rootUrl, ctx.urlSecret, {
         method: 'GET', key: blobKeyOfArtifact(artifact.taskId, artifact.runId, artifact.name), expires: Date.now() + DOWNLOAD_URL_SECONDS * 1000,
       }));
     case 'object': {
@@ -75,7 +75,7 @@ export function artifactContent(ctx: EmbeddedContext, rootUrl: string, artifact:
     case 's3':
       return {
         storageType,
-        url: signBlobUrl(rootUrl, ctx.urlSecret, {
+        url: signBlobUrl(ctx.settings.blobUrlBase ?? rootUrl, ctx.urlSecret, {
           method: 'GET', key: blobKeyOfArtifact(taskId, runId, artifact.name), expires: Date.now() + DOWNLOAD_URL_SECONDS * 1000,
         }),
       };
