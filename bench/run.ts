@@ -20,6 +20,7 @@ import { dockerSaveBench } from './docker-save.ts';
 import { cryptoCosts } from './crypto.ts';
 import { proxies } from './proxies.ts';
 import { soak } from './soak.ts';
+import { soakFaults } from './soak-faults.ts';
 
 const benchmarks: Record<BenchmarkName, { title: string; run: (ctx: BenchContext) => Promise<BenchmarkResult> }> = {
   footprint: { title: 'Footprint', run: footprint },
@@ -31,6 +32,7 @@ const benchmarks: Record<BenchmarkName, { title: string; run: (ctx: BenchContext
   save: { title: 'dockerSave', run: dockerSaveBench },
   crypto: { title: 'Crypto costs', run: cryptoCosts },
   soak: { title: 'Soak', run: soak },
+  'soak-faults': { title: 'Soak with faults', run: soakFaults },
   proxies: { title: 'Task proxies', run: proxies },
 };
 

@@ -7,23 +7,12 @@ import { readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { BenchContext } from './lib/context.ts';
 import { sleep } from './lib/context.ts';
-import { readMemory } from './lib/proc.ts';
+import { mixedTask, soakKind } from './lib/mixed-tasks.ts';
+import { openFds, readMemory } from './lib/proc.ts';
 import type { BenchmarkResult } from './lib/report.ts';
 import { median, round } from './lib/stats.ts';
 import { pool, submitTask, stageTimings } from './lib/tasks.ts';
 import { WorkerProcess } from './lib/worker-process.ts';
-
-const openFds = (pid: number) => { try { return readdirSync(`/proc/${pid}/fd`).length; } catch { return Number.NaN; } };
-
-/** The i-th task of the mix: 1 in 10 fails, 1 in 10 uploads an artifact, 1 in 10 uses a cache. */
-function mixed(image: string, i: number): { payload: Record<string, unknown>; scopes: string[] } {
-  switch (i % 10) {
-    case 3: return { payload: { image, command: ['/bin/sh', '-c', 'echo failing; exit 2'], maxRunTime: 60 }, scopes: [] };
-    case 6: return { payload: { image, command: ['/bin/sh', '-c', 'echo data > /tmp/a.txt'], maxRunTime: 60, artifacts: { 'public/a.txt': { type: 'file', path: '/tmp/a.txt' } } }, scopes: [] };
-    case 9: return { payload: { image, command: ['/bin/sh', '-c', 'echo $RANDOM >> /cache/n'], maxRunTime: 60, cache: { soak: '/cache' } }, scopes: ['docker-worker:cache:soak'] };
-    default: return { payload: { image, command: ['true'], maxRunTime: 60 }, scopes: [] };
-  }
-}
 
 export async function soak(ctx: BenchContext): Promise<BenchmarkResult> {
   const { options } = ctx;
@@ -39,7 +28,7 @@ export async function soak(ctx: BenchContext): Promise<BenchmarkResult> {
     let done = 0;
     const ids = Array.from({ length: total }, (_, i) => i);
     await pool(ids, 8, async (i) => {
-      const { payload, scopes } = mixed(options.image, i);
+      const { payload, scopes } = mixedTask(soakKind(i), options.image);
       const { taskId } = await submitTask(worker, payload, `soak ${i}`, { scopes });
       const event = await worker.command.waitForMessage('task resolved', 600_000, taskId);
       const timings = await stageTimings(worker, taskId);
