@@ -11,7 +11,7 @@ import { mixedTask, soakKind } from './lib/mixed-tasks.ts';
 import { openFds, readMemory } from './lib/proc.ts';
 import type { BenchmarkResult } from './lib/report.ts';
 import { median, round } from './lib/stats.ts';
-import { pool, submitTask, stageTimings } from './lib/tasks.ts';
+import { describeStages, pool, stageMarks, stageTimings, submitTask } from './lib/tasks.ts';
 import { WorkerProcess } from './lib/worker-process.ts';
 
 export async function soak(ctx: BenchContext): Promise<BenchmarkResult> {
@@ -25,6 +25,7 @@ export async function soak(ctx: BenchContext): Promise<BenchmarkResult> {
     const fdsBefore = openFds(worker.pid);
     const at: Record<string, { rssMb: number; fds: number }> = {};
     const durations: number[] = new Array(total);
+    const timingsOf: Array<Record<string, number> | undefined> = new Array(total);
     let done = 0;
     const ids = Array.from({ length: total }, (_, i) => i);
     await pool(ids, 8, async (i) => {
@@ -33,6 +34,7 @@ export async function soak(ctx: BenchContext): Promise<BenchmarkResult> {
       const event = await worker.command.waitForMessage('task resolved', 600_000, taskId);
       const timings = await stageTimings(worker, taskId);
       durations[i] = timings?.resolved ?? Number.NaN;
+      timingsOf[i] = timings;
       void event;
       done++;
       if (done === 100 || done === total) at[String(done)] = { rssMb: readMemory(worker.pid)?.rssMb ?? Number.NaN, fds: openFds(worker.pid) };
@@ -40,6 +42,9 @@ export async function soak(ctx: BenchContext): Promise<BenchmarkResult> {
     });
     const first = median(durations.slice(0, 100).filter(Number.isFinite));
     const last = median(durations.slice(-100).filter(Number.isFinite));
+    // Where the time went, as the worker marks its stages: which stage grew from the first 100 to the last 100.
+    const marksFirst = stageMarks(timingsOf.slice(0, 100));
+    const marksLast = stageMarks(timingsOf.slice(-100));
     const after100 = at['100']!;
     const atEnd = at[String(total)]!;
     await sleep(60_000);
@@ -70,7 +75,8 @@ export async function soak(ctx: BenchContext): Promise<BenchmarkResult> {
         { benchmark: 'Soak', figure: 'left in <stateDir>/tmp and the run journal once the worker stopped', worker: leftovers.length, unit: 'files',
           comparison: `${servedLogs} finished logs still served before it stopped (at most liveLog.maxEndedLogs)`, target: '0', met: leftovers.length === 0 },
       ],
-      details: { total, first100MedianMs: first, last100MedianMs: last, after100, atEnd, idleBefore, idleAfter, fdsBefore, fdsIdle, leftovers },
+      notes: [`Stage marks (ms since the claim, medians): first 100: ${describeStages(marksFirst)}; last 100: ${describeStages(marksLast)}.`],
+      details: { total, first100MedianMs: first, last100MedianMs: last, marksFirst, marksLast, after100, atEnd, idleBefore, idleAfter, fdsBefore, fdsIdle, leftovers },
     };
   } finally {
     if (!stopped) await worker.stop();
