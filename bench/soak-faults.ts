@@ -6,7 +6,7 @@
 // claim can be lost to a fault: each task must end with exactly the one run its kind calls for,
 // resolved by the worker (never claim-expired). Counted before and after: the worker's
 // containers, networks and volumes, its open file descriptors, files in <stateDir>/tmp and in the
-// run journal, and its RSS.
+// run journal, and its RSS (also a minute after the last task, against the idle RSS before).
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -113,7 +113,8 @@ export async function soakFaults(ctx: BenchContext): Promise<BenchmarkResult> {
       done++;
       if (done % 100 === 0) ctx.progress(`soak-faults: ${done}/${total} tasks, RSS ${round(readMemory(worker.pid)?.rssMb ?? Number.NaN)} MB, ${openFds(worker.pid)} fds`);
     });
-    const minutes = (performance.now() - t0) / 60_000;
+    const lastTaskAt = performance.now();
+    const minutes = (lastTaskAt - t0) / 60_000;
     await sleep(5000);
     const after = await countResources(engine, worker);
     // Each task: its runs in the queue, and what the worker said.
@@ -131,6 +132,9 @@ export async function soakFaults(ctx: BenchContext): Promise<BenchmarkResult> {
       }
     }
     const claimExpired = records.filter((r) => outcomes[`${r.kind}: exception/claim-expired`]).length;
+    // Memory back once the work is over: the RSS a minute after the last task, against the idle RSS before the first.
+    await sleep(Math.max(0, lastTaskAt + 60_000 - performance.now()));
+    const idleAfter = { rssMb: round(readMemory(worker.pid)?.rssMb ?? Number.NaN, 0), fds: openFds(worker.pid) };
     await worker.stop();
     stopped = true;
     const leftovers = [
@@ -154,13 +158,14 @@ export async function soakFaults(ctx: BenchContext): Promise<BenchmarkResult> {
       { benchmark: 'Soak with faults', figure: fig('files in the run journal'), worker: after.journalFiles, floor: before.journalFiles, unit: 'files', target: '0', met: after.journalFiles === 0 },
       { benchmark: 'Soak with faults', figure: fig('files in <stateDir>/tmp (finished logs the live log server still serves)'), worker: after.tmpFiles, floor: before.tmpFiles, unit: 'files',
         comparison: `${leftovers.length} left once the worker stopped`, target: '≤ liveLog.maxEndedLogs (64); 0 after stop', met: after.tmpFiles <= 64 && leftovers.length === 0 },
-      { benchmark: 'Soak with faults', figure: fig('worker RSS'), worker: after.rssMb, floor: before.rssMb, unit: 'MB' },
+      { benchmark: 'Soak with faults', figure: `worker RSS 60 s after the last of ${total} tasks with faults against idle before the first`, worker: idleAfter.rssMb, floor: before.rssMb, unit: 'MB',
+        comparison: `${after.rssMb} MB 5 s after the last task; ${idleAfter.fds} fds`, target: 'within 10 %', met: idleAfter.rssMb <= before.rssMb * 1.1 },
     ];
     return {
       name: 'soak-faults',
       title: 'Soak with faults',
       rows,
-      details: { total, seed: SEED, faultRate: FAULT_RATE, claimTimeoutSeconds: CLAIM_TIMEOUT_SECONDS, before, after, outcomes, wrong, leftovers, injected: p.injected, calls, minutes: round(minutes, 2) },
+      details: { total, seed: SEED, faultRate: FAULT_RATE, claimTimeoutSeconds: CLAIM_TIMEOUT_SECONDS, before, after, idleAfter, outcomes, wrong, leftovers, injected: p.injected, calls, minutes: round(minutes, 2) },
       notes: [
         `Faults (seed ${SEED}, ${FAULT_RATE * 100} % of each faulted call; a connection closed, HTTP 503 or an answer 0.2–1.5 s late, equally likely): ${injected.join('; ')}. Calls made: ${calls}.`,
         `Outcomes: ${Object.entries(outcomes).sort().map(([k, n]) => `${k} ×${n}`).join('; ')}.`,
