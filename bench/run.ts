@@ -22,6 +22,7 @@ import { proxies } from './proxies.ts';
 import { soak } from './soak.ts';
 import { registryPull } from './registry-pull.ts';
 import { embeddedLoad } from './embedded-load.ts';
+import { soakFaults } from './soak-faults.ts';
 
 const benchmarks: Record<BenchmarkName, { title: string; run: (ctx: BenchContext) => Promise<BenchmarkResult> }> = {
   footprint: { title: 'Footprint', run: footprint },
@@ -33,6 +34,7 @@ const benchmarks: Record<BenchmarkName, { title: string; run: (ctx: BenchContext
   save: { title: 'dockerSave', run: dockerSaveBench },
   crypto: { title: 'Crypto costs', run: cryptoCosts },
   soak: { title: 'Soak', run: soak },
+  'soak-faults': { title: 'Soak with faults', run: soakFaults },
   proxies: { title: 'Task proxies', run: proxies },
   pull: { title: 'Registry pull', run: registryPull },
   'embedded-load': { title: 'Embedded deployment under load', run: embeddedLoad },

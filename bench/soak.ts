@@ -7,23 +7,12 @@ import { readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { BenchContext } from './lib/context.ts';
 import { sleep } from './lib/context.ts';
-import { readMemory } from './lib/proc.ts';
+import { mixedTask, soakKind } from './lib/mixed-tasks.ts';
+import { openFds, readMemory } from './lib/proc.ts';
 import type { BenchmarkResult } from './lib/report.ts';
 import { median, round } from './lib/stats.ts';
-import { pool, submitTask, stageTimings } from './lib/tasks.ts';
+import { describeStages, pool, stageMarks, stageTimings, submitTask } from './lib/tasks.ts';
 import { WorkerProcess } from './lib/worker-process.ts';
-
-const openFds = (pid: number) => { try { return readdirSync(`/proc/${pid}/fd`).length; } catch { return Number.NaN; } };
-
-/** The i-th task of the mix: 1 in 10 fails, 1 in 10 uploads an artifact, 1 in 10 uses a cache. */
-function mixed(image: string, i: number): { payload: Record<string, unknown>; scopes: string[] } {
-  switch (i % 10) {
-    case 3: return { payload: { image, command: ['/bin/sh', '-c', 'echo failing; exit 2'], maxRunTime: 60 }, scopes: [] };
-    case 6: return { payload: { image, command: ['/bin/sh', '-c', 'echo data > /tmp/a.txt'], maxRunTime: 60, artifacts: { 'public/a.txt': { type: 'file', path: '/tmp/a.txt' } } }, scopes: [] };
-    case 9: return { payload: { image, command: ['/bin/sh', '-c', 'echo $RANDOM >> /cache/n'], maxRunTime: 60, cache: { soak: '/cache' } }, scopes: ['docker-worker:cache:soak'] };
-    default: return { payload: { image, command: ['true'], maxRunTime: 60 }, scopes: [] };
-  }
-}
 
 export async function soak(ctx: BenchContext): Promise<BenchmarkResult> {
   const { options } = ctx;
@@ -36,24 +25,30 @@ export async function soak(ctx: BenchContext): Promise<BenchmarkResult> {
     const fdsBefore = openFds(worker.pid);
     const at: Record<string, { rssMb: number; fds: number }> = {};
     const durations: number[] = new Array(total);
+    const timingsOf: Array<Record<string, number> | undefined> = new Array(total);
     let done = 0;
     const ids = Array.from({ length: total }, (_, i) => i);
     await pool(ids, 8, async (i) => {
-      const { payload, scopes } = mixed(options.image, i);
+      const { payload, scopes } = mixedTask(soakKind(i), options.image);
       const { taskId } = await submitTask(worker, payload, `soak ${i}`, { scopes });
       const event = await worker.command.waitForMessage('task resolved', 600_000, taskId);
       const timings = await stageTimings(worker, taskId);
       durations[i] = timings?.resolved ?? Number.NaN;
+      timingsOf[i] = timings;
       void event;
       done++;
       if (done === 100 || done === total) at[String(done)] = { rssMb: readMemory(worker.pid)?.rssMb ?? Number.NaN, fds: openFds(worker.pid) };
       if (done % 250 === 0) ctx.progress(`soak: ${done}/${total} tasks, RSS ${round(readMemory(worker.pid)?.rssMb ?? Number.NaN)} MB, ${openFds(worker.pid)} fds`);
     });
+    const lastTaskAt = performance.now();
     const first = median(durations.slice(0, 100).filter(Number.isFinite));
     const last = median(durations.slice(-100).filter(Number.isFinite));
+    // Where the time went, as the worker marks its stages: which stage grew from the first 100 to the last 100.
+    const marksFirst = stageMarks(timingsOf.slice(0, 100));
+    const marksLast = stageMarks(timingsOf.slice(-100));
     const after100 = at['100']!;
     const atEnd = at[String(total)]!;
-    await sleep(60_000);
+    await sleep(Math.max(0, lastTaskAt + 60_000 - performance.now()));
     const idleAfter = readMemory(worker.pid)?.rssMb ?? Number.NaN;
     const fdsIdle = openFds(worker.pid);
     // Finished logs stay on disk while the live log server may still serve them (liveLog.*):
@@ -76,12 +71,13 @@ export async function soak(ctx: BenchContext): Promise<BenchmarkResult> {
           target: 'within 10 %', met: within(atEnd.rssMb, after100.rssMb, 10) },
         { benchmark: 'Soak', figure: `open file descriptors after ${total} tasks against after 100`, worker: atEnd.fds, floor: after100.fds, unit: 'fds',
           target: 'within 10 %', met: within(atEnd.fds, after100.fds, 10) },
-        { benchmark: 'Soak', figure: 'RSS after a minute idle against idle before any task', worker: round(idleAfter, 0), floor: round(idleBefore, 0), unit: 'MB',
+        { benchmark: 'Soak', figure: 'worker RSS 60 s after the last task against idle before the first', worker: round(idleAfter, 0), floor: round(idleBefore, 0), unit: 'MB',
           comparison: `${fdsIdle} fds (${fdsBefore} before)`, target: 'within 10 %', met: within(idleAfter, idleBefore, 10) },
         { benchmark: 'Soak', figure: 'left in <stateDir>/tmp and the run journal once the worker stopped', worker: leftovers.length, unit: 'files',
           comparison: `${servedLogs} finished logs still served before it stopped (at most liveLog.maxEndedLogs)`, target: '0', met: leftovers.length === 0 },
       ],
-      details: { total, first100MedianMs: first, last100MedianMs: last, after100, atEnd, idleBefore, idleAfter, fdsBefore, fdsIdle, leftovers },
+      notes: [`Stage marks (ms since the claim, medians): first 100: ${describeStages(marksFirst)}; last 100: ${describeStages(marksLast)}.`],
+      details: { total, first100MedianMs: first, last100MedianMs: last, marksFirst, marksLast, after100, atEnd, idleBefore, idleAfter, fdsBefore, fdsIdle, leftovers },
     };
   } finally {
     if (!stopped) await worker.stop();

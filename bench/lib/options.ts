@@ -1,12 +1,13 @@
 // Knobs of a benchmark run, all from the environment so `make bench` needs no arguments:
 //   BENCH_QUICK=1            small sizes and counts: checks the harness in a minute or two
-//   BENCH_ONLY=a,b           run only these benchmarks (overhead, throughput, log, artifact, image, save, footprint, crypto, soak, proxies, pull, embedded-load)
+//   BENCH_ONLY=a,b           run only these benchmarks (overhead, throughput, log, artifact, image, save, footprint, crypto, soak, soak-faults, proxies, pull, embedded-load)
 //   BENCH_REPEATS=N          repeated runs per figure (median taken); default 3, quick 1
 //   BENCH_OVERHEAD_TASKS=N   sequential tasks for per-task overhead (default 30, quick 6)
 //   BENCH_THROUGHPUT_TASKS=N tasks per throughput batch and capacity (default 80, quick 12)
 //   BENCH_CAPACITIES=a,b     capacities of the throughput benchmark, each against raw at the same
 //                            parallelism (default 4,8,16; quick 4,16; BENCH_CAPACITY=N: just N)
 //   BENCH_SOAK_TASKS=N       mixed tasks of the soak benchmark (default 2000, quick 200)
+//   BENCH_SOAK_FAULT_TASKS=N mixed tasks of the soak with faults (default 500, quick 100)
 //   BENCH_LOG_MB=N           task output of the log path benchmark (default 1024, quick 64)
 //   BENCH_LOG_LINES=1        the log task writes 80-column lines instead of one long run of bytes
 //   BENCH_ARTIFACT_MB=N      artifact size (default 1024, quick 64)
@@ -28,7 +29,7 @@
 //   BENCH_RESULTS=dir        where latest.md and latest.json go (default bench/results)
 import path from 'node:path';
 
-export const BENCHMARKS = ['footprint', 'overhead', 'throughput', 'log', 'artifact', 'image', 'save', 'crypto', 'soak', 'proxies', 'pull', 'embedded-load'] as const;
+export const BENCHMARKS = ['footprint', 'overhead', 'throughput', 'log', 'artifact', 'image', 'save', 'crypto', 'soak', 'soak-faults', 'proxies', 'pull', 'embedded-load'] as const;
 export type BenchmarkName = typeof BENCHMARKS[number];
 
 export interface BenchOptions {
@@ -39,6 +40,7 @@ export interface BenchOptions {
   throughputTasks: number;
   capacities: number[];
   soakTasks: number;
+  soakFaultTasks: number;
   logBytes: number;
   logLines: boolean;
   artifactBytes: number;
@@ -110,6 +112,7 @@ export function benchOptions(env: NodeJS.ProcessEnv = process.env): BenchOptions
     throughputTasks: int(env, 'BENCH_THROUGHPUT_TASKS', quick ? 12 : 80),
     capacities: capacityList(env, quick),
     soakTasks: Math.max(200, int(env, 'BENCH_SOAK_TASKS', quick ? 200 : 2000)),
+    soakFaultTasks: int(env, 'BENCH_SOAK_FAULT_TASKS', quick ? 100 : 500),
     logBytes: int(env, 'BENCH_LOG_MB', quick ? 64 : 1024) * MIB,
     logLines: env.BENCH_LOG_LINES === '1',
     artifactBytes: int(env, 'BENCH_ARTIFACT_MB', quick ? 64 : 1024) * MIB,

@@ -2,7 +2,12 @@
 // bytes read. The peak can be reset (write 5 to /proc/<pid>/clear_refs, Linux >= 4.0, as the
 // process's owner or root) so one benchmark's peak is not an earlier one's. A sampler also
 // keeps the highest VmRSS it saw, for kernels where the reset is refused.
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+
+/** Open file descriptors of the process; NaN once it is gone. */
+export function openFds(pid: number): number {
+  try { return readdirSync(`/proc/${pid}/fd`).length; } catch { return Number.NaN; }
+}
 
 export interface MemoryStatus { rssMb: number; hwmMb: number }
 

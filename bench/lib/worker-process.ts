@@ -154,6 +154,12 @@ export interface WorkerStartOptions {
   keepStateDir?: boolean;
   /** Don't wait for 'worker started'. */
   noWait?: boolean;
+  /** Further arguments of `worker start` (e.g. --config FILE). */
+  args?: string[];
+  /** With deployment 'separate': further arguments of `worker serve` (e.g. --claim-timeout 10). */
+  serveArgs?: string[];
+  /** With deployment 'separate': the root URL the worker is given instead of the deployment's own (a proxy in front of it). */
+  rootUrlVia?: (rootUrl: string) => Promise<string>;
 }
 
 function baseEnv(extra: Record<string, string | undefined>): NodeJS.ProcessEnv {
@@ -170,10 +176,10 @@ export function profileEnv(cpuProfDir: string | undefined): Record<string, strin
 }
 
 /** The embedded deployment alone (`bin/worker serve`), for tasks queued before a worker runs. */
-export async function startDeployment(stateDir: string, cpuProfDir?: string): Promise<{ command: WorkerCommand; credentials: RootCredentials }> {
+export async function startDeployment(stateDir: string, cpuProfDir?: string, args: string[] = []): Promise<{ command: WorkerCommand; credentials: RootCredentials }> {
   const embeddedDir = path.join(stateDir, 'embedded');
   mkdirSync(embeddedDir, { recursive: true });
-  const command = new WorkerCommand(['serve', '--port', '0', '--state', embeddedDir], baseEnv({ ...profileEnv(cpuProfDir) }));
+  const command = new WorkerCommand(['serve', '--port', '0', '--state', embeddedDir, ...args], baseEnv({ ...profileEnv(cpuProfDir) }));
   await command.waitForStdout(/^http:\/\//, 60_000);
   const credentials = JSON.parse(readFileSync(path.join(embeddedDir, 'credentials.json'), 'utf8')) as RootCredentials;
   return { command, credentials };
@@ -185,15 +191,18 @@ export class WorkerProcess {
   readonly credentials: RootCredentials;
   readonly taskQueueId: string;
   readonly workerType: string;
+  /** Its workerId: the label of every Docker object it creates. */
+  readonly workerId: string;
   /** The root queue client of the deployment. */
   readonly queue: any;
   readonly deploymentCommand: WorkerCommand | undefined;
   readonly #ownsStateDir: boolean;
   readonly #keep: boolean;
 
-  private constructor(command: WorkerCommand, stateDir: string, credentials: RootCredentials, workerType: string,
+  private constructor(command: WorkerCommand, stateDir: string, credentials: RootCredentials, workerType: string, workerId: string,
     deploymentCommand: WorkerCommand | undefined, ownsStateDir: boolean, keep: boolean) {
     this.command = command;
+    this.workerId = workerId;
     this.stateDir = stateDir;
     this.credentials = credentials;
     this.workerType = workerType;
@@ -210,23 +219,32 @@ export class WorkerProcess {
     const stateDir = options.stateDir ?? mkdtempSync(path.join(os.tmpdir(), `bench-${options.name}-`));
     const suffix = randomBytes(3).toString('hex');
     const workerType = options.workerType ?? `${options.name}-${suffix}`;
+    const workerId = `${options.name}-${suffix}`;
     let deploymentCommand: WorkerCommand | undefined;
     let remote: RootCredentials | undefined;
     if (options.deployment === 'separate') {
-      const started = await startDeployment(stateDir, options.cpuProfDir ? path.join(options.cpuProfDir, 'deployment') : undefined);
+      const started = await startDeployment(stateDir, options.cpuProfDir ? path.join(options.cpuProfDir, 'deployment') : undefined, options.serveArgs);
       deploymentCommand = started.command;
       remote = started.credentials;
+    }
+    // The bench's own client (worker.queue) always talks to the deployment directly.
+    let workerRootUrl = remote?.rootUrl;
+    try {
+      if (remote && options.rootUrlVia) workerRootUrl = await options.rootUrlVia(remote.rootUrl);
+    } catch (err) {
+      await deploymentCommand?.stop(5000);
+      throw err;
     }
     const env = baseEnv({
       WORKER_STATE_DIR: stateDir,
       WORKER_LOG_LEVEL: options.logLevel ?? 'info',
-      ...(remote ? { TASKCLUSTER_ROOT_URL: remote.rootUrl, TASKCLUSTER_CLIENT_ID: remote.clientId, TASKCLUSTER_ACCESS_TOKEN: remote.accessToken } : {}),
+      ...(remote ? { TASKCLUSTER_ROOT_URL: workerRootUrl, TASKCLUSTER_CLIENT_ID: remote.clientId, TASKCLUSTER_ACCESS_TOKEN: remote.accessToken } : {}),
       ...profileEnv(options.cpuProfDir ? path.join(options.cpuProfDir, 'worker') : undefined),
       ...options.env,
     });
     const command = new WorkerCommand([
       'start', '--provisioner-id', 'bench', '--worker-type', workerType, '--worker-group', 'bench',
-      '--worker-id', `${options.name}-${suffix}`, '--capacity', String(options.capacity),
+      '--worker-id', workerId, '--capacity', String(options.capacity), ...options.args ?? [],
     ], env);
     try {
       let credentials = remote;
@@ -234,7 +252,7 @@ export class WorkerProcess {
         await command.waitForStdout(/^credentials: (.+)$/, 60_000);
         credentials = JSON.parse(readFileSync(path.join(stateDir, 'embedded', 'credentials.json'), 'utf8')) as RootCredentials;
       }
-      const worker = new WorkerProcess(command, stateDir, credentials, workerType, deploymentCommand, !options.stateDir, options.keepStateDir ?? false);
+      const worker = new WorkerProcess(command, stateDir, credentials, workerType, workerId, deploymentCommand, !options.stateDir, options.keepStateDir ?? false);
       if (!options.noWait) await command.waitForMessage('worker started', 60_000);
       return worker;
     } catch (err) {

@@ -14,7 +14,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { WorkerHarness } from '../support/worker.ts';
 import { TASKENV_PASS } from '../support/docker.ts';
 import { PrivateEngine } from '../support/private-engine.ts';
-import { TestProxy, startWorkerBehind } from '../worker/test-proxy.ts';
+import { startWorkerBehind } from '../worker/test-proxy.ts';
+import { TestProxy } from '../support/fault-proxy.ts';
 
 const skip = PrivateEngine.unavailable();
 let engine: PrivateEngine;

@@ -16,7 +16,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { WorkerHarness } from '../support/worker.ts';
 import { TASKENV_PASS, testEngine } from '../support/docker.ts';
-import { TestProxy, startWorkerBehind } from '../worker/test-proxy.ts';
+import { TestProxy } from '../support/fault-proxy.ts';
+import { startWorkerBehind } from '../worker/test-proxy.ts';
 
 const engine = testEngine();
 const rows: string[] = [];

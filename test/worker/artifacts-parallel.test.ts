@@ -8,7 +8,8 @@ import crypto from 'node:crypto';
 import taskcluster from 'taskcluster-client';
 import { WorkerHarness } from '../support/worker.ts';
 import { TASKENV_PASS } from '../support/docker.ts';
-import { TestProxy, startWorkerBehind } from './test-proxy.ts';
+import { startWorkerBehind } from './test-proxy.ts';
+import { TestProxy } from '../support/fault-proxy.ts';
 
 let h: WorkerHarness;
 before(async () => { h = await WorkerHarness.start({ config: { capacity: 2, 'artifacts.uploadParallelism': 4 } }); });

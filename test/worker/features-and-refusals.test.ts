@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { gunzipSync } from 'node:zlib';
 import { WorkerHarness } from '../support/worker.ts';
 import { TASKENV_PASS } from '../support/docker.ts';
-import { TestProxy, startWorkerBehind } from './test-proxy.ts';
+import { TestProxy } from '../support/fault-proxy.ts';
+import { startWorkerBehind } from './test-proxy.ts';
 
 let h: WorkerHarness;
 before(async () => { h = await WorkerHarness.start({ config: { capacity: 2 } }); });

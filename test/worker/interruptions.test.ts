@@ -2,7 +2,7 @@
 // before the container starts, and a shutdown or cancel while artifacts upload after the
 // container exited on its own. A shutdown then keeps the task's real result; a cancel still
 // means the worker reports nothing and uploads nothing more. The moments are made exact with
-// a test proxy that holds one request (test-proxy.ts) and an image artifact whose download
+// a test proxy that holds one request (test/support/fault-proxy.ts) and an image artifact whose download
 // never answers.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,7 +12,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import taskcluster from 'taskcluster-client';
 import { WorkerHarness } from '../support/worker.ts';
 import { TASKENV_PASS, testEngine } from '../support/docker.ts';
-import { TestProxy, startWorkerBehind } from './test-proxy.ts';
+import { TestProxy } from '../support/fault-proxy.ts';
+import { startWorkerBehind } from './test-proxy.ts';
 
 const engine = testEngine();
 let hanging: http.Server;

@@ -11,7 +11,8 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WorkerHarness } from '../support/worker.ts';
 import { TASKENV_PASS, testEngine } from '../support/docker.ts';
-import { TestProxy, startWorkerBehind } from './test-proxy.ts';
+import { TestProxy } from '../support/fault-proxy.ts';
+import { startWorkerBehind } from './test-proxy.ts';
 
 const engine = testEngine();
 const reclaimPath = /\/api\/queue\/v1\/task\/[^/]+\/runs\/\d+\/reclaim$/;
