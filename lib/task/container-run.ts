@@ -120,14 +120,25 @@ export function engineUnreachableLine(detail: string): string {
  */
 async function appendUnfollowedOutput(engine: Engine, containerId: string, tty: boolean, received: number, taskLog: TaskLog): Promise<void> {
   try {
-    const whole = await engine.logs(containerId, { tty, follow: false });
+    // Read raw (`tty: true` skips the engine's demux, which copies the whole rest per frame).
+    const chunks: Buffer[] = [];
+    for await (const chunk of await engine.logs(containerId, { tty: true, follow: false }) as AsyncIterable<Buffer>) chunks.push(chunk);
+    const whole = Buffer.concat(chunks);
+    // Without a TTY: frames of [stream, 0, 0, 0, size (4 bytes, big endian)] + size bytes.
+    const payload: Buffer[] = [];
+    if (tty) payload.push(whole);
+    else for (let at = 0; at + 8 <= whole.length;) {
+      const size = whole.readUInt32BE(at + 4);
+      payload.push(whole.subarray(at + 8, at + 8 + size));
+      at += 8 + size;
+    }
     let skip = received;
-    for await (const chunk of whole as AsyncIterable<Buffer>) {
-      if (skip >= chunk.length) { skip -= chunk.length; continue; }
-      const rest = skip > 0 ? chunk.subarray(skip) : chunk;
+    for (const piece of payload) {
+      if (skip >= piece.length) { skip -= piece.length; continue; }
+      const rest = piece.subarray(skip);
       skip = 0;
-      if (!taskLog.write(rest)) await new Promise<void>((resolve) => { taskLog.once('drain', resolve); taskLog.once('error', () => resolve()); });
-      if (taskLog.destroyed) return;
+      if (taskLog.destroyed || taskLog.writableEnded) return;
+      if (!taskLog.write(rest)) await new Promise<void>((resolve) => { taskLog.once('drain', resolve); taskLog.once('close', resolve); });
     }
   } catch (err) {
     taskLog.warn(`The end of the container's output could not be read again: ${(err as Error).message}; the log may be incomplete.`);

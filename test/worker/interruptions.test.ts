@@ -135,7 +135,9 @@ test('shutdown while artifacts upload (the container exited on its own): the tas
 });
 
 test('cancel while artifacts upload: nothing is reported, no further artifact is uploaded, the log says so', async () => {
-  const h = await WorkerHarness.start({ noWorker: true });
+  // One upload at a time, so that b.txt is still to come when a.txt is held (with more at once,
+  // b.txt would be under way before the cancel, and an upload under way is finished).
+  const h = await WorkerHarness.start({ noWorker: true, config: { 'artifacts.uploadParallelism': 1 } });
   const proxy = await TestProxy.start(h.rootUrl);
   try {
     const held = proxy.hold('POST', createArtifactA);
