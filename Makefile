@@ -19,7 +19,11 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $@
 
-deps: node_modules/.installed
+deps: node_modules/.installed native/build/malloc-trim.node
+
+# glibc's malloc_trim for the idle worker (lib/memory/allocator-trim.ts); the worker runs without it.
+native/build/malloc-trim.node: native/malloc-trim.c node_modules/.installed
+	./scripts/build-native.sh
 
 docker:
 	./scripts/setup-docker.sh
@@ -76,7 +80,7 @@ test-unit: deps
 	$(NODE) --test test/unit/*.test.ts test/crypto/*.test.ts test/apparmor/*.test.ts test/log/secret-masker.test.ts
 
 # The release tarball dist/docker-worker-<version>-linux-<arch>.tar.gz (bundled Node.js 24).
-package:
+package: deps
 	./scripts/package.sh
 
 # shellcheck, systemd-analyze verify, packer validate, vagrant validate, and test/deploy/ (the

@@ -29,6 +29,10 @@ import { ImageStoreRecords } from './cache/image-store-records.ts';
 import type { WorkerSettings } from './task/plan.ts';
 import { loadWorkerKeys, workerKeyPaths, workerPublicKeys } from './crypto/worker-keys.ts';
 import { reachableHost } from './host/reachable-host.ts';
+import { IdleTrim, loadAllocatorTrim } from './memory/allocator-trim.ts';
+
+/** How long the worker is idle before the heap memory glibc kept is handed back. */
+const IDLE_TRIM_DELAY_MS = 5000;
 
 export const WORKER_VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
 
@@ -188,6 +192,11 @@ export async function startWorker(config: WorkerConfig, deployment: Deployment, 
     storageType: deps.storageType, uploadRetries: deps.uploadRetries, reclaimMarginSeconds: deps.reclaimMarginSeconds, tmpDir, journal,
   };
   let idleTimer: NodeJS.Timeout | undefined;
+  // Five seconds after the last task, the heap pages glibc kept are handed back.
+  const allocator = loadAllocatorTrim();
+  if ('unavailable' in allocator) log.info('freed heap memory stays resident after work', { reason: allocator.unavailable });
+  const idleTrim = new IdleTrim('unavailable' in allocator ? undefined : allocator, IDLE_TRIM_DELAY_MS,
+    (result) => log.debug('heap memory handed back', result));
   let resolveStopped!: () => void;
   const stopped = new Promise<void>((r) => { resolveStopped = r; });
   let shuttingDown: Promise<void> | undefined;
@@ -243,11 +252,15 @@ export async function startWorker(config: WorkerConfig, deployment: Deployment, 
     },
     onIdle: () => {
       log.info('worker idle', { capacity: config.capacity });
+      idleTrim.idle();
       if (config.shutdown.afterIdleSeconds > 0 && !idleTimer) {
         idleTimer = setTimeout(() => { void shutdown('idle'); }, config.shutdown.afterIdleSeconds * 1000);
       }
     },
-    onBusy: () => { if (idleTimer) { clearTimeout(idleTimer); idleTimer = undefined; } },
+    onBusy: () => {
+      idleTrim.busy();
+      if (idleTimer) { clearTimeout(idleTimer); idleTimer = undefined; }
+    },
   });
 
   const shutdown = (reason: string, options: { finishTasks?: boolean } = {}): Promise<void> => {
@@ -260,6 +273,7 @@ export async function startWorker(config: WorkerConfig, deployment: Deployment, 
       stopReason = reason;
       log.info('worker shutting down', { reason, runningTasks: running.size, finishTasks: Boolean(options.finishTasks) });
       if (idleTimer) clearTimeout(idleTimer);
+      idleTrim.busy();
       const stopClaiming = loop.stop();
       await stopClaiming;
       await loop.drained();

@@ -8,7 +8,9 @@
 # scripts/node-env.sh uses), which bin/worker runs when it is there.
 #
 # PACKAGE_ARCH=x64|arm64 (default: this machine's) picks the Node.js binary; the rest of the
-# package is the same on both (no native modules are built: --ignore-scripts).
+# package is the same on both but for native/build/malloc-trim.node (glibc's malloc_trim for the
+# idle worker, see native/malloc-trim.c), which is built for this machine's architecture only: a
+# package for the other one runs without it. No npm package's native module is built (--ignore-scripts).
 # Prints the tarball's path on stdout.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -57,6 +59,13 @@ for f in LICENSE README.md; do [ -f "$work/node/package/$f" ] && cp "$work/node/
 if [ "$arch" = "$(case "$(uname -m)" in x86_64) echo x64 ;; aarch64) echo arm64 ;; esac)" ]; then
   got="$("$stage/node/bin/node" --version)"
   [ "$got" = "v$NODE_VERSION" ] || { echo "package: the bundled node says $got, expected v$NODE_VERSION" >&2; exit 1; }
+fi
+
+host_arch="$(case "$(uname -m)" in x86_64) echo x64 ;; aarch64) echo arm64 ;; esac)"
+if [ "$arch" = "$host_arch" ]; then
+  "$root/scripts/build-native.sh" "$stage/native/build/malloc-trim.node"
+else
+  echo "package: native/build/malloc-trim.node is built for $host_arch only; the $arch package runs without it" >&2
 fi
 
 printf '{\n  "version": "%s",\n  "commit": "%s",\n  "node": "%s",\n  "arch": "%s"\n}\n' \
