@@ -9,6 +9,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WorkerHarness } from '../support/worker.ts';
@@ -16,6 +17,9 @@ import { TASKENV_PASS } from '../support/docker.ts';
 import { PrivateEngine } from '../support/private-engine.ts';
 import { startWorkerBehind } from '../worker/test-proxy.ts';
 import { TestProxy } from '../support/fault-proxy.ts';
+import { Engine } from '../../lib/docker/engine.ts';
+import { EngineError } from '../../lib/docker/engine-error.ts';
+import { LABEL_WORKER_ID } from '../../lib/docker/labels.ts';
 
 const skip = PrivateEngine.unavailable();
 let engine: PrivateEngine;
@@ -204,4 +208,94 @@ test('the engine hung for good, then the worker is shut down: the run is resolve
     engine.thaw();
     await h.stop();
   }
+});
+
+/**
+ * The engine frozen while a claimWork is under way (held at the proxy: the claim gate's ping
+ * was answered before), so that the run's first engine call meets a hung engine. With
+ * docker.callTimeoutSeconds at 3, the run is resolved worker-shutdown while the engine is
+ * still frozen, saying which call went unanswered; once thawed, what the engine made late is
+ * removed and the worker runs the queue's rerun.
+ */
+async function hungBeforeStart(payload: Record<string, unknown>, expectedCall: RegExp, fault: string): Promise<void> {
+  await engine.start();
+  const h = await WorkerHarness.start({ noWorker: true, config: { 'docker.socketPath': engine.socketPath, 'docker.callTimeoutSeconds': 3 } });
+  const proxy = await TestProxy.start(h.rootUrl);
+  try {
+    const held = proxy.hold('POST', /\/api\/queue\/v1\/claim-work\//);
+    await startWorkerBehind(h, proxy);
+    await held.arrived;
+    const taskId = await h.submit(payload);
+    engine.freeze();
+    let run0;
+    let log0 = '';
+    let frozenSeconds = 0;
+    try {
+      const frozenAt = Date.now();
+      held.release();
+      run0 = await h.waitForRun(taskId, 0, 60_000);
+      frozenSeconds = (Date.now() - frozenAt) / 1000;
+      log0 = await h.taskLog(taskId, 0);
+      // Still frozen: the run did not wait for the engine, and the worker was not shut down for it.
+      assert.equal(h.events('task resolved', taskId).length, 1, 'resolved by the worker while the engine is still frozen');
+    } finally {
+      engine.thaw();
+    }
+    assert.equal(`${run0.state}/${run0.reasonResolved}`, 'exception/worker-shutdown', log0);
+    assert.match(log0, /The Docker engine did not answer while the worker prepared or ran the task \(Docker engine at \S+ did not answer within 3 seconds when asked to /);
+    assert.match(log0, expectedCall);
+    // The slot is free: the same worker claims the queue's rerun and runs it on the thawed engine.
+    const status = await h.waitForResolution(taskId, 120_000);
+    const resolvedByWorker = h.events('task resolved', taskId).map((e) => String(e.taskState));
+    const left = await leftovers(h);
+    rows.push(`| Docker engine | ${fault} (docker.callTimeoutSeconds 3; run 0 resolved ${frozenSeconds.toFixed(1)} s after the freeze) | ${describeRuns(status.runs)} | ${status.runs.length} | ${resolvedByWorker.join(', ') || 'no'} | ${left.join(', ') || 'nothing'} |`);
+    assert.equal(describeRuns(status.runs), 'exception/worker-shutdown, completed');
+    assert.match(await h.taskLog(taskId, 1), /^finished\r?$/m);
+    assert.deepEqual(resolvedByWorker, ['exception/worker-shutdown', 'completed']);
+    assert.deepEqual(left, []);
+  } finally {
+    engine.thaw();
+    await h.stop();
+    await proxy.close();
+  }
+}
+
+test('the engine hung before the container is created (its image inspect unanswered): worker-shutdown once within the call timeout, naming the call; rerun once it answers', { skip }, async () => {
+  await hungBeforeStart({ image: TASKENV_PASS, command: ['/bin/sh', '-c', 'echo finished'], maxRunTime: 60 },
+    /when asked to inspect image /, 'hung (SIGSTOP) before the container is created: image inspect unanswered');
+});
+
+test('the engine hung while the run\'s network is created (taskclusterProxy): worker-shutdown once, naming the call; the network the thawed engine makes late is removed', { skip }, async () => {
+  await hungBeforeStart({ image: TASKENV_PASS, command: ['/bin/sh', '-c', 'echo finished'], maxRunTime: 60, features: { taskclusterProxy: true } },
+    /when asked to create network /, 'hung (SIGSTOP) before the container is created: network create unanswered (taskclusterProxy)');
+});
+
+test('a container create the engine answers only after the call timeout: the create fails as a hung engine; the container made late is removed once the engine answers', { skip }, async () => {
+  await engine.start();
+  const workerId = `late-create-${Date.now()}`;
+  const hurried = new Engine({ socketPath: engine.socketPath, timeouts: { callMs: 2000 } });
+  const owner = { workerId, taskId: 'late', runId: 0 };
+  // The image's inspect (for its volumes) is answered; the engine freezes before the create.
+  const inspected = await hurried.inspectImage(TASKENV_PASS);
+  assert.ok(inspected, 'the test image is on the private engine');
+  const realInspect = hurried.inspectImage.bind(hurried);
+  hurried.inspectImage = async (name: string) => { const info = await realInspect(name); engine.freeze(); return info; };
+  const began = Date.now();
+  let seconds = 0;
+  try {
+    await assert.rejects(hurried.createContainer({ Image: TASKENV_PASS, Cmd: ['true'] }, owner),
+      (err: unknown) => err instanceof EngineError && err.kind === 'unreachable'
+        && /did not answer within 2 seconds when asked to create a container from /.test(err.message));
+    seconds = (Date.now() - began) / 1000;
+  } finally {
+    engine.thaw();
+  }
+  // The engine now creates the container it was asked for; the worker's engine removes it.
+  const events = () => execFileSync('docker', ['-H', `unix://${engine.socketPath}`, 'events', '--since', String(Math.floor(began / 1000) - 1),
+    '--until', String(Math.ceil(Date.now() / 1000)), '--filter', 'type=container', '--filter', `label=${LABEL_WORKER_ID}=${workerId}`,
+    '--format', '{{.Action}}'], { encoding: 'utf8' }).split('\n').filter(Boolean);
+  await until('the late container to be created and removed', () => { const seen = events(); return seen.includes('create') && seen.includes('destroy'); }, 60_000);
+  const left = (await engine.engine().listOwnedContainers(workerId)).map((c) => `container ${c.id.slice(0, 12)}`);
+  rows.push(`| Docker engine | hung (SIGSTOP) during a container create (call timeout 2 s: failed after ${seconds.toFixed(1)} s), thawed | create fails as a hung engine | - | - | ${left.join(', ') || 'nothing'} |`);
+  assert.deepEqual(left, []);
 });
