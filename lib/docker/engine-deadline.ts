@@ -1,12 +1,12 @@
 // How long the engine has to answer the calls a task makes before its container starts: a
 // hung engine (its socket takes connections, nothing answers) must not hold a run, and the
-// worker's slot, until the task's deadline. Short calls (create, inspect, attach, network and
+// worker's slot, until the task's deadline. Short calls (create, inspect, attach, start, network and
 // volume calls) get a bounded time; pulls and image loads, which can rightly take long, get a
 // stall time instead: no progress for that long, however long they take in all.
 import { EngineError } from './engine-error.ts';
 
 export interface EngineTimeouts {
-  /** How long a short call (create, inspect, attach, network, volume) may go unanswered. */
+  /** How long a short call (create, inspect, attach, start, network, volume) may go unanswered. */
   callMs: number;
   /** How long a pull or an image load may go without progress. */
   progressMs: number;

@@ -161,8 +161,12 @@ export class Engine {
       .map((Target) => ({ Type: 'volume', Target, VolumeOptions: { Labels: labels } }) as unknown as Dockerode.MountSettings);
   }
 
+  /**
+   * Starts a created container, within timeouts.callMs (a hung engine must not hold the run:
+   * the run's cleanup removes the container, once the engine answers if need be).
+   */
   async startContainer(id: string): Promise<void> {
-    await this.call(`start container ${id}`, () => this.docker.getContainer(id).start());
+    await this.bounded(`start container ${id}`, () => this.docker.getContainer(id).start());
   }
 
   /** Waits for the container to stop; reports its exit code and whether the OOM killer hit it. */
