@@ -10,6 +10,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
+import { Readable } from 'node:stream';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WorkerHarness } from '../support/worker.ts';
@@ -298,4 +299,42 @@ test('a container create the engine answers only after the call timeout: the cre
   const left = (await engine.engine().listOwnedContainers(workerId)).map((c) => `container ${c.id.slice(0, 12)}`);
   rows.push(`| Docker engine | hung (SIGSTOP) during a container create (call timeout 2 s: failed after ${seconds.toFixed(1)} s), thawed | create fails as a hung engine | - | - | ${left.join(', ') || 'nothing'} |`);
   assert.deepEqual(left, []);
+});
+
+test('an image load and a pull on a hung engine: each ends once nothing moved for the progress timeout (not at the end of a total)', { skip }, async () => {
+  await engine.start();
+  const hurried = new Engine({ socketPath: engine.socketPath, timeouts: { progressMs: 2000 } });
+  // A real `docker save` archive, read whole first (no engine call under the freeze but the load).
+  const chunks: Buffer[] = [];
+  for await (const chunk of await engine.engine().saveImage(TASKENV_PASS)) chunks.push(chunk as Buffer);
+  const archive = Buffer.concat(chunks);
+  // A slow download is not a hung engine: the archive arriving in three pieces 1.5 s apart
+  // (more than the 1 s stall time, while the engine has taken all it was given) loads.
+  const patient = new Engine({ socketPath: engine.socketPath, timeouts: { progressMs: 1000 } });
+  const third = Math.ceil(archive.length / 3);
+  const trickle = Readable.from((async function* () {
+    for (let at = 0; at < archive.length; at += third) {
+      if (at > 0) await sleep(1500);
+      yield archive.subarray(at, at + third);
+    }
+  })());
+  const loaded = await patient.loadImage(trickle);
+  assert.ok(loaded.names.some((n) => n.startsWith(TASKENV_PASS.split(':')[0]!)), JSON.stringify(loaded));
+  engine.freeze();
+  const outcomes: string[] = [];
+  try {
+    let began = Date.now();
+    await assert.rejects(hurried.loadImage(Readable.from([archive])), (err: unknown) => err instanceof EngineError && err.kind === 'unreachable'
+      && /made no progress for 2 seconds when asked to load an image: it is hung/.test(err.message));
+    outcomes.push(`load of a ${(archive.length / 2 ** 20).toFixed(1)} MiB archive ended after ${((Date.now() - began) / 1000).toFixed(1)} s`);
+    began = Date.now();
+    await assert.rejects(hurried.pull('registry.invalid/nothing', 'latest', undefined, () => undefined), (err: unknown) => err instanceof EngineError && err.kind === 'unreachable'
+      && /made no progress for 2 seconds when asked to pull registry\.invalid\/nothing:latest: it is hung/.test(err.message));
+    outcomes.push(`pull ended after ${((Date.now() - began) / 1000).toFixed(1)} s`);
+  } finally {
+    engine.thaw();
+  }
+  // Thawed, the engine answers as before (the abandoned requests hold nothing up).
+  await engine.engine().ping();
+  rows.push(`| Docker engine | hung (SIGSTOP) under an image load and a pull (progress timeout 2 s) | ${outcomes.join('; ')}, as a hung engine (a load whose archive arrives slower than the stall time, the engine answering, loads) | - | - | - |`);
 });
