@@ -100,8 +100,9 @@ export class Engine {
     }
   }
 
+  /** Within timeouts.callMs: a hung engine is one that does not answer. */
   async ping(): Promise<void> {
-    await this.call('answer a ping', () => this.docker.ping());
+    await this.bounded('answer a ping', () => this.docker.ping());
   }
 
   /** The engine's data directory (DockerRootDir), for the disk budget. */

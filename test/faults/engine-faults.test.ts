@@ -239,6 +239,9 @@ async function hungBeforeStart(payload: Record<string, unknown>, expectedCall: R
       log0 = await h.taskLog(taskId, 0);
       // Still frozen: the run did not wait for the engine, and the worker was not shut down for it.
       assert.equal(h.events('task resolved', taskId).length, 1, 'resolved by the worker while the engine is still frozen');
+      // The slot is free: the worker is back at its claim gate, whose ping the frozen engine leaves unanswered.
+      await until('the worker to say why it does not claim', () => h.events('not claiming').some((e) =>
+        /did not answer within 3 seconds when asked to answer a ping: it is hung/.test(String(e.reason))), 30_000);
     } finally {
       engine.thaw();
     }
