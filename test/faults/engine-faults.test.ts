@@ -1,8 +1,10 @@
 // Docker engine faults, on a private engine (test/support/private-engine.ts) so that stopping
 // and restarting it touches no other test or session: the engine restarted while a task runs,
 // the engine's socket unavailable when the worker starts, the engine gone while a claim is under
-// way, and the engine hung (frozen) for a while under a running task. For each: the claimed run is
-// resolved exactly once, by the worker, with a task log line saying what happened; nothing is
+// way, the engine hung (frozen) for a while under a running task, and hung before the task's
+// container starts (docker.callTimeoutSeconds, docker.progressTimeoutSeconds: the run is
+// resolved worker-shutdown within the timeout, and what the thawed engine makes late is
+// removed). For each: the claimed run is resolved exactly once, by the worker, with a task log line saying what happened; nothing is
 // left behind (containers, journal entries, temporary files); and the worker, still up, claims
 // and runs the next task on the engine once it answers again. Part of the fault table
 // (`make test-faults`).
