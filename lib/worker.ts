@@ -130,7 +130,10 @@ export function sweepTmpDir(tmpDir: string, log: WorkerLog): void {
 export async function startWorker(config: WorkerConfig, deployment: Deployment, log: WorkerLog): Promise<RunningWorker> {
   // A configured key that is missing or malformed stops the worker here (WorkerKeyError names the file).
   const keys = await loadWorkerKeys(workerKeyPaths(config), { createDefaults: true });
-  const engine = new Engine({ socketPath: config.docker.socketPath });
+  const engine = new Engine({
+    socketPath: config.docker.socketPath,
+    timeouts: { callMs: config.docker.callTimeoutSeconds * 1000, progressMs: config.docker.progressTimeoutSeconds * 1000 },
+  });
   // An engine that does not answer yet (starting, restarting) does not stop the worker: the
   // claim gate says why nothing is claimed until it does, and sweeps once it answers.
   let engineSwept = false;

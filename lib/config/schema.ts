@@ -47,6 +47,8 @@ export const configSchema = {
   },
   docker: {
     socketPath: { doc: 'Docker Engine API socket.', format: String, default: '/var/run/docker.sock', env: 'DOCKER_SOCKET' },
+    callTimeoutSeconds: { doc: 'How long the engine may leave a call unanswered before a task\'s container starts (create, image inspect, attach, start, network and volume calls): past it the engine counts as hung and the run is resolved exception/worker-shutdown, for the queue to run the task again.', format: positiveInteger, default: 60, env: 'WORKER_DOCKER_CALL_TIMEOUT_SECONDS' },
+    progressTimeoutSeconds: { doc: 'How long an image pull or image load may go without progress (a pull event, archive bytes taken, a load line) before the engine counts as hung, as for callTimeoutSeconds. No bound on their total time.', format: positiveInteger, default: 300, env: 'WORKER_DOCKER_PROGRESS_TIMEOUT_SECONDS' },
   },
   registries: { doc: 'Registry credentials by registry host or host/prefix (longest prefix wins); used only for tasks with docker-worker:image:<name>.', format: registriesFormat, env: 'WORKER_REGISTRIES', default: {} as Record<string, { username: string; password: string }> },
   image: {

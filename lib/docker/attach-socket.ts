@@ -13,6 +13,7 @@
 import net from 'node:net';
 import { EventEmitter } from 'node:events';
 import { EngineError, toEngineError } from './engine-error.ts';
+import { engineHungError } from './engine-deadline.ts';
 
 /** Where the output goes: bytes are valid only during take(), their buffer is reused after. */
 export interface OutputSink {
@@ -127,16 +128,20 @@ export class AttachedOutput extends EventEmitter {
  * unix socket; `tty` says whether the container has a TTY (raw bytes) or not (framed stdout
  * and stderr, merged here). Rejects with an EngineError when the engine refuses.
  */
-export function attachOutput(socketPath: string, containerId: string, options: { tty: boolean; sink: OutputSink; signal?: AbortSignal }): Promise<AttachedOutput> {
+export function attachOutput(socketPath: string, containerId: string, options: { tty: boolean; sink: OutputSink; signal?: AbortSignal; answerMs?: number }): Promise<AttachedOutput> {
   const action = `attach to container ${containerId}`;
   const output = new AttachedOutput(options.sink, !options.tty);
   return new Promise<AttachedOutput>((resolve, reject) => {
     let head: Buffer | undefined = Buffer.alloc(0);
     let settled = false;
     const abandon = () => fail(new Error('the attach was abandoned before the engine answered (the run was interrupted)'));
+    // A hung engine (it takes the connection, never answers) gets answerMs to answer the attach.
+    const answerTimer = options.answerMs === undefined ? undefined
+      : setTimeout(() => fail(engineHungError(action, options.answerMs!, socketPath)), options.answerMs);
     const fail = (err: unknown) => {
       if (settled) return;
       settled = true;
+      clearTimeout(answerTimer);
       options.signal?.removeEventListener('abort', abandon);
       socket.destroy();
       reject(err instanceof EngineError ? err : toEngineError(err, action, socketPath));
@@ -168,6 +173,7 @@ export function attachOutput(socketPath: string, containerId: string, options: {
           const rest = Buffer.from(head.subarray(endOfHead + 4));
           head = undefined;
           settled = true;
+          clearTimeout(answerTimer);
           options.signal?.removeEventListener('abort', abandon);
           output.start(socket);
           resolve(output);

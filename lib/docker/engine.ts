@@ -8,13 +8,14 @@
 // LABEL_ANONYMOUS_VOLUME), so a volume a failed removal left behind is found and collected by
 // the disk budget like everything else the worker made.
 import path from 'node:path';
-import { PassThrough, Readable, type Duplex } from 'node:stream';
+import { PassThrough, Readable, Transform, type Duplex } from 'node:stream';
 import './lean-dockerode.ts'; // before dockerode: keeps its unused ssh2 and gRPC out
 import Dockerode from 'dockerode';
 import { EngineError, toEngineError } from './engine-error.ts';
 import { LABEL_ANONYMOUS_VOLUME, isOwned, ownerLabelFilters, ownerLabels, type Owner } from './labels.ts';
 import { readJsonLines } from './json-lines.ts';
 import { attachOutput, type AttachedOutput, type OutputSink } from './attach-socket.ts';
+import { DEFAULT_ENGINE_TIMEOUTS, StallClock, answerWithin, engineHungError, engineStalledError, type EngineTimeouts } from './engine-deadline.ts';
 
 export type ContainerCreateOptions = Dockerode.ContainerCreateOptions;
 export type ContainerInspectInfo = Dockerode.ContainerInspectInfo;
@@ -25,6 +26,8 @@ export const DEFAULT_SOCKET_PATH = '/var/run/docker.sock';
 
 export interface EngineOptions {
   socketPath?: string;
+  /** How long the calls a task makes before its container starts may go unanswered (engine-deadline.ts). */
+  timeouts?: Partial<EngineTimeouts>;
 }
 
 export interface ExitStatus {
@@ -62,10 +65,12 @@ export interface ExecSession {
 
 export class Engine {
   readonly socketPath: string;
+  readonly timeouts: EngineTimeouts;
   private readonly docker: Dockerode;
 
   constructor(options: EngineOptions = {}) {
     this.socketPath = options.socketPath ?? DEFAULT_SOCKET_PATH;
+    this.timeouts = { ...DEFAULT_ENGINE_TIMEOUTS, ...options.timeouts };
     this.docker = new Dockerode({ socketPath: this.socketPath });
   }
 
@@ -75,6 +80,14 @@ export class Engine {
     } catch (err) {
       throw toEngineError(err, action, this.socketPath);
     }
+  }
+
+  /**
+   * Like call(), but the engine has timeouts.callMs to answer; past that the call fails as an
+   * engine that does not answer. Should the engine answer later, `undo` removes what it made.
+   */
+  private bounded<T>(action: string, fn: () => Promise<T>, undo?: (value: T) => Promise<unknown>): Promise<T> {
+    return answerWithin(this.call(action, fn), this.timeouts.callMs, () => engineHungError(action, this.timeouts.callMs, this.socketPath), undo);
   }
 
   /** Like call(), but a not-found (or already-done conflict) counts as success. */
@@ -87,8 +100,9 @@ export class Engine {
     }
   }
 
+  /** Within timeouts.callMs: a hung engine is one that does not answer. */
   async ping(): Promise<void> {
-    await this.call('answer a ping', () => this.docker.ping());
+    await this.bounded('answer a ping', () => this.docker.ping());
   }
 
   /** The engine's data directory (DockerRootDir), for the disk budget. */
@@ -112,9 +126,10 @@ export class Engine {
     const labels = { ...options.Labels, ...ownerLabels(owner) };
     const mounts = await this.labelledVolumeMounts(options, owner);
     const hostConfig = mounts.length ? { ...options.HostConfig, Mounts: [...(options.HostConfig?.Mounts ?? []), ...mounts] } : options.HostConfig;
-    const container = await this.call(`create a container from ${options.Image ?? 'no image'}`, () =>
+    // A container the engine creates after the worker stopped waiting is removed once it answers.
+    const container = await this.bounded(`create a container from ${options.Image ?? 'no image'}`, () =>
       this.docker.createContainer({ ...options, Labels: labels, ...(hostConfig ? { HostConfig: hostConfig } : {}) }),
-    );
+    (late) => this.removeContainer(late.id));
     return container.id;
   }
 
@@ -126,7 +141,11 @@ export class Engine {
   private async labelledVolumeMounts(options: ContainerCreateOptions, owner: Owner): Promise<Dockerode.MountSettings[]> {
     const wanted = new Set(Object.keys(options.Volumes ?? {}));
     if (options.Image) {
-      const image = await this.inspectImage(options.Image).catch(() => undefined); // a missing image is create's error to report
+      // A missing image is create's error to report; an engine that does not answer is not.
+      const image = await this.inspectImage(options.Image).catch((err: unknown) => {
+        if (err instanceof EngineError && err.kind === 'unreachable') throw err;
+        return undefined;
+      });
       for (const target of Object.keys(image?.Config?.Volumes ?? {})) wanted.add(target);
     }
     if (wanted.size === 0) return [];
@@ -143,8 +162,12 @@ export class Engine {
       .map((Target) => ({ Type: 'volume', Target, VolumeOptions: { Labels: labels } }) as unknown as Dockerode.MountSettings);
   }
 
+  /**
+   * Starts a created container, within timeouts.callMs (a hung engine must not hold the run:
+   * the run's cleanup removes the container, once the engine answers if need be).
+   */
   async startContainer(id: string): Promise<void> {
-    await this.call(`start container ${id}`, () => this.docker.getContainer(id).start());
+    await this.bounded(`start container ${id}`, () => this.docker.getContainer(id).start());
   }
 
   /** Waits for the container to stop; reports its exit code and whether the OOM killer hit it. */
@@ -228,8 +251,8 @@ export class Engine {
    */
   async attach(id: string, options: { tty: boolean }): Promise<Readable> {
     const container = this.docker.getContainer(id);
-    const stream = (await this.call(`attach to container ${id}`, () =>
-      container.attach({ stream: true, stdout: true, stderr: true, logs: false }))) as unknown as Readable;
+    const stream = (await this.bounded(`attach to container ${id}`, () =>
+      container.attach({ stream: true, stdout: true, stderr: true, logs: false }), async (late) => { (late as unknown as Readable).destroy(); })) as unknown as Readable;
     return options.tty ? stream : this.demux(stream);
   }
 
@@ -239,7 +262,7 @@ export class Engine {
    * The sink's backpressure reaches the container.
    */
   attachOutput(id: string, options: { tty: boolean; sink: OutputSink; signal?: AbortSignal }): Promise<AttachedOutput> {
-    return attachOutput(this.socketPath, id, options);
+    return attachOutput(this.socketPath, id, { ...options, answerMs: this.timeouts.callMs });
   }
 
   /**
@@ -332,15 +355,15 @@ export class Engine {
 
   /** Creates a network labelled for `owner`; returns its id. */
   async createNetwork(name: string, owner: Owner, options: NetworkCreateOptions = {}): Promise<string> {
-    const network = await this.call(`create network ${name}`, () =>
+    const network = await this.bounded(`create network ${name}`, () =>
       this.docker.createNetwork({ ...options, Name: name, Labels: ownerLabels(owner) }),
-    );
+    (late) => this.removeNetwork(late.id));
     return network.id;
   }
 
   /** The IPv4 subnet (CIDR) and gateway the engine gave a network. */
   async networkAddresses(idOrName: string): Promise<NetworkAddresses> {
-    const info = await this.call(`inspect network ${idOrName}`, () => this.docker.getNetwork(idOrName).inspect()) as
+    const info = await this.bounded(`inspect network ${idOrName}`, () => this.docker.getNetwork(idOrName).inspect()) as
       { IPAM?: { Config?: Array<{ Subnet?: string; Gateway?: string }> } };
     const v4 = (info.IPAM?.Config ?? []).find((c) => c.Subnet && c.Gateway && !c.Subnet.includes(':'));
     if (!v4) throw new EngineError('server', `network ${idOrName} has no IPv4 subnet with a gateway`);
@@ -354,7 +377,8 @@ export class Engine {
 
   /** Creates a named volume labelled for `owner`. */
   async createVolume(name: string, owner: Owner): Promise<void> {
-    await this.call(`create volume ${name}`, () => this.docker.createVolume({ Name: name, Labels: ownerLabels(owner) }));
+    await this.bounded(`create volume ${name}`, () => this.docker.createVolume({ Name: name, Labels: ownerLabels(owner) }),
+      () => this.removeVolume(name));
   }
 
   /** Removes a volume; a missing one is fine. */
@@ -367,7 +391,7 @@ export class Engine {
   /** The image's details, or undefined when no local image has that name, id or digest. */
   async inspectImage(name: string): Promise<ImageInspectInfo | undefined> {
     try {
-      return await this.call(`inspect image ${name}`, () => this.docker.getImage(name).inspect());
+      return await this.bounded(`inspect image ${name}`, () => this.docker.getImage(name).inspect());
     } catch (err) {
       if (err instanceof EngineError && err.kind === 'not-found') return undefined;
       throw err;
@@ -431,47 +455,103 @@ export class Engine {
     }));
   }
 
-  /** Loads a `docker save` tar stream; returns the names and ids the daemon reports. */
+  /**
+   * Loads a `docker save` tar stream; returns the names and ids the daemon reports. A load may
+   * take long, but not without progress: the engine taking the archive's bytes, and each line
+   * it reports (per layer, once it has the archive), count; timeouts.progressMs without any
+   * (while it has bytes to take, or once it has all of them) ends the load as a hung engine.
+   */
   async loadImage(tar: Readable): Promise<LoadedImages> {
-    const output = (await this.call('load an image', () =>
-      this.docker.loadImage(tar, { quiet: true }),
-    )) as unknown as Readable;
-    const loaded: LoadedImages = { names: [], ids: [] };
-    for await (const event of readJsonLines<{ stream?: string; error?: string }>(output)) {
-      if (event.error) throw new EngineError('bad-request', `Docker could not load the image: ${event.error.trim()}`, { detail: event.error.trim() });
-      for (const line of (event.stream ?? '').split('\n')) {
-        const id = /^Loaded image ID: (\S+)/.exec(line);
-        const name = /^Loaded image: (\S+)/.exec(line);
-        if (id) loaded.ids.push(id[1]!);
-        else if (name) loaded.names.push(name[1]!);
+    const action = 'load an image';
+    const ms = this.timeouts.progressMs;
+    const stop = new AbortController();
+    let clock: StallClock | undefined;
+    // Each chunk is passed on only as fast as the engine takes them (the transform waits for
+    // its reader): a chunk passed on is progress.
+    const body = new Transform({ transform(chunk, _encoding, done) { clock?.progress(); done(null, chunk); } });
+    let inputEnded = false;
+    tar.once('end', () => { inputEnded = true; });
+    tar.once('error', (err) => body.destroy(err));
+    tar.pipe(body);
+    let stalled!: (err: Error) => void;
+    const stall = new Promise<never>((_resolve, reject) => { stalled = reject; });
+    stall.catch(() => undefined);
+    clock = new StallClock(ms, () => {
+      stop.abort();
+      tar.unpipe(body);
+      body.destroy();
+      stalled(engineStalledError(action, ms, this.socketPath));
+    }, () => inputEnded || body.readableLength > 0 || body.writableLength > 0);
+    const load = async (): Promise<LoadedImages> => {
+      const output = (await this.call(action, () =>
+        this.docker.loadImage(body, { quiet: false, abortSignal: stop.signal }),
+      )) as unknown as Readable;
+      stop.signal.addEventListener('abort', () => output.destroy(), { once: true });
+      const loaded: LoadedImages = { names: [], ids: [] };
+      for await (const event of readJsonLines<{ stream?: string; error?: string }>(output)) {
+        clock?.progress();
+        if (event.error) throw new EngineError('bad-request', `Docker could not load the image: ${event.error.trim()}`, { detail: event.error.trim() });
+        for (const line of (event.stream ?? '').split('\n')) {
+          const id = /^Loaded image ID: (\S+)/.exec(line);
+          const name = /^Loaded image: (\S+)/.exec(line);
+          if (id) loaded.ids.push(id[1]!);
+          else if (name) loaded.names.push(name[1]!);
+        }
       }
+      if (loaded.names.length === 0 && loaded.ids.length === 0) {
+        throw new EngineError('bad-request', 'Docker loaded no image from the archive: is it a `docker save` tar?');
+      }
+      return loaded;
+    };
+    const loading = load();
+    loading.catch(() => undefined);
+    try {
+      return await Promise.race([loading, stall]);
+    } finally {
+      clock.stop();
     }
-    if (loaded.names.length === 0 && loaded.ids.length === 0) {
-      throw new EngineError('bad-request', 'Docker loaded no image from the archive: is it a `docker save` tar?');
-    }
-    return loaded;
   }
 
   /**
    * Pulls `repository` at `tagOrDigest` (a tag, or "sha256:..."). Each progress event goes to
    * `onEvent`. A failure reported inside the stream becomes an EngineError ('server') with the
-   * daemon's message; classify it with pull-error.ts.
+   * daemon's message; classify it with pull-error.ts. A pull may take long, but not
+   * timeouts.progressMs without an event: then it is abandoned as a hung engine.
    */
   async pull(repository: string, tagOrDigest: string, auth: RegistryAuth | undefined, onEvent: (event: PullEvent) => void, signal?: AbortSignal): Promise<void> {
     const name = tagOrDigest.includes(':') ? `${repository}@${tagOrDigest}` : `${repository}:${tagOrDigest}`;
-    const output = (await this.call(`pull ${name}`, () =>
-      this.docker.createImage(auth ?? {}, { fromImage: repository, tag: tagOrDigest, abortSignal: signal }),
-    )) as unknown as Readable;
-    try {
-      for await (const event of readJsonLines<PullEvent & { errorDetail?: { message?: string } }>(output)) {
-        if (event.error) {
-          const detail = (event.errorDetail?.message ?? event.error).trim();
-          throw new EngineError('server', `Docker could not pull ${name}: ${detail}`, { detail });
+    const action = `pull ${name}`;
+    const ms = this.timeouts.progressMs;
+    const stop = new AbortController();
+    let stalledError: EngineError | undefined;
+    const clock = new StallClock(ms, () => { stalledError = engineStalledError(action, ms, this.socketPath); stop.abort(stalledError); });
+    let stalled!: (err: Error) => void;
+    const stall = new Promise<never>((_resolve, reject) => { stalled = reject; });
+    stall.catch(() => undefined);
+    stop.signal.addEventListener('abort', () => stalled(stalledError!), { once: true });
+    const pulling = (async () => {
+      const output = (await this.call(action, () =>
+        this.docker.createImage(auth ?? {}, { fromImage: repository, tag: tagOrDigest, abortSignal: signal ? AbortSignal.any([signal, stop.signal]) : stop.signal }),
+      )) as unknown as Readable;
+      stop.signal.addEventListener('abort', () => output.destroy(), { once: true });
+      try {
+        for await (const event of readJsonLines<PullEvent & { errorDetail?: { message?: string } }>(output)) {
+          clock.progress();
+          if (event.error) {
+            const detail = (event.errorDetail?.message ?? event.error).trim();
+            throw new EngineError('server', `Docker could not pull ${name}: ${detail}`, { detail });
+          }
+          onEvent(event);
         }
-        onEvent(event);
+      } catch (err) {
+        throw toEngineError(err, action, this.socketPath);
       }
-    } catch (err) {
-      throw toEngineError(err, `pull ${name}`, this.socketPath);
+    })();
+    pulling.catch(() => undefined);
+    try {
+      await Promise.race([pulling, stall]);
+    } finally {
+      clock.stop();
     }
   }
 }

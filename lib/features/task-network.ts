@@ -11,6 +11,7 @@ import { BlockList, isIPv4 } from 'node:net';
 import type { NetworkAddresses } from '../docker/engine.ts';
 import type { ContainerAdditions, FeatureRunContext } from './feature.ts';
 import { PerRunShared } from './per-run-shared.ts';
+import { unreachableEngine } from '../docker/engine-error.ts';
 
 export const TASK_NETWORK_LABEL = 'taskcluster.feature';
 
@@ -61,7 +62,9 @@ async function createNetwork(ctx: NetworkContext): Promise<TaskNetwork> {
     const addresses = await ctx.engine.networkAddresses(id);
     return { name, id, ...addresses, allows: addressCheck(addresses) };
   } catch (err) {
-    await ctx.engine.removeNetwork(id).catch(() => undefined);
+    // A hung engine removes it once it answers again; the run does not wait for that.
+    const removal = ctx.engine.removeNetwork(id).catch(() => undefined);
+    if (!unreachableEngine(err)) await removal;
     throw err;
   }
 }

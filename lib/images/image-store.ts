@@ -36,6 +36,7 @@ import { resolveArtifact, describeArtifact, type ArtifactAccess, type ArtifactIm
 import { loadArtifactImage } from './artifact-load.ts';
 import { withRetries } from '../retry/with-retries.ts';
 import { ImageFailure, type ImageFailureKind } from './errors.ts';
+import { unreachableEngine } from '../docker/engine-error.ts';
 import { KeyedLock } from './keyed-lock.ts';
 import { LoadedImages, type LoadedImageRecord } from './loaded-images.ts';
 import { digestHex, identityKey, localImageName } from './local-name.ts';
@@ -253,7 +254,8 @@ export class ImageStore {
         // The copy on the host (if any) is kept for the flight: the budget must not remove it
         // while it is pulled again or fallen back to.
         // (A name the engine cannot even look up is ensureRegistryImage's to explain.)
-        let before = await options.engine.inspectImage(name).catch(() => undefined);
+        // (An engine that does not answer is no such thing: it ends the run at once.)
+        let before = await options.engine.inspectImage(name).catch((err: unknown) => { if (unreachableEngine(err)) throw err; return undefined; });
         if (before && !(await this.pin(key, before.Id, name))) before = undefined;
         for (let attempt = 1; ; attempt++) {
           const ensured = await ensureRegistryImage(options.engine, name, {

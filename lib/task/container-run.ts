@@ -179,6 +179,12 @@ export async function runContainer(engine: Engine, containerId: string, taskLog:
     release();
     return { exitCode: -1, oomKilled: false, timedOut: false, interrupted: true };
   }
+  // An engine that does not answer the attach (hung, or gone) is not asked to start it.
+  const attachAway = unreachableEngine(attachError);
+  if (attachAway) {
+    release();
+    return { exitCode: -1, oomKilled: false, timedOut: false, interrupted: false, engineStopped: engineUnreachableLine(attachAway.message) };
+  }
   const startedAt = new Date();
   try {
     await engine.startContainer(containerId);

@@ -158,6 +158,20 @@ test('over a socket: an engine that never answers is abandoned when the signal a
   }
 });
 
+test('over a socket: an engine that takes the attach and never answers is a hung engine after answerMs, naming the call', async () => {
+  const engine = await fakeEngine(() => new Promise(() => undefined));
+  try {
+    const began = Date.now();
+    const attaching = attachOutput(engine.socketPath, 'abc123', { tty: true, sink: collector(), answerMs: 300 });
+    await engine.request;
+    await assert.rejects(attaching, (err: unknown) => err instanceof EngineError && err.kind === 'unreachable'
+      && err.message === `Docker engine at ${engine.socketPath} did not answer within 0.3 seconds when asked to attach to container abc123: it is hung`);
+    assert.ok(Date.now() - began >= 290);
+  } finally {
+    engine.close();
+  }
+});
+
 test('attaching to a container that does not exist is an EngineError (not-found) in plain words', async () => {
   const engine = testEngine();
   await assert.rejects(engine.attachOutput('no-such-container-for-attach', { tty: true, sink: collector() }), (err: unknown) => {

@@ -8,6 +8,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import net from 'node:net';
+import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Engine } from '../../lib/docker/engine.ts';
 import { TaskLog } from '../../lib/log/task-log.ts';
@@ -88,6 +90,29 @@ test('an engine that does not answer when the container is to start: the host\'s
   assert.equal(result.startError, undefined);
   assert.equal(result.interrupted, false);
   assert.match(result.engineStopped ?? '', /^The Docker engine did not answer while the worker prepared or ran the task \(Docker engine not reachable at .*no-docker-here\.sock/);
+});
+
+test('a hung engine (it takes the connection, never answers) before the start: the attach is given up after the call timeout, start is never asked for', async () => {
+  const socketPath = path.join(dir, 'hung-docker.sock');
+  const requests: string[] = [];
+  const hung = net.createServer((socket) => { socket.on('data', (d) => { const line = d.toString('latin1').split('\r\n')[0]!; if (/^[A-Z]+ \//.test(line)) requests.push(line); }); });
+  hung.listen(socketPath);
+  await once(hung, 'listening');
+  try {
+    const taskLog = await TaskLog.create({ dir });
+    const began = Date.now();
+    const result = await runContainer(new Engine({ socketPath, timeouts: { callMs: 300 } }), 'e'.repeat(64), taskLog, { maxRunTimeSeconds: 60, signal: new AbortController().signal });
+    const ms = Date.now() - began;
+    await taskLog.close();
+    await taskLog.release();
+    assert.equal(result.startError, undefined);
+    assert.equal(result.interrupted, false);
+    assert.match(result.engineStopped ?? '', /^The Docker engine did not answer while the worker prepared or ran the task \(Docker engine at .*hung-docker\.sock did not answer within 0\.3 seconds when asked to attach to container e{64}: it is hung\)/);
+    assert.ok(ms >= 290, `${ms} ms: not before the call timeout`);
+    assert.deepEqual(requests.map((r) => r.replace(/\?.*/, '')), [`POST /containers/${'e'.repeat(64)}/attach`]);
+  } finally {
+    hung.close();
+  }
 });
 
 test('maxRunTime beyond a Node timer (30 days) does not kill the container at once', async () => {
