@@ -27,7 +27,7 @@ import { recoverRuns } from './task/recover-runs.ts';
 import { DiskBudget } from './cache/disk-budget.ts';
 import { ImageStoreRecords } from './cache/image-store-records.ts';
 import type { WorkerSettings } from './task/plan.ts';
-import { loadWorkerKeys, workerKeyPaths, workerPublicKeys } from './crypto/worker-keys.ts';
+import { ed25519PublicKeyBase64, openWorkerKeys, workerKeyPaths } from './crypto/worker-keys.ts';
 import { reachableHost } from './host/reachable-host.ts';
 import { IdleTrim, loadAllocatorTrim } from './memory/allocator-trim.ts';
 
@@ -129,7 +129,7 @@ export function sweepTmpDir(tmpDir: string, log: WorkerLog): void {
 
 export async function startWorker(config: WorkerConfig, deployment: Deployment, log: WorkerLog): Promise<RunningWorker> {
   // A configured key that is missing or malformed stops the worker here (WorkerKeyError names the file).
-  const keys = await loadWorkerKeys(workerKeyPaths(config), { createDefaults: true });
+  const keys = await openWorkerKeys(workerKeyPaths(config));
   const engine = new Engine({
     socketPath: config.docker.socketPath,
     timeouts: { callMs: config.docker.callTimeoutSeconds * 1000, progressMs: config.docker.progressTimeoutSeconds * 1000 },
@@ -288,7 +288,7 @@ export async function startWorker(config: WorkerConfig, deployment: Deployment, 
   };
 
   loop.start();
-  log.info('worker started', { taskQueueId: `${config.provisionerId}/${config.workerType}`, workerGroup: config.workerGroup, workerId: config.workerId, capacity: config.capacity, rootUrl: deployment.rootUrl, ed25519PublicKey: workerPublicKeys(keys).ed25519Base64 });
+  log.info('worker started', { taskQueueId: `${config.provisionerId}/${config.workerType}`, workerGroup: config.workerGroup, workerId: config.workerId, capacity: config.capacity, rootUrl: deployment.rootUrl, ed25519PublicKey: ed25519PublicKeyBase64(keys.ed25519) });
   return {
     deployment, liveLogs, stopped, shutdown, runningTasks: () => running.size,
     get stopReason() { return stopReason; },

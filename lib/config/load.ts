@@ -3,7 +3,8 @@
 // naming the key.
 import convict from 'convict';
 import { readFileSync } from 'node:fs';
-import YAML from 'yaml';
+import { createRequire } from 'node:module';
+import type YAMLModule from 'yaml';
 import { configSchema, registriesFormat } from './schema.ts';
 import { sidecarsFormat } from '../features/sidecar-setting.ts';
 
@@ -49,7 +50,9 @@ export function loadConfig(options: { file?: string; host?: Record<string, unkno
       throw new ConfigError(`cannot read config file ${options.file}: ${(e as Error).message}`);
     }
     let data: unknown;
-    try { data = YAML.parse(text); } catch (e) {
+    // JSON as it is; the YAML parser (a few MB resident) only for a file that is not JSON.
+    try { data = JSON.parse(text); } catch { data = undefined; }
+    if (data === undefined) try { data = yamlParser().parse(text); } catch (e) {
       throw new ConfigError(`config file ${options.file} is neither JSON nor YAML: ${(e as Error).message}`);
     }
     if (data !== null && (typeof data !== 'object' || Array.isArray(data))) throw new ConfigError(`config file ${options.file} must hold an object of settings`);
@@ -85,6 +88,10 @@ export function loadConfig(options: { file?: string; host?: Record<string, unkno
 }
 
 /** Dotted keys back into the nested object convict loads (the object settings stay out). */
+function yamlParser(): typeof YAMLModule {
+  return createRequire(import.meta.url)('yaml') as typeof YAMLModule;
+}
+
 export function nestSettings(settings: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(settings)) {

@@ -9,7 +9,10 @@
 // key, then each listed artifact's sha256, the task definition and environment.imageArtifactHash
 // ("sha256:<hex>", against the upstream docker-image task's own certificate).
 import { createHash, sign, verify, type KeyObject } from 'node:crypto';
-import * as openpgp from 'openpgp';
+import type * as openpgp from 'openpgp';
+
+// Loaded for the first OpenPGP signature: most workers never make one.
+const openpgpLib = (): Promise<typeof openpgp> => import('openpgp');
 
 export const CHAIN_OF_TRUST_JSON = 'public/chain-of-trust.json';
 export const CHAIN_OF_TRUST_SIG = 'public/chain-of-trust.json.sig';
@@ -117,8 +120,9 @@ export function verifyCertificate(bytes: Buffer, signature: Buffer, ed25519Publi
 
 /** The certificate cleartext-signed with the OpenPGP key (public/chainOfTrust.json.asc). */
 export async function openpgpSignCertificate(bytes: Buffer, key: openpgp.PrivateKey): Promise<string> {
-  const message = await openpgp.createCleartextMessage({ text: `${bytes.toString('utf8')}\n` });
-  const armored = await openpgp.sign({ message, signingKeys: key, format: 'armored' });
+  const lib = await openpgpLib();
+  const message = await lib.createCleartextMessage({ text: `${bytes.toString('utf8')}\n` });
+  const armored = await lib.sign({ message, signingKeys: key, format: 'armored' });
   // openpgp.js writes the text with CRLF; the signature covers line-ending-canonical text, so
   // plain LF (as generic-worker and gpg write it) verifies the same and reads like the .json.
   return armored.replace(/\r\n/g, '\n');
@@ -126,8 +130,9 @@ export async function openpgpSignCertificate(bytes: Buffer, key: openpgp.Private
 
 /** Verifies a cleartext-signed certificate; resolves to the signed text, rejects when the signature does not hold. */
 export async function openpgpVerifyCertificate(armored: string, publicKey: openpgp.Key): Promise<string> {
-  const message = await openpgp.readCleartextMessage({ cleartextMessage: armored });
-  const result = await openpgp.verify({ message, verificationKeys: publicKey, expectSigned: true });
+  const lib = await openpgpLib();
+  const message = await lib.readCleartextMessage({ cleartextMessage: armored });
+  const result = await lib.verify({ message, verificationKeys: publicKey, expectSigned: true });
   return result.data;
 }
 

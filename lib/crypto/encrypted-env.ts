@@ -8,7 +8,10 @@
 // keys, JSON.parse's (which quote the text) are replaced, and the worker-log detail names the
 // variable, never its value.
 import { randomUUID } from 'node:crypto';
-import * as openpgp from 'openpgp';
+import type * as openpgp from 'openpgp';
+
+// Loaded with the first message: a worker without encryptedEnv tasks never holds openpgp.js.
+const openpgpLib = (): Promise<typeof openpgp> => import('openpgp');
 
 export interface EncryptedEnvMessage {
   messageVersion: 1;
@@ -71,14 +74,15 @@ export async function decryptEncryptedEnv(entries: readonly string[], privateKey
 /** Encrypts one variable for a worker's public key: the base64 string that goes in payload.encryptedEnv. */
 export async function encryptEnvVariable(publicKey: openpgp.Key, variable: Omit<EncryptedEnvMessage, 'messageVersion'>): Promise<string> {
   const text = JSON.stringify({ messageVersion: 1, ...variable } satisfies EncryptedEnvMessage);
-  const message = await openpgp.createMessage({ text });
-  const binary = await openpgp.encrypt({ message, encryptionKeys: publicKey, format: 'binary' });
+  const lib = await openpgpLib();
+  const message = await lib.createMessage({ text });
+  const binary = await lib.encrypt({ message, encryptionKeys: publicKey, format: 'binary' });
   return Buffer.from(binary).toString('base64');
 }
 
 /** Reads an armored OpenPGP public (or private) key, as `worker keys --openpgp` prints it. */
 export async function readPublicKey(armored: string): Promise<openpgp.Key> {
-  return openpgp.readKey({ armoredKey: armored });
+  return (await openpgpLib()).readKey({ armoredKey: armored });
 }
 
 const MAX_DECRYPTED_BYTES = 1024 * 1024;
@@ -102,14 +106,14 @@ async function decryptEntry(entry: unknown, privateKey: openpgp.PrivateKey, inde
   }
   let message: openpgp.Message<Uint8Array>;
   try {
-    message = await openpgp.readMessage({ binaryMessage: Buffer.from(base64, 'base64') });
+    message = await (await openpgpLib()).readMessage({ binaryMessage: Buffer.from(base64, 'base64') });
   } catch {
     throw unreadable('is not an OpenPGP message', 'Each entry must be base64 of a binary (not armored) OpenPGP message encrypted to this worker\'s public key (`worker encrypt-env` makes one).');
   }
   let text: string;
   try {
     // A compressed message could expand to anything: an env value has no business past 1 MiB.
-    const { data } = await openpgp.decrypt({ message, decryptionKeys: privateKey, format: 'utf8', config: { maxDecompressedMessageSize: MAX_DECRYPTED_BYTES } });
+    const { data } = await (await openpgpLib()).decrypt({ message, decryptionKeys: privateKey, format: 'utf8', config: { maxDecompressedMessageSize: MAX_DECRYPTED_BYTES } });
     text = data;
   } catch (err) {
     const m = (err as Error).message;

@@ -7,7 +7,11 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import * as openpgp from 'openpgp';
+import type * as openpgp from 'openpgp';
+
+// openpgp.js is loaded when a key is first made or read: a worker that runs no encryptedEnv
+// task and signs no OpenPGP chain of trust never holds it (about 10 MB of resident memory).
+const openpgpLib = (): Promise<typeof openpgp> => import('openpgp');
 
 export interface WorkerKeySettings {
   stateDir: string;
@@ -25,6 +29,15 @@ export interface WorkerKeys {
   openpgp: openpgp.PrivateKey;
   ed25519: KeyObject;
   paths: WorkerKeyPaths;
+}
+
+/**
+ * The keys a task run uses: the ed25519 key, read at start, and the OpenPGP key, read (and at
+ * the default path created) the first time a task needs it.
+ */
+export interface TaskKeys {
+  ed25519: KeyObject;
+  openpgp(): Promise<openpgp.PrivateKey>;
 }
 
 export interface WorkerPublicKeys {
@@ -60,7 +73,7 @@ export function workerKeyPaths(settings: WorkerKeySettings): WorkerKeyPaths {
 export async function createMissingWorkerKeys(paths: WorkerKeyPaths, options: { userId?: string } = {}): Promise<string[]> {
   const created: string[] = [];
   if (await writeNew(paths.openpgp, async () => {
-    const { privateKey } = await openpgp.generateKey({
+    const { privateKey } = await (await openpgpLib()).generateKey({
       type: 'ecc', curve: 'curve25519Legacy', userIDs: [{ name: options.userId ?? 'docker-worker' }], format: 'armored',
     });
     return privateKey;
@@ -86,6 +99,29 @@ export async function loadWorkerKeys(paths: WorkerKeyPaths, options: { createDef
   return { openpgp: await readOpenpgpPrivateKey(paths.openpgp), ed25519: await readEd25519PrivateKey(paths.ed25519), paths };
 }
 
+/**
+ * The keys for \`worker start\`. The ed25519 key is read now (created first at the default path).
+ * The OpenPGP key at a configured path must exist and be an armored private key now; it is
+ * parsed, and at the default path created, when a task first needs it: before anyone ran
+ * \`worker keys\` no task can have been encrypted to it. Problems are WorkerKeyErrors naming the file.
+ */
+export async function openWorkerKeys(paths: WorkerKeyPaths): Promise<TaskKeys & { paths: WorkerKeyPaths }> {
+  if (!paths.configured.ed25519) await createMissingWorkerKeys({ ...paths, openpgp: '' });
+  const ed25519 = await readEd25519PrivateKey(paths.ed25519);
+  if (paths.configured.openpgp) {
+    const text = await readKeyFile(paths.openpgp, 'OpenPGP private key');
+    if (!text.includes('-----BEGIN PGP PRIVATE KEY BLOCK-----')) {
+      throw new WorkerKeyError(paths.openpgp, `the OpenPGP private key file ${paths.openpgp} does not hold an armored OpenPGP private key (no BEGIN PGP PRIVATE KEY BLOCK line); write one with 'worker keys' or 'gpg --export-secret-keys --armor'`);
+    }
+  }
+  let loading: Promise<openpgp.PrivateKey> | undefined;
+  const openpgpKey = (): Promise<openpgp.PrivateKey> => (loading ??= (async () => {
+    if (!paths.configured.openpgp) await createMissingWorkerKeys({ ...paths, ed25519: '' });
+    return readOpenpgpPrivateKey(paths.openpgp);
+  })().catch((err: unknown) => { loading = undefined; throw err; }));
+  return { ed25519, openpgp: openpgpKey, paths };
+}
+
 export function workerPublicKeys(keys: Pick<WorkerKeys, 'openpgp' | 'ed25519'>): WorkerPublicKeys {
   return { openpgpArmored: keys.openpgp.toPublic().armor(), ed25519Base64: ed25519PublicKeyBase64(keys.ed25519) };
 }
@@ -94,7 +130,7 @@ export async function readOpenpgpPrivateKey(file: string): Promise<openpgp.Priva
   const text = await readKeyFile(file, 'OpenPGP private key');
   let key: openpgp.PrivateKey;
   try {
-    key = await openpgp.readPrivateKey({ armoredKey: text });
+    key = await (await openpgpLib()).readPrivateKey({ armoredKey: text });
   } catch (err) {
     throw new WorkerKeyError(file, `the OpenPGP private key file ${file} does not hold an armored OpenPGP private key (${(err as Error).message}); write one with 'worker keys' or 'gpg --export-secret-keys --armor'`);
   }

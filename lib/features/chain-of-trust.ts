@@ -47,7 +47,7 @@ export const chainOfTrust: Feature<ChainOfTrustOptions> = {
               publicIpAddress: worker.publicIp, privateIpAddress: worker.privateIp ?? worker.publicIp, imageHash,
               imageArtifactHash: ctx.imageArtifactHash(), instanceId: worker.instanceId, instanceType: worker.instanceType, region: worker.region,
             },
-          }, { ed25519: ctx.keys.ed25519, ...(ctx.options.openpgpSignature ? { openpgp: ctx.keys.openpgp } : {}) });
+          }, { ed25519: ctx.keys.ed25519, ...(ctx.options.openpgpSignature ? { openpgp: await ctx.keys.openpgp() } : {}) });
           for (const artifact of signed) {
             await ctx.publisher.uploadData(artifact.body, { name: artifact.name, expires: ctx.plan.taskExpires, contentType: artifact.contentType, contentEncoding: 'identity' });
           }

@@ -26,7 +26,7 @@ export const encryptedEnv: Feature<EncryptedEnvOptions> = {
       if (!ctx.keys) throw new Error('this worker was started without its keys, so it cannot decrypt payload.encryptedEnv');
       let env: Record<string, string>;
       try {
-        env = await decryptEncryptedEnv(ctx.plan.encryptedEnv, ctx.keys.openpgp, {
+        env = await decryptEncryptedEnv(ctx.plan.encryptedEnv, await ctx.keys.openpgp(), {
           taskId: ctx.taskId, payloadEnv: Object.fromEntries(ctx.options.payloadEnvNames.map((n) => [n, true])), reservedNames: RESERVED_ENV_NAMES,
         });
       } catch (err) {

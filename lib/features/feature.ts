@@ -17,7 +17,7 @@
 // Which features this build provides is registry.ts; the names docker-worker knew but this
 // build lacks, and the retired ones, are catalogue.ts.
 import type { ArtifactPublisher, UploadResult } from '../artifacts/upload.ts';
-import type { WorkerKeys } from '../crypto/worker-keys.ts';
+import type { TaskKeys } from '../crypto/worker-keys.ts';
 import type { Engine } from '../docker/engine.ts';
 import type { LiveLogServer } from '../log/live-log-server.ts';
 import type { TaskLog } from '../log/task-log.ts';
@@ -107,7 +107,7 @@ export interface FeatureRunContext {
   /** The engine's id (`sha256:<hex>`) of the image the container runs, once the image is ready. */
   imageId(): string | undefined;
   /** The worker's keys (loaded by `worker start`); undefined where the run was given none. */
-  keys: Pick<WorkerKeys, 'openpgp' | 'ed25519'> | undefined;
+  keys: TaskKeys | undefined;
   /** Aborted when the run is interrupted (cancel, shutdown, lost claim). */
   signal: AbortSignal;
   /** Work the run lets settle before it uploads the task log (e.g. the live log's reference). */

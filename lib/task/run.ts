@@ -27,7 +27,7 @@ import { TaskClaim } from '../queue/task-claim.ts';
 import type { RunJournal } from '../queue/run-journal.ts';
 import { Reclaimer } from '../queue/reclaimer.ts';
 import { queueClient, type ClaimResponse, type QueueClient } from '../queue/taskcluster.ts';
-import type { WorkerKeys } from '../crypto/worker-keys.ts';
+import type { TaskKeys } from '../crypto/worker-keys.ts';
 import type { ContainerAdditions, Feature } from '../features/feature.ts';
 import { withAdditions, maskedSecrets } from '../features/plan-features.ts';
 import { FEATURES } from '../features/registry.ts';
@@ -78,7 +78,7 @@ export interface TaskRunDeps {
   /** Where the run is recorded until it is reported, for crash recovery (recover-runs.ts). */
   journal?: RunJournal;
   /** The worker's keys (encryptedEnv, chainOfTrust); a run without them refuses neither, it fails them as a worker error. */
-  keys?: Pick<WorkerKeys, 'openpgp' | 'ed25519'>;
+  keys?: TaskKeys;
   /** Values every task log masks (the worker's own access token). */
   maskedSecrets?: readonly string[];
 }

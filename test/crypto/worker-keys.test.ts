@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as openpgp from 'openpgp';
 import {
-  createMissingWorkerKeys, ed25519PublicKeyFromBase64, loadWorkerKeys, workerKeyPaths, workerPublicKeys, WorkerKeyError,
+  createMissingWorkerKeys, ed25519PublicKeyFromBase64, loadWorkerKeys, openWorkerKeys, workerKeyPaths, workerPublicKeys, WorkerKeyError,
 } from '../../lib/crypto/worker-keys.ts';
 
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'worker-keys-'));
@@ -99,4 +99,37 @@ test('an ed25519 key in PKCS#8 PEM is accepted too', async () => {
   writeFileSync(pem, keys.ed25519.export({ format: 'pem', type: 'pkcs8' }));
   const again = await loadWorkerKeys({ ...paths, ed25519: pem });
   assert.equal(workerPublicKeys(again).ed25519Base64, workerPublicKeys(keys).ed25519Base64);
+});
+
+test('worker start: the ed25519 key now, the OpenPGP key (and openpgp.js) at its first use, created at the default path', async () => {
+  const stateDir = tmp();
+  const paths = workerKeyPaths({ stateDir, keys: noKeys });
+  const keys = await openWorkerKeys(paths);
+  assert.equal(statSync(paths.ed25519).mode & 0o777, 0o600);
+  assert.throws(() => statSync(paths.openpgp), /ENOENT/, 'no OpenPGP key before a task needs it');
+  const key = await keys.openpgp();
+  assert.ok(key.isDecrypted());
+  assert.equal(statSync(paths.openpgp).mode & 0o777, 0o600);
+  assert.equal(await keys.openpgp(), key, 'read once');
+  // The same keys as `worker keys` prints.
+  assert.equal(workerPublicKeys(await loadWorkerKeys(paths)).openpgpArmored, key.toPublic().armor());
+});
+
+test('worker start: a configured OpenPGP key must exist and be armored at start; an unusable one fails its first use, and is read again after', async () => {
+  const stateDir = tmp();
+  const missing = path.join(stateDir, 'missing.asc');
+  await assert.rejects(openWorkerKeys(workerKeyPaths({ stateDir, keys: { ...noKeys, openpgpPrivateKeyPath: missing } })),
+    (err: unknown) => err instanceof WorkerKeyError && err.file === missing && /does not exist/.test(err.message));
+  const notArmored = path.join(stateDir, 'not-armored.asc');
+  writeFileSync(notArmored, 'hello\n');
+  await assert.rejects(openWorkerKeys(workerKeyPaths({ stateDir, keys: { ...noKeys, openpgpPrivateKeyPath: notArmored } })),
+    (err: unknown) => err instanceof WorkerKeyError && err.file === notArmored && /no BEGIN PGP PRIVATE KEY BLOCK line/.test(err.message));
+  const broken = path.join(stateDir, 'broken.asc');
+  writeFileSync(broken, '-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nnot a key\n-----END PGP PRIVATE KEY BLOCK-----\n');
+  const keys = await openWorkerKeys(workerKeyPaths({ stateDir, keys: { ...noKeys, openpgpPrivateKeyPath: broken } }));
+  await assert.rejects(keys.openpgp(), (err: unknown) => err instanceof WorkerKeyError && err.file === broken && /does not hold an armored OpenPGP private key/.test(err.message));
+  const { privateKey } = await openpgp.generateKey({ type: 'ecc', curve: 'curve25519Legacy', userIDs: [{ name: 't' }], format: 'armored' });
+  writeFileSync(broken, privateKey);
+  assert.ok((await keys.openpgp()).isDecrypted(), 'the fixed file is read at the next use');
+  assert.throws(() => statSync(path.join(stateDir, 'keys/openpgp-private.asc')), /ENOENT/, 'no key invented beside a configured one');
 });
