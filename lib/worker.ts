@@ -31,8 +31,8 @@ import { ed25519PublicKeyBase64, openWorkerKeys, workerKeyPaths } from './crypto
 import { reachableHost } from './host/reachable-host.ts';
 import { IdleTrim, loadAllocatorTrim } from './memory/allocator-trim.ts';
 
-/** How long the worker is idle before the heap memory glibc kept is handed back. */
-const IDLE_TRIM_DELAY_MS = 5000;
+/** When, after its last task, the idle worker hands back the heap memory glibc kept. */
+const IDLE_TRIM_DELAYS_MS = [5_000, 30_000, 120_000];
 
 export const WORKER_VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
 
@@ -195,10 +195,10 @@ export async function startWorker(config: WorkerConfig, deployment: Deployment, 
     storageType: deps.storageType, uploadRetries: deps.uploadRetries, reclaimMarginSeconds: deps.reclaimMarginSeconds, tmpDir, journal,
   };
   let idleTimer: NodeJS.Timeout | undefined;
-  // Five seconds after the last task, the heap pages glibc kept are handed back.
+  // 5, 30 and 120 s after the last task, the heap pages glibc kept are handed back.
   const allocator = loadAllocatorTrim();
   if ('unavailable' in allocator) log.info('freed heap memory stays resident after work', { reason: allocator.unavailable });
-  const idleTrim = new IdleTrim('unavailable' in allocator ? undefined : allocator, IDLE_TRIM_DELAY_MS,
+  const idleTrim = new IdleTrim('unavailable' in allocator ? undefined : allocator, IDLE_TRIM_DELAYS_MS,
     (result) => log.debug('heap memory handed back', result));
   let resolveStopped!: () => void;
   const stopped = new Promise<void>((r) => { resolveStopped = r; });

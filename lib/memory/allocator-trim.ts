@@ -31,31 +31,37 @@ export function loadAllocatorTrim(path = ADDON): AllocatorTrim | { unavailable: 
 }
 
 /**
- * Trims once the worker has been idle for `delayMs`: `idle()` when the last task finished,
- * `busy()` when one starts again (the pending trim is dropped). One timer, never keeping the
- * process alive.
+ * Trims at each of `delaysMs` after the worker went idle: \`idle()\` when the last task finished,
+ * \`busy()\` when one starts again (the pending trims are dropped). More than one: buffers a
+ * finished task left are freed by V8's collections, which come seconds after the last task and
+ * again later; a trim gives back only what was freed before it. Timers never keep the process alive.
  */
 export class IdleTrim {
-  #timer: NodeJS.Timeout | undefined;
+  #timers: NodeJS.Timeout[] = [];
   readonly #allocator: AllocatorTrim | undefined;
-  readonly #delayMs: number;
+  readonly #delaysMs: readonly number[];
   readonly #onTrim: (result: TrimResult) => void;
 
-  constructor(allocator: AllocatorTrim | undefined, delayMs: number, onTrim: (result: TrimResult) => void = () => {}) {
+  constructor(allocator: AllocatorTrim | undefined, delaysMs: readonly number[], onTrim: (result: TrimResult) => void = () => {}) {
     this.#allocator = allocator;
-    this.#delayMs = delayMs;
+    this.#delaysMs = delaysMs;
     this.#onTrim = onTrim;
   }
 
   idle(): void {
-    if (!this.#allocator || this.#timer) return;
-    this.#timer = setTimeout(() => { this.#timer = undefined; this.trimNow(); }, this.#delayMs);
-    this.#timer.unref();
+    if (!this.#allocator || this.#timers.length > 0) return;
+    this.#timers = this.#delaysMs.map((ms) => {
+      const timer: NodeJS.Timeout = setTimeout(() => {
+        this.#timers = this.#timers.filter((t) => t !== timer); // once all have fired, idle() arms them again
+        this.trimNow();
+      }, ms).unref();
+      return timer;
+    });
   }
 
   busy(): void {
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = undefined;
+    for (const timer of this.#timers) clearTimeout(timer);
+    this.#timers = [];
   }
 
   trimNow(): void {

@@ -40,27 +40,34 @@ test('a fragmented heap: freed pages stay resident until the trim hands them bac
   assert.ok(mb > 20, `the trim handed back ${mb.toFixed(1)} MB of ~37 MB freed`);
 });
 
-test('idle trims once after the delay; busy before it drops the trim', async () => {
+test('idle trims at each delay; busy before them drops the trims', async () => {
   let calls = 0;
   const allocator: AllocatorTrim = { trim: () => { calls++; return true; } };
   const results: unknown[] = [];
-  const idleTrim = new IdleTrim(allocator, 50, (r) => results.push(r));
+  const until = async (done: () => boolean) => { for (let i = 0; i < 200 && !done(); i++) await sleep(10); assert.ok(done()); };
+  const idleTrim = new IdleTrim(allocator, [50, 250], (r) => results.push(r));
   idleTrim.idle();
   idleTrim.busy();
-  await sleep(120);
-  assert.equal(calls, 0, 'a task started within the delay: no trim');
+  await sleep(400);
+  assert.equal(calls, 0, 'a task started within the delays: no trim');
   idleTrim.idle();
-  idleTrim.idle(); // one pending trim, not two
-  await sleep(120);
-  assert.equal(calls, 1);
-  assert.equal(results.length, 1);
+  idleTrim.idle(); // one set of pending trims, not two
+  await until(() => calls === 2);
+  await sleep(300);
+  assert.equal(calls, 2, 'one trim per delay');
+  assert.equal(results.length, 2);
   const [result] = results as Array<{ released: boolean; rssBeforeMb: number; rssAfterMb: number; ms: number }>;
   assert.equal(result!.released, true);
   assert.ok(result!.rssBeforeMb > 0 && result!.rssAfterMb > 0 && result!.ms >= 0);
+  idleTrim.idle(); // idle again once all have fired
+  await until(() => calls === 3);
+  idleTrim.busy(); // a task came between the two
+  await sleep(400);
+  assert.equal(calls, 3, 'the trim after busy() is dropped');
 });
 
 test('without the addon idle does nothing', async () => {
-  const idleTrim = new IdleTrim(undefined, 10, () => assert.fail('no trim without the addon'));
+  const idleTrim = new IdleTrim(undefined, [10], () => assert.fail('no trim without the addon'));
   idleTrim.idle();
   await sleep(40);
 });
