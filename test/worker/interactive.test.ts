@@ -49,8 +49,9 @@ const ownContainers = async (taskId: string) =>
 
 test('shell sessions: echo, 10 MB through cat, resize, stdin closed, exit codes; the 11th at once is refused; the task keeps its own result', async () => {
   // The command runs on while the sessions work (reaching the page through a real queue can take
-  // longer than minTime); the hold after the command has tests of its own below.
-  const taskId = await h.submit(interactiveTask('echo task-output; sleep 15; exit 3'));
+  // longer than minTime, and on a loaded machine the sessions below took 15 s against the real
+  // services); the hold after the command has tests of its own below.
+  const taskId = await h.submit(interactiveTask('echo task-output; sleep 30; exit 3'));
   const page = await shellPageUrl(taskId);
   assert.match(page, /^http:\/\/127\.0\.0\.1:\d+\/[A-Za-z0-9_-]{32}\/shell\.html$/);
   const socket = socketUrlFromPageUrl(page);
