@@ -14,6 +14,7 @@ import net from 'node:net';
 import { EventEmitter } from 'node:events';
 import { EngineError, toEngineError } from './engine-error.ts';
 import { engineHungError } from './engine-deadline.ts';
+import { FrameSplitter } from './frames.ts';
 
 /** Where the output goes: bytes are valid only during take(), their buffer is reused after. */
 export interface OutputSink {
@@ -25,7 +26,6 @@ export interface OutputSink {
 
 const READ_BUFFER_BYTES = 256 * 1024;
 const MAX_HEAD_BYTES = 64 * 1024;
-const FRAME_HEADER_BYTES = 8;
 // A TTY's output comes off the engine a few KiB per socket read (the pty's pieces): 160,000
 // reads, wake-ups and callbacks per GiB. After a read shorter than GATHER_BELOW the socket
 // rests GATHER_MS, while the kernel gathers what follows into the socket's buffer (at 60 MB/s
@@ -45,18 +45,16 @@ export class AttachedOutput extends EventEmitter {
   #dropping = false;
   #waiting = false;
   #gathering = false;
-  // Without a TTY the stream is frames: [stream, 0, 0, 0, size (4 bytes, big endian)] + size bytes.
-  #framed: boolean;
-  #frameHeader = Buffer.alloc(FRAME_HEADER_BYTES);
-  #frameHeaderUsed = 0;
-  #frameLeft = 0;
+  // Without a TTY the stream is frames (frames.ts), split in place.
+  #frames: FrameSplitter | undefined;
+  #take = (payload: Buffer): boolean => this.#sink.take(payload);
   readableEnded = false;
   destroyed = false;
 
   constructor(sink: OutputSink, framed: boolean) {
     super();
     this.#sink = sink;
-    this.#framed = framed;
+    this.#frames = framed ? new FrameSplitter() : undefined;
   }
 
   /** @internal Hands over the upgraded socket. */
@@ -84,7 +82,7 @@ export class AttachedOutput extends EventEmitter {
     if (data.length === 0) return true;
     this.emit('data'); // output arrived (dropped or not: the container is still writing)
     if (this.#dropping) return true;
-    const more = this.#framed ? this.#unframe(data) : this.#sink.take(data);
+    const more = this.#frames ? this.#frames.push(data, this.#take) : this.#sink.take(data);
     if (more && GATHER_MS > 0 && data.length < GATHER_BELOW && !this.#gathering) {
       this.#gathering = true;
       setTimeout(() => { this.#gathering = false; if (!this.#waiting) this.#socket?.resume(); }, GATHER_MS);
@@ -98,28 +96,6 @@ export class AttachedOutput extends EventEmitter {
       this.#socket?.resume();
     });
     return false;
-  }
-
-  #unframe(data: Buffer): boolean {
-    let more = true;
-    for (let at = 0; at < data.length;) {
-      if (this.#frameLeft === 0) {
-        const n = Math.min(FRAME_HEADER_BYTES - this.#frameHeaderUsed, data.length - at);
-        data.copy(this.#frameHeader, this.#frameHeaderUsed, at, at + n);
-        this.#frameHeaderUsed += n;
-        at += n;
-        if (this.#frameHeaderUsed === FRAME_HEADER_BYTES) {
-          this.#frameLeft = this.#frameHeader.readUInt32BE(4);
-          this.#frameHeaderUsed = 0;
-        }
-        continue;
-      }
-      const n = Math.min(this.#frameLeft, data.length - at);
-      if (!this.#sink.take(data.subarray(at, at + n))) more = false;
-      this.#frameLeft -= n;
-      at += n;
-    }
-    return more;
   }
 }
 

@@ -8,13 +8,14 @@
 // LABEL_ANONYMOUS_VOLUME), so a volume a failed removal left behind is found and collected by
 // the disk budget like everything else the worker made.
 import path from 'node:path';
-import { PassThrough, Readable, Transform, type Duplex } from 'node:stream';
+import { Readable, Transform, type Duplex } from 'node:stream';
 import './lean-dockerode.ts'; // before dockerode: keeps its unused ssh2 and gRPC out
 import Dockerode from 'dockerode';
 import { EngineError, toEngineError } from './engine-error.ts';
 import { LABEL_ANONYMOUS_VOLUME, isOwned, ownerLabelFilters, ownerLabels, type Owner } from './labels.ts';
 import { readJsonLines } from './json-lines.ts';
 import { attachOutput, type AttachedOutput, type OutputSink } from './attach-socket.ts';
+import { FrameSplitter } from './frames.ts';
 import { DEFAULT_ENGINE_TIMEOUTS, StallClock, answerWithin, engineHungError, engineStalledError, type EngineTimeouts } from './engine-deadline.ts';
 
 export type ContainerCreateOptions = Dockerode.ContainerCreateOptions;
@@ -282,12 +283,20 @@ export class Engine {
     return options.tty ? readable : this.demux(readable);
   }
 
+  /**
+   * stdout and stderr out of the engine's frames (frames.ts; dockerode's demuxStream copies the
+   * rest of its buffer for every frame: a whole non-TTY log read at once took minutes). The
+   * source ends the output when it closes, and goes when the output is destroyed.
+   */
   private demux(stream: Readable): Readable {
-    const out = new PassThrough();
-    this.docker.modem.demuxStream(stream, out, out);
-    stream.on('end', () => out.end());
-    stream.on('close', () => out.end());
+    const frames = new FrameSplitter();
+    const out = new Transform({
+      transform(chunk: Buffer, _encoding, done) { frames.push(chunk, (payload) => this.push(payload)); done(); },
+    });
     stream.on('error', (err) => out.destroy(toEngineError(err, 'stream container output', this.socketPath)));
+    stream.on('close', () => { if (!out.writableEnded) out.end(); });
+    out.on('close', () => stream.destroy());
+    stream.pipe(out);
     return out;
   }
 

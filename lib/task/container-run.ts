@@ -120,20 +120,9 @@ export function engineUnreachableLine(detail: string): string {
  */
 async function appendUnfollowedOutput(engine: Engine, containerId: string, tty: boolean, received: number, taskLog: TaskLog): Promise<void> {
   try {
-    // Read raw (`tty: true` skips the engine's demux, which copies the whole rest per frame).
-    const chunks: Buffer[] = [];
-    for await (const chunk of await engine.logs(containerId, { tty: true, follow: false }) as AsyncIterable<Buffer>) chunks.push(chunk);
-    const whole = Buffer.concat(chunks);
-    // Without a TTY: frames of [stream, 0, 0, 0, size (4 bytes, big endian)] + size bytes.
-    const payload: Buffer[] = [];
-    if (tty) payload.push(whole);
-    else for (let at = 0; at + 8 <= whole.length;) {
-      const size = whole.readUInt32BE(at + 4);
-      payload.push(whole.subarray(at + 8, at + 8 + size));
-      at += 8 + size;
-    }
+    const whole = await engine.logs(containerId, { tty, follow: false });
     let skip = received;
-    for (const piece of payload) {
+    for await (const piece of whole as AsyncIterable<Buffer>) {
       if (skip >= piece.length) { skip -= piece.length; continue; }
       const rest = piece.subarray(skip);
       skip = 0;
