@@ -87,11 +87,12 @@ export function loadConfig(options: { file?: string; host?: Record<string, unkno
   return { ...(config.getProperties() as object), ...objects } as unknown as WorkerConfig;
 }
 
-/** Dotted keys back into the nested object convict loads (the object settings stay out). */
+/** The YAML parser, loaded for the first config file that is not JSON (a few MB resident). */
 function yamlParser(): typeof YAMLModule {
   return createRequire(import.meta.url)('yaml') as typeof YAMLModule;
 }
 
+/** Dotted keys back into the nested object convict loads (the object settings stay out). */
 export function nestSettings(settings: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(settings)) {

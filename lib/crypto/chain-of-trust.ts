@@ -10,9 +10,7 @@
 // ("sha256:<hex>", against the upstream docker-image task's own certificate).
 import { createHash, sign, verify, type KeyObject } from 'node:crypto';
 import type * as openpgp from 'openpgp';
-
-// Loaded for the first OpenPGP signature: most workers never make one.
-const openpgpLib = (): Promise<typeof openpgp> => import('openpgp');
+import { openpgpLib } from './openpgp-lib.ts';
 
 export const CHAIN_OF_TRUST_JSON = 'public/chain-of-trust.json';
 export const CHAIN_OF_TRUST_SIG = 'public/chain-of-trust.json.sig';

@@ -9,9 +9,7 @@
 // variable, never its value.
 import { randomUUID } from 'node:crypto';
 import type * as openpgp from 'openpgp';
-
-// Loaded with the first message: a worker without encryptedEnv tasks never holds openpgp.js.
-const openpgpLib = (): Promise<typeof openpgp> => import('openpgp');
+import { openpgpLib } from './openpgp-lib.ts';
 
 export interface EncryptedEnvMessage {
   messageVersion: 1;

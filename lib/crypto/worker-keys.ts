@@ -8,10 +8,7 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject 
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type * as openpgp from 'openpgp';
-
-// openpgp.js is loaded when a key is first made or read: a worker that runs no encryptedEnv
-// task and signs no OpenPGP chain of trust never holds it (about 10 MB of resident memory).
-const openpgpLib = (): Promise<typeof openpgp> => import('openpgp');
+import { openpgpLib } from './openpgp-lib.ts';
 
 export interface WorkerKeySettings {
   stateDir: string;
