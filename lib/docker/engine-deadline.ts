@@ -46,19 +46,28 @@ export function answerWithin<T>(work: Promise<T>, ms: number, timedOut: () => Er
 }
 
 /**
- * A stall clock: `stalled` fires once `ms` pass without progress(). `waiting()`, asked when
- * the time is up, may say that the engine was not the one keeping us waiting (nothing was
- * waiting for it): the clock then starts again.
+ * A stall clock for a pull or a load: once `ms` pass without progress(), `signal` is aborted
+ * and `stalled` rejects, both with `stallError()` (what the caller races its work against, and
+ * aborts its requests with). `waiting()`, asked when the time is up, may say that the engine was
+ * not the one keeping us waiting (nothing was waiting for it): the clock then starts again.
  */
 export class StallClock {
+  readonly signal: AbortSignal;
+  readonly stalled: Promise<never>;
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
   readonly #ms: number;
-  readonly #stalled: () => void;
+  readonly #controller = new AbortController();
+  readonly #stallError: () => Error;
   readonly #waiting: () => boolean;
 
-  constructor(ms: number, stalled: () => void, waiting: () => boolean = () => true) {
-    this.#ms = ms; this.#stalled = stalled; this.#waiting = waiting;
+  constructor(ms: number, stallError: () => Error, waiting: () => boolean = () => true) {
+    this.#ms = ms; this.#stallError = stallError; this.#waiting = waiting;
+    this.signal = this.#controller.signal;
+    this.stalled = new Promise<never>((_resolve, reject) => {
+      this.signal.addEventListener('abort', () => reject(this.signal.reason), { once: true });
+    });
+    this.stalled.catch(() => undefined); // raced, or never looked at
     this.progress();
   }
 
@@ -69,7 +78,7 @@ export class StallClock {
       if (this.#stopped) return;
       if (!this.#waiting()) { this.progress(); return; }
       this.#stopped = true;
-      this.#stalled();
+      this.#controller.abort(this.#stallError());
     }, this.#ms);
   }
 

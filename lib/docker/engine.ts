@@ -473,32 +473,25 @@ export class Engine {
   async loadImage(tar: Readable): Promise<LoadedImages> {
     const action = 'load an image';
     const ms = this.timeouts.progressMs;
-    const stop = new AbortController();
-    let clock: StallClock | undefined;
+    let inputEnded = false;
+    // Waiting on the engine: it has bytes it has not taken, or all of them.
+    const clock = new StallClock(ms, () => engineStalledError(action, ms, this.socketPath),
+      () => inputEnded || body.readableLength > 0 || body.writableLength > 0);
     // Each chunk is passed on only as fast as the engine takes them (the transform waits for
     // its reader): a chunk passed on is progress.
-    const body = new Transform({ transform(chunk, _encoding, done) { clock?.progress(); done(null, chunk); } });
-    let inputEnded = false;
+    const body = new Transform({ transform(chunk, _encoding, done) { clock.progress(); done(null, chunk); } });
     tar.once('end', () => { inputEnded = true; });
     tar.once('error', (err) => body.destroy(err));
     tar.pipe(body);
-    let stalled!: (err: Error) => void;
-    const stall = new Promise<never>((_resolve, reject) => { stalled = reject; });
-    stall.catch(() => undefined);
-    clock = new StallClock(ms, () => {
-      stop.abort();
-      tar.unpipe(body);
-      body.destroy();
-      stalled(engineStalledError(action, ms, this.socketPath));
-    }, () => inputEnded || body.readableLength > 0 || body.writableLength > 0);
+    clock.signal.addEventListener('abort', () => { tar.unpipe(body); body.destroy(); }, { once: true });
     const load = async (): Promise<LoadedImages> => {
       const output = (await this.call(action, () =>
-        this.docker.loadImage(body, { quiet: false, abortSignal: stop.signal }),
+        this.docker.loadImage(body, { quiet: false, abortSignal: clock.signal }),
       )) as unknown as Readable;
-      stop.signal.addEventListener('abort', () => output.destroy(), { once: true });
+      clock.signal.addEventListener('abort', () => output.destroy(), { once: true });
       const loaded: LoadedImages = { names: [], ids: [] };
       for await (const event of readJsonLines<{ stream?: string; error?: string }>(output)) {
-        clock?.progress();
+        clock.progress();
         if (event.error) throw new EngineError('bad-request', `Docker could not load the image: ${event.error.trim()}`, { detail: event.error.trim() });
         for (const line of (event.stream ?? '').split('\n')) {
           const id = /^Loaded image ID: (\S+)/.exec(line);
@@ -515,7 +508,7 @@ export class Engine {
     const loading = load();
     loading.catch(() => undefined);
     try {
-      return await Promise.race([loading, stall]);
+      return await Promise.race([loading, clock.stalled]);
     } finally {
       clock.stop();
     }
@@ -531,18 +524,12 @@ export class Engine {
     const name = tagOrDigest.includes(':') ? `${repository}@${tagOrDigest}` : `${repository}:${tagOrDigest}`;
     const action = `pull ${name}`;
     const ms = this.timeouts.progressMs;
-    const stop = new AbortController();
-    let stalledError: EngineError | undefined;
-    const clock = new StallClock(ms, () => { stalledError = engineStalledError(action, ms, this.socketPath); stop.abort(stalledError); });
-    let stalled!: (err: Error) => void;
-    const stall = new Promise<never>((_resolve, reject) => { stalled = reject; });
-    stall.catch(() => undefined);
-    stop.signal.addEventListener('abort', () => stalled(stalledError!), { once: true });
+    const clock = new StallClock(ms, () => engineStalledError(action, ms, this.socketPath));
     const pulling = (async () => {
       const output = (await this.call(action, () =>
-        this.docker.createImage(auth ?? {}, { fromImage: repository, tag: tagOrDigest, abortSignal: signal ? AbortSignal.any([signal, stop.signal]) : stop.signal }),
+        this.docker.createImage(auth ?? {}, { fromImage: repository, tag: tagOrDigest, abortSignal: signal ? AbortSignal.any([signal, clock.signal]) : clock.signal }),
       )) as unknown as Readable;
-      stop.signal.addEventListener('abort', () => output.destroy(), { once: true });
+      clock.signal.addEventListener('abort', () => output.destroy(), { once: true });
       try {
         for await (const event of readJsonLines<PullEvent & { errorDetail?: { message?: string } }>(output)) {
           clock.progress();
@@ -558,7 +545,7 @@ export class Engine {
     })();
     pulling.catch(() => undefined);
     try {
-      await Promise.race([pulling, stall]);
+      await Promise.race([pulling, clock.stalled]);
     } finally {
       clock.stop();
     }

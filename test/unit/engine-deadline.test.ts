@@ -62,7 +62,8 @@ test('an undo that throws or rejects does not escape', async () => {
 
 test('the stall clock fires once after a quiet spell, never while progress keeps coming', async () => {
   let fired = 0;
-  const clock = new StallClock(250, () => { fired++; });
+  const clock = new StallClock(250, hung);
+  clock.signal.addEventListener('abort', () => { fired++; });
   for (let i = 0; i < 20; i++) { await sleep(20); clock.progress(); }
   assert.equal(fired, 0, '400 ms of progress every 20 ms');
   await sleep(400);
@@ -75,14 +76,17 @@ test('the stall clock fires once after a quiet spell, never while progress keeps
 test('the stall clock does not fire while the engine is not the one keeping us waiting, nor once stopped', async () => {
   let fired = 0;
   let waitingForEngine = false;
-  const clock = new StallClock(30, () => { fired++; }, () => waitingForEngine);
+  const clock = new StallClock(30, hung, () => waitingForEngine);
+  clock.signal.addEventListener('abort', () => { fired++; });
   await sleep(100);
   assert.equal(fired, 0, 'nothing was waiting for the engine (the download was slow)');
   waitingForEngine = true;
   await sleep(70);
   assert.equal(fired, 1);
+  await assert.rejects(clock.stalled, (err: unknown) => err === clock.signal.reason && /did not answer within/.test((err as Error).message), 'stalled rejects with the error the signal carries');
   let stoppedFired = 0;
-  const stopped = new StallClock(20, () => { stoppedFired++; });
+  const stopped = new StallClock(20, hung);
+  stopped.signal.addEventListener('abort', () => { stoppedFired++; });
   stopped.stop();
   await sleep(50);
   assert.equal(stoppedFired, 0);
