@@ -71,6 +71,8 @@ test('the package holds the worker, production dependencies only, and a pinned N
   }
   for (const dev of ['typescript', '@types/dockerode', '@types/ws', '@types/tar-stream']) assert.ok(!existsSync(path.join(unpacked, 'node_modules', dev)), `dev dependency ${dev} is not`);
   assert.ok(!existsSync(path.join(unpacked, '.tools')) && !existsSync(path.join(unpacked, 'test')), 'no .tools, no tests');
+  // Built for this machine's architecture (the package's here): the idle worker's malloc_trim.
+  assert.ok(existsSync(path.join(unpacked, 'native/build/malloc-trim.node')), 'native/build/malloc-trim.node is in the package');
 });
 
 test('bin/worker --version prints the version and the commit, on the bundled Node with no node on PATH', async () => {
@@ -103,6 +105,7 @@ test('worker start and worker submit from the package run a real task on the emb
     assert.match(stdout, /Worker Version: /);
     assert.match(stdout, /Successful task run with exit code: 0/);
     assert.match(workerErr, new RegExp(`"workerId":"${workerId}"|${workerId}`), 'the worker ran with the id the test gave it');
+    assert.doesNotMatch(workerErr, /freed heap memory stays resident/, 'the packaged worker loads its malloc_trim addon');
   } finally {
     if (worker && worker.exitCode === null) {
       const exited = new Promise((resolve) => worker!.once('exit', resolve));
