@@ -25,6 +25,9 @@ export type NetworkCreateOptions = Omit<Dockerode.NetworkCreateOptions, 'Name' |
 
 export const DEFAULT_SOCKET_PATH = '/var/run/docker.sock';
 
+/** How long a removal another request has under way may take before removeContainer gives up on it. */
+const REMOVAL_IN_PROGRESS_WAIT_MS = 30_000;
+
 export interface EngineOptions {
   socketPath?: string;
   /** How long the calls a task makes before its container starts may go unanswered (engine-deadline.ts). */
@@ -213,6 +216,21 @@ export class Engine {
     await this.idempotent(`kill container ${id}`, () => this.docker.getContainer(id).kill({ signal }), ['conflict']);
   }
 
+  /** Waits (polling inspect) until the container is gone; past `ms` it is an error saying so. */
+  private async untilContainerGone(id: string, ms: number): Promise<void> {
+    const end = Date.now() + ms;
+    for (;;) {
+      try {
+        await this.inspectContainer(id);
+      } catch (err) {
+        if (err instanceof EngineError && err.kind === 'not-found') return;
+        throw err;
+      }
+      if (Date.now() >= end) throw new EngineError('conflict', `The Docker engine was still removing container ${id} ${Math.round(ms / 1000)} seconds after it said a removal was in progress.`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+
   /**
    * Removes a container (running or not) with its anonymous volumes; a missing one is fine.
    * A labelled anonymous volume the engine kept (one it could not remove) is removed after
@@ -227,7 +245,15 @@ export class Engine {
       if (!(err instanceof EngineError && err.kind === 'not-found')) throw err;
       return;
     }
-    await this.idempotent(`remove container ${id}`, () => this.docker.getContainer(id).remove({ force: true, v: true }), ['conflict']);
+    try {
+      await this.call(`remove container ${id}`, () => this.docker.getContainer(id).remove({ force: true, v: true }));
+    } catch (err) {
+      if (err instanceof EngineError && err.kind === 'not-found') return;
+      if (!(err instanceof EngineError && err.kind === 'conflict')) throw err;
+      // "removal already in progress": an earlier request (one this worker stopped waiting for,
+      // or an earlier process's) is removing it. Done is when it is gone, not when it is asked.
+      await this.untilContainerGone(id, REMOVAL_IN_PROGRESS_WAIT_MS);
+    }
     for (const name of volumes) {
       try {
         const volume = await this.call(`inspect volume ${name}`, () => this.docker.getVolume(name).inspect()) as { Labels?: Record<string, string> | null };

@@ -70,6 +70,21 @@ test('a container carries the owner labels, its exit code, and is gone after rem
   await engine.removeContainer(id); // removing twice is fine
 });
 
+test('a removal another request has under way: removeContainer returns once the container is gone, not at the engine\'s "already in progress"', async () => {
+  const other = testEngine();
+  for (let i = 0; i < 5; i++) {
+    const id = await engine.createContainer({ Image: TASKENV_PASS, Cmd: ['sleep', '600'] }, { workerId, taskId: 'task-removal-race' });
+    await engine.startContainer(id);
+    // Another client (an earlier request this worker stopped waiting for, or an earlier
+    // process) asks first; the engine answers the second DELETE 409 while it removes.
+    const first = other.removeContainer(id);
+    await new Promise((resolve) => setTimeout(resolve, 2));
+    await engine.removeContainer(id);
+    await assert.rejects(engine.inspectContainer(id), (err: unknown) => err instanceof EngineError && err.kind === 'not-found', `round ${i}: still there after removeContainer returned`);
+    await first;
+  }
+});
+
 test('with a TTY the output stream is raw terminal output', async () => {
   const { output, exitCode } = await run({ Image: TASKENV_PASS, Cmd: ['sh', '-c', 'echo hi; [ -t 1 ] && echo tty'], Tty: true });
   assert.equal(exitCode, 0);
