@@ -29,7 +29,7 @@ import { ImageStoreRecords } from './cache/image-store-records.ts';
 import type { WorkerSettings } from './task/plan.ts';
 import { ed25519PublicKeyBase64, openWorkerKeys, workerKeyPaths } from './crypto/worker-keys.ts';
 import { reachableHost } from './host/reachable-host.ts';
-import { IdleTrim, loadAllocatorTrim } from './memory/allocator-trim.ts';
+import { IdleTrim, exposedGarbageCollector, loadAllocatorTrim } from './memory/allocator-trim.ts';
 
 /** When, after its last task, the idle worker hands back the heap memory glibc kept. */
 const IDLE_TRIM_DELAYS_MS = [5_000, 30_000, 120_000];
@@ -195,11 +195,12 @@ export async function startWorker(config: WorkerConfig, deployment: Deployment, 
     storageType: deps.storageType, uploadRetries: deps.uploadRetries, reclaimMarginSeconds: deps.reclaimMarginSeconds, tmpDir, journal,
   };
   let idleTimer: NodeJS.Timeout | undefined;
-  // 5, 30 and 120 s after the last task, the heap pages glibc kept are handed back.
+  // 5, 30 and 120 s after the last task: a full garbage collection, then the heap pages glibc
+  // kept are handed back.
   const allocator = loadAllocatorTrim();
   if ('unavailable' in allocator) log.info('freed heap memory stays resident after work', { reason: allocator.unavailable });
   const idleTrim = new IdleTrim('unavailable' in allocator ? undefined : allocator, IDLE_TRIM_DELAYS_MS,
-    (result) => log.debug('heap memory handed back', result));
+    (result) => log.debug('heap memory handed back', result), exposedGarbageCollector());
   let resolveStopped!: () => void;
   const stopped = new Promise<void>((r) => { resolveStopped = r; });
   let shuttingDown: Promise<void> | undefined;

@@ -86,7 +86,7 @@ test('worker start and worker submit from the package run a real task on the emb
   let worker: ChildProcess | undefined;
   let workerErr = '';
   try {
-    worker = spawn(path.join(unpacked, 'bin/worker'), ['start', '--provisioner-id', 'local', '--worker-type', 'docker-worker'], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    worker = spawn(path.join(unpacked, 'bin/worker'), ['start', '--provisioner-id', 'local', '--worker-type', 'docker-worker'], { cwd: dir, env: { ...env, WORKER_LOG_LEVEL: 'debug' }, stdio: ['ignore', 'pipe', 'pipe'] });
     worker.stderr!.on('data', (d: Buffer) => { workerErr += d.toString(); });
     const credentialsLine = await new Promise<string>((resolve, reject) => {
       let out = '';
@@ -106,6 +106,12 @@ test('worker start and worker submit from the package run a real task on the emb
     assert.match(stdout, /Successful task run with exit code: 0/);
     assert.match(workerErr, new RegExp(`"workerId":"${workerId}"|${workerId}`), 'the worker ran with the id the test gave it');
     assert.doesNotMatch(workerErr, /freed heap memory stays resident/, 'the packaged worker loads its malloc_trim addon');
+    // 5 s after its last task: a full garbage collection (bin/worker runs Node with --expose-gc), then the trim.
+    for (let i = 0; i < 150 && !/"heap memory handed back"/.test(workerErr); i++) await new Promise((r) => setTimeout(r, 100));
+    const trim = workerErr.split('\n').find((line) => line.includes('"heap memory handed back"'));
+    assert.ok(trim, `no "heap memory handed back" line within 15 s of the task:\n${workerErr.slice(-3000)}`);
+    assert.match(trim, /"collected":true/);
+    assert.match(trim, /"released":(true|false)/);
   } finally {
     if (worker && worker.exitCode === null) {
       const exited = new Promise((resolve) => worker!.once('exit', resolve));

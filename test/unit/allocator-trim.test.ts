@@ -1,9 +1,10 @@
 // lib/memory/allocator-trim.ts: native/malloc-trim.node (built by `make deps`) hands freed heap
-// pages back, and the idle worker asks for it once, a delay after its last task.
+// pages back, and the idle worker asks for it (after a full garbage collection when it has one)
+// at delays after its last task.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { IdleTrim, loadAllocatorTrim, type AllocatorTrim } from '../../lib/memory/allocator-trim.ts';
+import { IdleTrim, exposedGarbageCollector, loadAllocatorTrim, type AllocatorTrim, type TrimResult } from '../../lib/memory/allocator-trim.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -66,8 +67,41 @@ test('idle trims at each delay; busy before them drops the trims', async () => {
   assert.equal(calls, 3, 'the trim after busy() is dropped');
 });
 
-test('without the addon idle does nothing', async () => {
-  const idleTrim = new IdleTrim(undefined, [10], () => assert.fail('no trim without the addon'));
+test('a full garbage collection comes before each trim, and the result says so; with it alone (no addon) idle still collects', async () => {
+  const order: string[] = [];
+  const results: TrimResult[] = [];
+  const idleTrim = new IdleTrim({ trim: () => { order.push('trim'); return true; } }, [10], (r) => results.push(r), () => order.push('collect'));
+  idleTrim.idle();
+  for (let i = 0; i < 100 && results.length === 0; i++) await sleep(10);
+  assert.deepEqual(order, ['collect', 'trim']);
+  assert.equal(results[0]!.collected, true);
+  assert.equal(results[0]!.released, true);
+  const collectOnly: TrimResult[] = [];
+  const alone = new IdleTrim(undefined, [10], (r) => collectOnly.push(r), () => order.push('collect'));
+  alone.idle();
+  for (let i = 0; i < 100 && collectOnly.length === 0; i++) await sleep(10);
+  assert.equal(collectOnly[0]!.collected, true);
+  assert.equal(collectOnly[0]!.released, false);
+});
+
+test('exposedGarbageCollector: none in a process without --expose-gc; in one with it, a collection frees what is dead', () => {
+  if (typeof (globalThis as { gc?: unknown }).gc !== 'function') assert.equal(exposedGarbageCollector(), undefined);
+  const script = `
+    import { exposedGarbageCollector } from ${JSON.stringify(new URL('../../lib/memory/allocator-trim.ts', import.meta.url).href)};
+    const collect = exposedGarbageCollector();
+    if (!collect) { console.log('none'); process.exit(0); }
+    let garbage = Array.from({ length: 64 }, () => new ArrayBuffer(1 << 20));
+    const before = process.memoryUsage().arrayBuffers;
+    garbage = undefined;
+    collect();
+    console.log(String(before - process.memoryUsage().arrayBuffers));
+  `;
+  const freed = execFileSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], { encoding: 'utf8' }).trim();
+  assert.ok(Number(freed) >= 60 * 1048576, `a collection freed ${freed} bytes of the 64 MiB of dead buffers`);
+});
+
+test('with neither the addon nor a collector idle does nothing', async () => {
+  const idleTrim = new IdleTrim(undefined, [10], () => assert.fail('nothing to do'));
   idleTrim.idle();
   await sleep(40);
 });
