@@ -6,6 +6,7 @@
 //   raw PUT          createUpload (root credentials) -> HTTP PUT to the putUrl -> finishUpload
 //   raw archive      the engine's archive stream of the file, unpacked to a file
 // Worker peak RSS (VmHWM reset at submit) over the whole task.
+import { createHash } from 'node:crypto';
 import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -59,7 +60,9 @@ async function rawArchive(engine: Dockerode, image: string, command: string[], f
 
 /**
  * The same work as the worker's with nothing of the worker's: the file streamed out of the
- * container's archive straight into a PUT to the object service (root credentials, no hash).
+ * container's archive straight into a PUT to the object service (root credentials), hashed
+ * (sha256) on the way for finishUpload, as any client must for its object to be downloadable
+ * (bench/lib/raw-artifacts.ts).
  */
 async function rawStreamedPut(engine: Dockerode, image: string, command: string[], file: string, credentials: RootCredentials, contentType: string): Promise<number> {
   const container = await engine.createContainer(rawCreateOptions(image, command));
@@ -72,8 +75,10 @@ async function rawStreamedPut(engine: Dockerode, image: string, command: string[
     const piping = pipeline(tar, extract);
     for await (const entry of extract) {
       const put = await objectPutUrl(credentials, contentType, entry.header.size ?? 0);
+      const hash = createHash('sha256');
+      entry.on('data', (chunk: unknown) => { hash.update(chunk as Buffer); });
       await putBody(put.url, put.headers, entry as unknown as Readable);
-      await put.finish();
+      await put.finish(hash.digest('hex'));
     }
     await piping;
     return performance.now() - t0;

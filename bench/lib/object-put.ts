@@ -22,7 +22,7 @@ export async function rawObjectPut(credentials: RootCredentials, filePath: strin
 }
 
 /** A signed putUrl for a new object of `size` bytes, and the call that finishes it. */
-export async function objectPutUrl(credentials: RootCredentials, contentType: string, size: number): Promise<{ url: string; headers: Record<string, string>; finish(): Promise<void> }> {
+export async function objectPutUrl(credentials: RootCredentials, contentType: string, size: number): Promise<{ url: string; headers: Record<string, string>; finish(sha256?: string): Promise<void> }> {
   const object = new taskcluster.Object({ rootUrl: credentials.rootUrl, credentials: { clientId: credentials.clientId, accessToken: credentials.accessToken } });
   const name = `bench/raw-put/${taskcluster.slugid()}`;
   const uploadId = taskcluster.slugid() as string;
@@ -33,7 +33,7 @@ export async function objectPutUrl(credentials: RootCredentials, contentType: st
   }) as { uploadMethod: { putUrl?: { url: string; headers: Record<string, string> } } };
   const put = created.uploadMethod.putUrl;
   if (!put) throw new Error('the object service offered no putUrl upload');
-  return { ...put, finish: async () => { await object.finishUpload(name, { projectId, uploadId }); } };
+  return { ...put, finish: async (sha256?: string) => { await object.finishUpload(name, { projectId, uploadId, ...(sha256 ? { hashes: { sha256 } } : {}) }); } };
 }
 
 /** One PUT of a stream. */

@@ -9,7 +9,11 @@ export function openFds(pid: number): number {
   try { return readdirSync(`/proc/${pid}/fd`).length; } catch { return Number.NaN; }
 }
 
-export interface MemoryStatus { rssMb: number; hwmMb: number }
+export interface MemoryStatus {
+  rssMb: number; hwmMb: number;
+  /** RSS split as the kernel counts it: anonymous memory (heaps), file pages (the node binary's code, mapped files), shared memory. */
+  anonMb: number; fileMb: number; shmemMb: number;
+}
 
 export function readMemory(pid: number): MemoryStatus | undefined {
   let text: string;
@@ -19,7 +23,7 @@ export function readMemory(pid: number): MemoryStatus | undefined {
     return undefined;
   }
   const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? Number.NaN);
-  return { rssMb: kb('VmRSS') / 1024, hwmMb: kb('VmHWM') / 1024 };
+  return { rssMb: kb('VmRSS') / 1024, hwmMb: kb('VmHWM') / 1024, anonMb: kb('RssAnon') / 1024, fileMb: kb('RssFile') / 1024, shmemMb: kb('RssShmem') / 1024 };
 }
 
 /** Resets VmHWM to the current VmRSS; false when the kernel refused. */

@@ -6,8 +6,14 @@
 // 8 KiB, as the worker does; else a putUrl) -> one HTTP PUT streamed from the archive ->
 // finishUpload -> finishArtifact. The archive API is read as the worker reads it: one archive
 // per file artifact, one per directory whose entries are fanned out (files up to 1 MiB read
-// into memory, bigger ones streamed while the archive waits). No hash, no retries, no log.
+// into memory, bigger ones streamed while the archive waits). Each object gets its sha256 in
+// finishUpload, hashed on the way as the bytes go out: the schema leaves `hashes` optional, but
+// downloaders must find at least one acceptable hash (sha256 or sha512; taskcluster-client's
+// download() throws "No acceptable hash algorithm found" without one), so a client that skips
+// it uploads artifacts nobody can download. sha256 is the cheaper of the two. No retries, no
+// log.
 // API calls keep their connections, as the worker's do.
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import PQueue from 'p-queue';
@@ -57,6 +63,8 @@ export async function uploadOne(credentials: RootCredentials, run: RawRun, name:
   }) as { name: string; projectId: string; uploadId: string; expires: string; credentials: { clientId: string; accessToken: string; certificate?: string } };
   const object = new taskcluster.Object({ rootUrl: credentials.rootUrl, credentials: created.credentials });
   const { projectId, uploadId } = created;
+  const hash = createHash('sha256');
+  if (Buffer.isBuffer(body)) hash.update(body);
   if (Buffer.isBuffer(body) && size < INLINE_MAX) {
     await object.createUpload(created.name, {
       projectId, uploadId, expires: created.expires, proposedUploadMethods: { dataInline: { contentType, objectData: body.toString('base64') } },
@@ -66,9 +74,11 @@ export async function uploadOne(credentials: RootCredentials, run: RawRun, name:
       projectId, uploadId, expires: created.expires, proposedUploadMethods: { putUrl: { contentType, contentLength: size } },
     }) as { uploadMethod: { putUrl: { url: string; headers: Record<string, string> } } };
     const stream = Buffer.isBuffer(body) ? Readable.from([body]) : body;
+    // In the same tick as putBody's pipe: a 'data' listener alone sets the stream flowing.
+    if (!Buffer.isBuffer(body)) body.on('data', (chunk: Buffer) => hash.update(chunk));
     await putBody(offer.uploadMethod.putUrl.url, offer.uploadMethod.putUrl.headers, stream);
   }
-  await object.finishUpload(created.name, { projectId, uploadId });
+  await object.finishUpload(created.name, { projectId, uploadId, hashes: { sha256: hash.digest('hex') } });
   await run.queue.finishArtifact(run.taskId, run.runId, name, { uploadId });
 }
 
@@ -78,12 +88,13 @@ async function readAll(entry: Readable): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-/** Wall time and this process's CPU time (user + system) of one collection. */
-export interface RawCollectTimes { ms: number; cpuMs: number }
+/** Wall time and this process's CPU time (user + system) of one collection, and when it ended (ms since the epoch). */
+export interface RawCollectTimes { ms: number; cpuMs: number; endedAt: number }
 
 /** Uploads the artifacts out of the stopped container, `parallelism` uploads at a time. */
-export async function rawCollect(engine: Dockerode, containerId: string, artifacts: RawArtifact[], credentials: RootCredentials, parallelism: number): Promise<RawCollectTimes> {
-  const run = await rawRun(credentials, 'raw artifacts');
+export async function rawCollect(engine: Dockerode, containerId: string, artifacts: RawArtifact[], credentials: RootCredentials, parallelism: number, claimed?: RawRun): Promise<RawCollectTimes> {
+  // Claimed beforehand when given, as the worker's run is claimed before its container runs.
+  const run = claimed ?? await rawRun(credentials, 'raw artifacts');
   const container = engine.getContainer(containerId);
   const uploads = new PQueue({ concurrency: parallelism });
   const readers = new PQueue({ concurrency: parallelism });
@@ -113,7 +124,8 @@ export async function rawCollect(engine: Dockerode, containerId: string, artifac
   };
   await Promise.all(artifacts.map((a) => readers.add(() => collect(a))));
   const ms = performance.now() - t0;
+  const endedAt = Date.now();
   const cpu = process.cpuUsage(cpu0);
   await run.finish();
-  return { ms, cpuMs: (cpu.user + cpu.system) / 1000 };
+  return { ms, cpuMs: (cpu.user + cpu.system) / 1000, endedAt };
 }
