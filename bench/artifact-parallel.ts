@@ -21,9 +21,7 @@ import { MIB, mbPerSecond, median, round } from './lib/stats.ts';
 import { stageTimings, submitTask, waitResolved } from './lib/tasks.ts';
 import { WorkerProcess } from './lib/worker-process.ts';
 import { DEFAULT_UPLOAD_PARALLELISM } from '../lib/task/collect.ts';
-
-/** The label the engine events (bench/lib/docker-events.ts) find a container by. */
-const LABEL_TASK_ID = 'taskcluster.task-id';
+import { LABEL_TASK_ID } from '../lib/docker/labels.ts';
 
 interface Case {
   name: 'many' | 'small';
@@ -72,6 +70,7 @@ export async function artifactParallel(ctx: BenchContext): Promise<{ rows: Row[]
   const samples: Record<string, Sample[]> = { many: [], small: [] };
   /** The floor once: its own container of the case's command, from its exit to its last finishArtifact. */
   const runRaw = async (c: Case, worker: WorkerProcess, parallelism: number) => {
+    // The label the engine events (bench/lib/docker-events.ts) find a container by.
     const label = `raw-artifacts-${RAW_OWNER}-${++rawRuns}`;
     const create = rawCreateOptions(options.image, c.command);
     const container = await engine.createContainer({ ...create, Labels: { ...create.Labels, [LABEL_TASK_ID]: label } });

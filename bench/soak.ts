@@ -21,12 +21,14 @@ export async function soak(ctx: BenchContext): Promise<BenchmarkResult> {
   let stopped = false;
   try {
     await sleep(5000);
-    const memoryBefore = readMemory(worker.pid);
-    const idleBefore = memoryBefore?.rssMb ?? Number.NaN;
     // RSS as anonymous + file pages every 250 tasks: the code the task path maps in shows as file pages, heaps as anonymous.
     const series: Array<{ tasks: number; anonMb: number; fileMb: number }> = [];
-    const split = (tasks: number) => { const m = readMemory(worker.pid); if (m) series.push({ tasks, anonMb: round(m.anonMb, 1), fileMb: round(m.fileMb, 1) }); };
-    split(0);
+    const sample = (tasks: number): number => {
+      const m = readMemory(worker.pid);
+      if (m) series.push({ tasks, anonMb: round(m.anonMb, 1), fileMb: round(m.fileMb, 1) });
+      return m?.rssMb ?? Number.NaN;
+    };
+    const idleBefore = sample(0);
     const fdsBefore = openFds(worker.pid);
     const at: Record<string, { rssMb: number; fds: number }> = {};
     const durations: number[] = new Array(total);
@@ -43,8 +45,7 @@ export async function soak(ctx: BenchContext): Promise<BenchmarkResult> {
       void event;
       done++;
       if (done === 100 || done === total) at[String(done)] = { rssMb: readMemory(worker.pid)?.rssMb ?? Number.NaN, fds: openFds(worker.pid) };
-      if (done % 250 === 0) split(done);
-      if (done % 250 === 0) ctx.progress(`soak: ${done}/${total} tasks, RSS ${round(readMemory(worker.pid)?.rssMb ?? Number.NaN)} MB, ${openFds(worker.pid)} fds`);
+      if (done % 250 === 0) ctx.progress(`soak: ${done}/${total} tasks, RSS ${round(sample(done))} MB, ${openFds(worker.pid)} fds`);
     });
     const lastTaskAt = performance.now();
     const first = median(durations.slice(0, 100).filter(Number.isFinite));
@@ -55,9 +56,7 @@ export async function soak(ctx: BenchContext): Promise<BenchmarkResult> {
     const after100 = at['100']!;
     const atEnd = at[String(total)]!;
     await sleep(Math.max(0, lastTaskAt + 60_000 - performance.now()));
-    const memoryAfter = readMemory(worker.pid);
-    const idleAfter = memoryAfter?.rssMb ?? Number.NaN;
-    split(-60);
+    const idleAfter = sample(-60);
     const fdsIdle = openFds(worker.pid);
     // Finished logs stay on disk while the live log server may still serve them (liveLog.*):
     // what is left once the worker has stopped is what leaked.
@@ -87,7 +86,7 @@ export async function soak(ctx: BenchContext): Promise<BenchmarkResult> {
       notes: [
         `Worker RSS as anonymous + file pages (MB), by tasks done (-60: a minute after the last): ${series.map((x) => `${x.tasks}: ${x.anonMb} + ${x.fileMb}`).join(', ')}.`,
         `Stage marks (ms since the claim, medians): first 100: ${describeStages(marksFirst)}; last 100: ${describeStages(marksLast)}.`],
-      details: { memorySeries: series, memoryBefore, memoryAfter, total, first100MedianMs: first, last100MedianMs: last, marksFirst, marksLast, after100, atEnd, idleBefore, idleAfter, fdsBefore, fdsIdle, leftovers },
+      details: { memorySeries: series, total, first100MedianMs: first, last100MedianMs: last, marksFirst, marksLast, after100, atEnd, idleBefore, idleAfter, fdsBefore, fdsIdle, leftovers },
     };
   } finally {
     if (!stopped) await worker.stop();

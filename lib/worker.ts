@@ -7,7 +7,7 @@ import { mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import type { WorkerConfig } from './config/load.ts';
 import type { WorkerLog } from './log/worker-log.ts';
 import { Engine } from './docker/engine.ts';
-import { LABEL_COMMITTED_IMAGE } from './docker/labels.ts';
+import { LABEL_COMMITTED_IMAGE, LABEL_TASK_ID } from './docker/labels.ts';
 import { LiveLogServer } from './log/live-log-server.ts';
 import { ClaimLoop } from './queue/claim-loop.ts';
 import { queueClient, shareKeepAliveConnections, type ClaimResponse, type Credentials, type Deployment } from './queue/taskcluster.ts';
@@ -90,8 +90,8 @@ function hostPrivateIp(): string | undefined {
 /** Removes this workerId's containers but those of the tasks still running (`busyTaskIds`). */
 async function sweepLeftoverContainers(engine: Engine, workerId: string, log: WorkerLog, busyTaskIds: readonly string[]): Promise<void> {
   for (const c of await engine.listOwnedContainers(workerId)) {
-    if (busyTaskIds.includes(c.labels['taskcluster.task-id'] ?? '')) continue;
-    log.info('removing leftover container', { containerId: c.id, taskId: c.labels['taskcluster.task-id'] });
+    if (busyTaskIds.includes(c.labels[LABEL_TASK_ID] ?? '')) continue;
+    log.info('removing leftover container', { containerId: c.id, taskId: c.labels[LABEL_TASK_ID] });
     await engine.removeContainer(c.id).catch((err: Error) => log.warn('could not remove leftover container', { containerId: c.id, error: err.message }));
   }
 }
@@ -101,7 +101,7 @@ async function sweepLeftovers(engine: Engine, workerId: string, log: WorkerLog):
   await sweepLeftoverContainers(engine, workerId, log, []);
   for (const image of await engine.listOwnedImages(workerId)) {
     if (image.labels[LABEL_COMMITTED_IMAGE] !== 'true') continue;
-    log.info('removing leftover committed image', { image: image.id, taskId: image.labels['taskcluster.task-id'] });
+    log.info('removing leftover committed image', { image: image.id, taskId: image.labels[LABEL_TASK_ID] });
     await engine.removeImage(image.id, { force: true }).catch((err: Error) => log.warn('could not remove leftover committed image', { image: image.id, error: err.message }));
   }
   for (const n of await engine.listOwnedNetworks(workerId)) {

@@ -4,10 +4,9 @@
 import type { Readable } from 'node:stream';
 import { createInterface } from 'node:readline';
 import Dockerode from 'dockerode';
+import { LABEL_TASK_ID } from '../../lib/docker/labels.ts';
 
 export interface ContainerTimes { id: string; create?: number; start?: number; die?: number; destroy?: number; exitCode?: string }
-
-const LABEL_TASK_ID = 'taskcluster.task-id';
 
 export class ContainerEvents {
   readonly byTask = new Map<string, ContainerTimes>();

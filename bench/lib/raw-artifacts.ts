@@ -91,10 +91,11 @@ async function readAll(entry: Readable): Promise<Buffer> {
 /** Wall time and this process's CPU time (user + system) of one collection, and when it ended (ms since the epoch). */
 export interface RawCollectTimes { ms: number; cpuMs: number; endedAt: number }
 
-/** Uploads the artifacts out of the stopped container, `parallelism` uploads at a time. */
-export async function rawCollect(engine: Dockerode, containerId: string, artifacts: RawArtifact[], credentials: RootCredentials, parallelism: number, claimed?: RawRun): Promise<RawCollectTimes> {
-  // Claimed beforehand when given, as the worker's run is claimed before its container runs.
-  const run = claimed ?? await rawRun(credentials, 'raw artifacts');
+/**
+ * Uploads the artifacts out of the stopped container into `run` (claimed beforehand, as the
+ * worker's run is claimed before its container runs), `parallelism` uploads at a time.
+ */
+export async function rawCollect(engine: Dockerode, containerId: string, artifacts: RawArtifact[], credentials: RootCredentials, parallelism: number, run: RawRun): Promise<RawCollectTimes> {
   const container = engine.getContainer(containerId);
   const uploads = new PQueue({ concurrency: parallelism });
   const readers = new PQueue({ concurrency: parallelism });

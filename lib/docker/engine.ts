@@ -316,8 +316,9 @@ export class Engine {
    */
   private demux(stream: Readable): Readable {
     const frames = new FrameSplitter();
-    const out = new Transform({
-      transform(chunk: Buffer, _encoding, done) { frames.push(chunk, (payload) => this.push(payload)); done(); },
+    const take = (payload: Buffer) => out.push(payload);
+    const out: Transform = new Transform({
+      transform(chunk: Buffer, _encoding, done) { frames.push(chunk, take); done(); },
     });
     stream.on('error', (err) => out.destroy(toEngineError(err, 'stream container output', this.socketPath)));
     stream.on('close', () => { if (!out.writableEnded) out.end(); });
